@@ -1,0 +1,73 @@
+"""Every AWS resource name Herald uses, derived from one prefix so two stacks can share an account or emulator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ResourceNames:
+    prefix: str
+
+    # DynamoDB tables ---------------------------------------------------------------------------
+    @property
+    def campaigns_table(self) -> str:
+        """Campaigns and their counters. pk `tenantId`, sk `campaignId`."""
+        return f"{self.prefix}-campaigns"
+
+    @property
+    def ledger_table(self) -> str:
+        """Per-recipient delivery ledger. pk `campaignKey` (`tenant#campaign`), sk `email`."""
+        return f"{self.prefix}-ledger"
+
+    @property
+    def events_table(self) -> str:
+        """Processed SES event identities (dedupe). pk `eventId`, TTL `expiresAt`."""
+        return f"{self.prefix}-events"
+
+    @property
+    def suppressions_table(self) -> str:
+        """Tenant suppression list. pk `tenantId`, sk `email`."""
+        return f"{self.prefix}-suppressions"
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        return (self.campaigns_table, self.ledger_table, self.events_table, self.suppressions_table)
+
+    # S3 -----------------------------------------------------------------------------------------
+    @property
+    def bucket(self) -> str:
+        """Templates (`templates/{tenant}/{id}/…`) and recipient lists (`recipients/{tenant}/{campaign}/…`)."""
+        return f"{self.prefix}-data"
+
+    # SQS ----------------------------------------------------------------------------------------
+    @property
+    def email_jobs_queue(self) -> str:
+        return f"{self.prefix}-email-jobs"
+
+    @property
+    def ses_events_queue(self) -> str:
+        """The analytics service's subscription to the SES events topic."""
+        return f"{self.prefix}-ses-events"
+
+    @staticmethod
+    def dead_letter_queue(queue: str) -> str:
+        return f"{queue}-dlq"
+
+    @property
+    def queues(self) -> tuple[str, ...]:
+        return (self.email_jobs_queue, self.ses_events_queue)
+
+    # SNS ----------------------------------------------------------------------------------------
+    @property
+    def ses_events_topic(self) -> str:
+        return f"{self.prefix}-ses-events"
+
+    @property
+    def campaign_updates_topic(self) -> str:
+        return f"{self.prefix}-campaign-updates"
+
+    # SES ----------------------------------------------------------------------------------------
+    @property
+    def configuration_set(self) -> str:
+        return f"{self.prefix}-events"

@@ -1,0 +1,69 @@
+"""The settings base every service extends: one pydantic-settings class, read once per process."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import cached_property
+from typing import Literal
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from herald_common.resources import ResourceNames
+
+# Clearly marked development defaults. `prod` refuses to start with any of them.
+DEV_JWT_SECRET = "herald-dev-jwt-secret-not-for-production"
+DEV_UNSUBSCRIBE_SECRET = "herald-dev-unsubscribe-secret-not-for-production"
+DEV_AWS_KEY = "testing"  # the emulator accepts any credentials
+
+
+class Environment(StrEnum):
+    DEV = "dev"
+    PROD = "prod"
+
+
+class ConfigurationError(RuntimeError):
+    """A setting makes it unsafe to start (for example a dev secret in prod)."""
+
+
+class HeraldSettings(BaseSettings):
+    """Settings shared by every Herald process. `HERALD_*` variables plus the standard AWS ones."""
+
+    model_config = SettingsConfigDict(env_prefix="HERALD_", extra="ignore", frozen=True, populate_by_name=True)
+
+    env: Environment = Environment.DEV
+    resource_prefix: str = Field(default="herald", pattern=r"^[a-z][a-z0-9-]{0,30}$")
+    log_level: str = "INFO"
+    log_json: bool | None = None  # default: JSON in prod, console in dev
+
+    jwt_secret: str = DEV_JWT_SECRET
+    jwt_issuer: str = "herald"
+    jwt_audience: str = "herald-api"
+    jwks_url: str | None = None
+
+    template_url: str = "http://127.0.0.1:8002"
+    public_url: str = "http://127.0.0.1:8001"
+    unsubscribe_secret: str = DEV_UNSUBSCRIBE_SECRET
+
+    ses_api_version: Literal["v1", "v2"] = "v2"
+
+    # Standard AWS variables, honoured as boto honours them.
+    aws_endpoint_url: str | None = Field(default=None, validation_alias=AliasChoices("AWS_ENDPOINT_URL"))
+    aws_region: str = Field(default="us-east-1", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"))
+
+    @model_validator(mode="after")
+    def _refuse_dev_secrets_in_prod(self) -> HeraldSettings:
+        if self.env is Environment.PROD:
+            if self.jwks_url is None and self.jwt_secret in ("", DEV_JWT_SECRET):
+                raise ConfigurationError("HERALD_JWT_SECRET is missing or the dev default; prod refuses it")
+            if self.unsubscribe_secret in ("", DEV_UNSUBSCRIBE_SECRET):
+                raise ConfigurationError("HERALD_UNSUBSCRIBE_SECRET is missing or the dev default; prod refuses it")
+        return self
+
+    @cached_property
+    def resources(self) -> ResourceNames:
+        return ResourceNames(self.resource_prefix)
+
+    @property
+    def json_logs(self) -> bool:
+        return self.log_json if self.log_json is not None else self.env is Environment.PROD

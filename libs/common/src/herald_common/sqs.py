@@ -1,0 +1,262 @@
+"""The one SQS consumer both workers use (processor: email jobs; analytics: SES events).
+
+Long polling, a bounded number of messages in flight, each handled under a timeout shorter than what the heartbeat
+keeps extending, deleted only after its handler succeeded; on stop it receives nothing more, lets in-flight work
+finish within a grace period and releases what is left back to the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+import structlog
+from botocore.exceptions import BotoCoreError, ClientError
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from types_aiobotocore_sqs import SQSClient
+
+log = structlog.get_logger("herald.sqs")
+
+# SQS limits (AWS SQS developer guide, "Quotas"): at most 10 messages per ReceiveMessage/SendMessageBatch call,
+# long polling waits at most 20 s, visibility timeout at most 12 hours.
+SQS_MAX_BATCH = 10
+SQS_MAX_WAIT_SECONDS = 20
+SQS_MAX_VISIBILITY_SECONDS = 12 * 3600
+
+
+@dataclass(frozen=True)
+class SqsMessage:
+    message_id: str
+    receipt_handle: str
+    body: str
+    receive_count: int
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Delete:
+    """The message is done with (handled, or not worth another try): delete it."""
+
+
+@dataclass(frozen=True)
+class RetryAfter:
+    """Make the message visible again after `seconds`."""
+
+    seconds: int
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """Move the message to the dead-letter queue now."""
+
+    reason: str
+
+
+RetryAction = Delete | RetryAfter | DeadLetter
+
+
+class RetryPolicy(Protocol):
+    def __call__(self, error: BaseException, receive_count: int) -> RetryAction: ...
+
+
+def exponential_backoff(receive_count: int, *, base: float = 2.0, cap: float = 300.0) -> int:
+    """Full-jitter exponential backoff in whole seconds (at least 1)."""
+    ceiling = min(cap, base * 2 ** max(receive_count - 1, 0))
+    return max(1, int(random.uniform(0, ceiling)))
+
+
+def default_retry_policy(error: BaseException, receive_count: int) -> RetryAction:  # noqa: ARG001
+    """Retry with backoff; the queue's redrive policy dead-letters after its maxReceiveCount."""
+    return RetryAfter(exponential_backoff(receive_count))
+
+
+class MessageHandler(Protocol):
+    async def __call__(self, message: SqsMessage) -> None: ...
+
+
+class SqsPoller:
+    """Receive, handle, delete. One instance per queue per process."""
+
+    def __init__(
+        self,
+        sqs: SQSClient,
+        queue_url: str,
+        handler: MessageHandler,
+        *,
+        concurrency: int = 4,
+        visibility_timeout: int = 60,
+        handler_timeout: float = 300.0,
+        wait_time: int = SQS_MAX_WAIT_SECONDS,
+        retry_policy: RetryPolicy = default_retry_policy,
+        dead_letter_url: str | None = None,
+        shutdown_grace: float = 20.0,
+        name: str = "sqs",
+        on_receive: Callable[[int], Awaitable[None] | None] | None = None,
+    ) -> None:
+        self._sqs = sqs
+        self._queue_url = queue_url
+        self._handler = handler
+        self._concurrency = max(1, concurrency)
+        self._visibility = min(visibility_timeout, SQS_MAX_VISIBILITY_SECONDS)
+        self._handler_timeout = handler_timeout
+        self._wait = min(wait_time, SQS_MAX_WAIT_SECONDS)
+        self._retry_policy = retry_policy
+        self._dead_letter_url = dead_letter_url
+        self._grace = shutdown_grace
+        self._name = name
+        self._on_receive = on_receive
+        self._slots = asyncio.Semaphore(self._concurrency)
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    def stop(self) -> None:
+        """Stop receiving; `run` returns once in-flight messages are finished or released."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        log.info("sqs.poller_started", poller=self._name, concurrency=self._concurrency)
+        errors = 0
+        while not self._stopping.is_set():
+            await self._wait_for_slot()
+            if self._stopping.is_set():
+                break
+            free = self._concurrency - len(self._in_flight)
+            try:
+                messages = await self._receive(min(SQS_MAX_BATCH, max(free, 1)))
+                errors = 0
+            except (ClientError, BotoCoreError, OSError) as exc:
+                errors += 1
+                delay = min(30.0, 0.5 * 2**errors)
+                log.warning("sqs.receive_failed", poller=self._name, error=str(exc), retry_in=delay)
+                await self._sleep_unless_stopping(delay)
+                continue
+            if self._on_receive is not None:
+                result = self._on_receive(len(messages))
+                if asyncio.iscoroutine(result):
+                    await result
+            for message in messages:
+                await self._slots.acquire()
+                task = asyncio.create_task(self._handle(message), name=f"{self._name}:{message.message_id}")
+                self._in_flight.add(task)
+                task.add_done_callback(self._in_flight.discard)
+        await self._drain()
+        log.info("sqs.poller_stopped", poller=self._name)
+
+    async def _wait_for_slot(self) -> None:
+        # Wait until at least one slot is free before polling, so we never hold messages we cannot start.
+        await self._slots.acquire()
+        self._slots.release()
+
+    async def _sleep_unless_stopping(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+
+    async def _receive(self, count: int) -> list[SqsMessage]:
+        receive = self._sqs.receive_message(
+            QueueUrl=self._queue_url,
+            MaxNumberOfMessages=count,
+            WaitTimeSeconds=self._wait,
+            VisibilityTimeout=self._visibility,
+            MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
+        )
+        # A stop request interrupts the long poll; anything received in that instant becomes visible again later.
+        stop = asyncio.create_task(self._stopping.wait())
+        receive_task = asyncio.ensure_future(receive)
+        done, _ = await asyncio.wait({stop, receive_task}, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if receive_task not in done:
+            receive_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ClientError, BotoCoreError):
+                await receive_task
+            return []
+        response: dict[str, Any] = dict(receive_task.result())
+        return [
+            SqsMessage(
+                message_id=m["MessageId"],
+                receipt_handle=m["ReceiptHandle"],
+                body=m["Body"],
+                receive_count=int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1")),
+                attributes=dict(m.get("Attributes", {})),
+            )
+            for m in response.get("Messages", [])
+        ]
+
+    async def _heartbeat(self, message: SqsMessage) -> None:
+        # Keep the message invisible while its handler runs longer than a third of the visibility timeout.
+        interval = max(1.0, self._visibility / 3)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self._sqs.change_message_visibility(
+                    QueueUrl=self._queue_url,
+                    ReceiptHandle=message.receipt_handle,
+                    VisibilityTimeout=self._visibility,
+                )
+            except (ClientError, BotoCoreError) as exc:
+                log.warning("sqs.heartbeat_failed", poller=self._name, error=str(exc))
+
+    async def _handle(self, message: SqsMessage) -> None:
+        heartbeat = asyncio.create_task(self._heartbeat(message))
+        try:
+            async with asyncio.timeout(self._handler_timeout):
+                await self._handler(message)
+        except asyncio.CancelledError:
+            await self._settle(message, RetryAfter(0))  # released at shutdown: someone else takes it now
+            raise
+        except Exception as exc:
+            action = self._retry_policy(exc, message.receive_count)
+            log.warning(
+                "sqs.message_failed",
+                poller=self._name,
+                message_id=message.message_id,
+                receive_count=message.receive_count,
+                error=repr(exc),
+                action=type(action).__name__,
+            )
+            await self._settle(message, action)
+        else:
+            await self._settle(message, Delete())
+        finally:
+            heartbeat.cancel()
+            self._slots.release()
+
+    async def _settle(self, message: SqsMessage, action: RetryAction) -> None:
+        try:
+            if isinstance(action, Delete):
+                await self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message.receipt_handle)
+            elif isinstance(action, RetryAfter):
+                await self._sqs.change_message_visibility(
+                    QueueUrl=self._queue_url,
+                    ReceiptHandle=message.receipt_handle,
+                    VisibilityTimeout=min(max(action.seconds, 0), SQS_MAX_VISIBILITY_SECONDS),
+                )
+            elif self._dead_letter_url is not None:
+                await self._sqs.send_message(
+                    QueueUrl=self._dead_letter_url,
+                    MessageBody=message.body,
+                    MessageAttributes={"reason": {"DataType": "String", "StringValue": action.reason[:256]}},
+                )
+                await self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message.receipt_handle)
+        except (ClientError, BotoCoreError) as exc:
+            # The message becomes visible again when its timeout runs out: nothing is lost.
+            log.warning("sqs.settle_failed", poller=self._name, action=type(action).__name__, error=str(exc))
+
+    async def _drain(self) -> None:
+        if not self._in_flight:
+            return
+        log.info("sqs.draining", poller=self._name, in_flight=len(self._in_flight), grace=self._grace)
+        _, pending = await asyncio.wait(set(self._in_flight), timeout=self._grace)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
