@@ -31,9 +31,10 @@ if TYPE_CHECKING:
 DEFAULT_CONFIG = Config(retries={"max_attempts": 4, "mode": "standard"}, max_pool_connections=64)
 
 # The SES client never retries by itself: a retried send after a timeout or a throttle can deliver an email
-# twice. Herald's delivery ledger decides what is retried.
+# twice. Herald's delivery ledger decides what is retried. (`total_max_attempts` counts the first attempt;
+# botocore's `max_attempts` counts retries, so `max_attempts: 1` would still retry once.)
 SES_CONFIG = Config(
-    retries={"max_attempts": 1, "mode": "standard"},
+    retries={"total_max_attempts": 1, "mode": "standard"},
     max_pool_connections=64,
     connect_timeout=5,
     read_timeout=15,
@@ -82,10 +83,15 @@ async def open_clients(
     """Open one long-lived client per named service (`dynamodb`, `s3`, `sqs`, `sns`, `ses`, `sesv2`)."""
     session = session or make_session(settings)
     clients = AwsClients()
+    # A plain-HTTP endpoint (the emulator, LocalStack) needs no TLS context: building one loads the CA bundle,
+    # ~50 ms per client, which every test and every service start would pay.
+    plain_http = (settings.aws_endpoint_url or "").startswith("http://")
     for name in services:
         config = SES_CONFIG if name in ("ses", "sesv2") else DEFAULT_CONFIG
         client = await stack.enter_async_context(
-            session.client(name, endpoint_url=settings.aws_endpoint_url, config=config)  # type: ignore[call-overload]
+            session.client(  # type: ignore[call-overload]
+                name, endpoint_url=settings.aws_endpoint_url, config=config, verify=False if plain_http else None
+            )
         )
         setattr(clients, name, client)
     return clients

@@ -1,0 +1,160 @@
+"""Fault injection for SES sends: throttling, a maximum send rate, latency and internal errors, answered with the
+exact status, headers and bodies AWS uses, so botocore raises the same `ClientError` codes as in production.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+# What AWS answers (SES v1: query protocol, XML; SES v2: REST-JSON with the code in `x-amzn-ErrorType`).
+V1_THROTTLE_CODE = "Throttling"
+V1_THROTTLE_MESSAGE = "Maximum sending rate exceeded."
+V2_THROTTLE_CODE = "TooManyRequestsException"
+INTERNAL_CODE = "InternalFailure"
+
+
+@dataclass
+class Faults:
+    """The fault settings of `PUT /_emulator/faults` (camelCase on the wire). None means off."""
+
+    sesThrottleRate: float | None = None
+    sesMaxSendRate: float | None = None
+    sesLatencyMs: float | None = None
+    sesErrorRate: float | None = None
+
+    @classmethod
+    def parse(cls, payload: Any) -> Faults:
+        """Validate a request body; raises ValueError naming the bad field."""
+        if not isinstance(payload, dict):
+            raise ValueError("body must be a JSON object")
+        known = {f.name for f in fields(cls)}
+        unknown = set(payload) - known
+        if unknown:
+            raise ValueError(f"unknown fault(s): {', '.join(sorted(unknown))}")
+        values: dict[str, float | None] = {}
+        for name, value in payload.items():
+            if value is None:
+                values[name] = None
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ValueError(f"{name} must be a non-negative number")
+            if name in ("sesThrottleRate", "sesErrorRate") and value > 1:
+                raise ValueError(f"{name} is a probability between 0 and 1")
+            values[name] = float(value)
+        return cls(**values)
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+class SendRateBucket:
+    """A token bucket over accepted sends per second (SES's maximum send rate); burst = one second's worth."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self._capacity = max(1.0, rate)
+        self._tokens = self._capacity
+        self._updated = time.monotonic()
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self._capacity, self._tokens + (now - self._updated) * self.rate)
+            self._updated = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return True
+            return False
+
+
+@dataclass(frozen=True)
+class FaultResponse:
+    status: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+class FaultInjector:
+    """Decides, per SES send call, whether to answer with a fault instead of sending. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._faults = Faults()
+        self._bucket: SendRateBucket | None = None
+        self._random = random.Random()
+
+    @property
+    def faults(self) -> Faults:
+        with self._lock:
+            return self._faults
+
+    def replace(self, faults: Faults) -> Faults:
+        with self._lock:
+            self._faults = faults
+            rate = self._faults.sesMaxSendRate
+            if rate is None or rate <= 0:
+                self._bucket = None
+            elif self._bucket is None or self._bucket.rate != rate:
+                self._bucket = SendRateBucket(rate)
+            return self._faults
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults = Faults()
+            self._bucket = None
+
+    def check(self, api: str) -> FaultResponse | None:
+        """Sleep for the configured latency, then the fault to answer (None: let the send through)."""
+        faults = self.faults
+        if faults.sesLatencyMs:
+            time.sleep(faults.sesLatencyMs / 1000)
+        with self._lock:
+            roll_error, roll_throttle = self._random.random(), self._random.random()
+            bucket = self._bucket
+        if faults.sesErrorRate and roll_error < faults.sesErrorRate:
+            return internal_error(api)
+        if faults.sesThrottleRate and roll_throttle < faults.sesThrottleRate:
+            return throttled(api)
+        if bucket is not None and not bucket.take():
+            return throttled(api)
+        return None
+
+
+def v1_error(status: str, error_type: str, code: str, message: str) -> FaultResponse:
+    """An SES v1 (query protocol) error answer."""
+    body = (
+        '<ErrorResponse xmlns="http://ses.amazonaws.com/doc/2010-12-01/">'
+        f"<Error><Type>{error_type}</Type><Code>{code}</Code><Message>{message}</Message></Error>"
+        f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+    ).encode()
+    return FaultResponse(status, [("Content-Type", "text/xml")], body)
+
+
+def v2_error(status: str, code: str, message: str) -> FaultResponse:
+    """An SES v2 (REST-JSON) error answer."""
+    headers = [
+        ("Content-Type", "application/json"),
+        ("x-amzn-ErrorType", code),
+        ("x-amzn-RequestId", str(uuid.uuid4())),
+    ]
+    return FaultResponse(status, headers, json.dumps({"message": message}).encode())
+
+
+def throttled(api: str) -> FaultResponse:
+    if api == "v1":
+        return v1_error("400 Bad Request", "Sender", V1_THROTTLE_CODE, V1_THROTTLE_MESSAGE)
+    return v2_error("429 Too Many Requests", V2_THROTTLE_CODE, V1_THROTTLE_MESSAGE)
+
+
+def internal_error(api: str) -> FaultResponse:
+    message = "An internal error occurred. Try again later."
+    if api == "v1":
+        return v1_error("500 Internal Server Error", "Receiver", INTERNAL_CODE, message)
+    return v2_error("500 Internal Server Error", INTERNAL_CODE, message)

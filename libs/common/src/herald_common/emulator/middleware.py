@@ -1,0 +1,199 @@
+"""The WSGI layer around moto: Herald's control routes under `/_emulator/`, and SES sends watched on their way
+through (faults before moto sees them; the message log and SES events after moto accepted them).
+
+Control routes:
+- `GET /_emulator/ses/messages` → `{"messages": [...]}`; `DELETE` empties the log
+- `GET|PUT|DELETE /_emulator/faults` → the SES faults in force (PUT replaces them with the body's subset)
+- `POST /_emulator/reset` → empties moto, the log, pending events and faults, then provisions again
+- `GET /_emulator/health` → 200 `{"status": "ok"}` once provisioned (503 `{"status": "provisioning"}` before)
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import threading
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from moto.core.models import DEFAULT_ACCOUNT_ID
+from moto.moto_api._internal.models import moto_api_backend
+from moto.ses.models import ses_backends
+
+from herald_common.emulator.faults import FaultInjector, FaultResponse, Faults, v1_error, v2_error
+from herald_common.emulator.messages import (
+    V2_SEND_PATH,
+    MessageLog,
+    SendRequest,
+    accepted_message_id,
+    parse_v1_send,
+    parse_v2_send,
+)
+from herald_common.emulator.ses_events import EventPublisher, build_events, mail_object
+
+WsgiApp = Callable[[dict[str, Any], Any], Iterable[bytes]]
+StartResponse = Callable[..., Any]
+
+log = structlog.get_logger("herald.emulator")
+
+_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/ses/aws4_request")
+_STATUS_TEXT = {200: "OK", 400: "Bad Request", 404: "Not Found", 503: "Service Unavailable"}
+
+
+def _account_id() -> str:
+    return os.environ.get("MOTO_ACCOUNT_ID", DEFAULT_ACCOUNT_ID)
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    """Read the request body and put it back, so the wrapped app reads it as if untouched."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body: bytes = environ["wsgi.input"].read(length) if length > 0 else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    return body
+
+
+def _respond(start_response: StartResponse, status: int, payload: Any) -> list[bytes]:
+    data = json.dumps(payload).encode()
+    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
+    start_response(f"{status} {_STATUS_TEXT.get(status, 'OK')}", headers)
+    return [data]
+
+
+def _answer(start_response: StartResponse, fault: FaultResponse) -> list[bytes]:
+    start_response(fault.status, [*fault.headers, ("Content-Length", str(len(fault.body)))])
+    return [fault.body]
+
+
+class EmulatorMiddleware:
+    """Wraps moto's WSGI app. Thread-safe: werkzeug serves each request on its own thread."""
+
+    def __init__(self, app: WsgiApp, *, after_reset: Callable[[], None] | None = None) -> None:
+        self._app = app
+        self._after_reset = after_reset
+        self.messages = MessageLog()
+        self.faults = FaultInjector()
+        self.events = EventPublisher()
+        self.ready = threading.Event()  # set once the emulator's prefix is provisioned
+
+    def start(self) -> None:
+        self.events.start()
+
+    def stop(self) -> None:
+        self.events.stop()
+
+    def reset(self) -> None:
+        self.ready.clear()
+        self.events.clear()
+        self.events.wait_idle()
+        moto_api_backend.reset()
+        self.messages.clear()
+        self.faults.clear()
+        if self._after_reset is not None:
+            self._after_reset()
+        self.ready.set()
+        log.info("emulator.reset")
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_emulator/"):
+            return self._control(environ, start_response, path, environ.get("REQUEST_METHOD", "GET"))
+        scope = _CREDENTIAL_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+        if scope is not None and environ.get("REQUEST_METHOD") == "POST":
+            request: SendRequest | None = None
+            if path == V2_SEND_PATH:
+                request = parse_v2_send(_read_body(environ))
+            elif path in ("", "/"):
+                request = parse_v1_send(_read_body(environ))
+            if request is not None:
+                return self._send(environ, start_response, request, scope.group(1))
+        return self._app(environ, start_response)
+
+    # SES sends ---------------------------------------------------------------------------------------------
+    def _send(
+        self, environ: dict[str, Any], start_response: StartResponse, request: SendRequest, region: str
+    ) -> Iterable[bytes]:
+        fault = self.faults.check(request.api)
+        if fault is not None:
+            return _answer(start_response, fault)
+        ses = ses_backends[_account_id()][region]
+        if request.configuration_set and request.configuration_set not in ses.config_sets:
+            # AWS refuses a send naming an unknown configuration set; moto would accept it.
+            message = f"Configuration set <{request.configuration_set}> does not exist."
+            if request.api == "v1":
+                return _answer(
+                    start_response, v1_error("400 Bad Request", "Sender", "ConfigurationSetDoesNotExist", message)
+                )
+            return _answer(start_response, v2_error("404 Not Found", "NotFoundException", message))
+
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], _exc_info: Any = None) -> Callable[[bytes], None]:
+            captured["status"], captured["headers"] = status, headers
+            return lambda _data: None
+
+        result = self._app(environ, capture)
+        try:
+            body = b"".join(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        status: str = captured["status"]
+        if status.startswith("2"):
+            message_id = accepted_message_id(request.api, body)
+            if message_id is not None:
+                self._accepted(message_id, request, region)
+        start_response(status, captured["headers"])
+        return [body]
+
+    def _accepted(self, message_id: str, request: SendRequest, region: str) -> None:
+        sent_at = datetime.now(UTC)
+        self.messages.record(message_id, request, sent_at)
+        if not request.configuration_set:
+            return
+        account_id = _account_id()
+        destination = ses_backends[account_id][region].config_set_event_destination.get(request.configuration_set)
+        if not destination or str(destination.get("Enabled", True)).lower() != "true":
+            return
+        topic_arn = (destination.get("SNSDestination") or {}).get("TopicARN")
+        if not topic_arn:
+            return
+        wanted = {str(t).lower() for t in destination.get("MatchingEventTypes") or []}
+        mail = mail_object(message_id, request, sent_at, account_id, region)
+        for delay, event in build_events(mail, sent_at):
+            if event["eventType"].lower() in wanted:
+                self.events.schedule(delay, account_id, region, topic_arn, event)
+
+    # Control routes ------------------------------------------------------------------------------------------
+    def _control(self, environ: dict[str, Any], start_response: StartResponse, path: str, method: str) -> list[bytes]:
+        route = (method, path.rstrip("/"))
+        if route == ("GET", "/_emulator/health"):
+            if self.ready.is_set():
+                return _respond(start_response, 200, {"status": "ok"})
+            return _respond(start_response, 503, {"status": "provisioning"})
+        if route == ("GET", "/_emulator/ses/messages"):
+            return _respond(start_response, 200, {"messages": self.messages.all()})
+        if route == ("DELETE", "/_emulator/ses/messages"):
+            self.messages.clear()
+            return _respond(start_response, 200, {"messages": []})
+        if route == ("GET", "/_emulator/faults"):
+            return _respond(start_response, 200, self.faults.faults.as_dict())
+        if route == ("PUT", "/_emulator/faults"):
+            try:
+                faults = Faults.parse(json.loads(_read_body(environ) or b"{}"))
+            except ValueError as exc:
+                return _respond(start_response, 400, {"error": "BadRequest", "detail": str(exc)})
+            log.info("emulator.faults_set", **faults.as_dict())
+            return _respond(start_response, 200, self.faults.replace(faults).as_dict())
+        if route == ("DELETE", "/_emulator/faults"):
+            self.faults.clear()
+            return _respond(start_response, 200, {})
+        if route == ("POST", "/_emulator/reset"):
+            self.reset()
+            return _respond(start_response, 200, {"reset": True})
+        return _respond(start_response, 404, {"error": "NotFound", "detail": f"no emulator route {method} {path}"})

@@ -1,0 +1,112 @@
+"""The analytics service: consumes SES events (flow steps 19–22) and serves live statistics (steps 23–24)."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING
+
+import structlog
+
+from herald_analytics.config import Settings
+from herald_analytics.events.consumer import SesEventHandler, retry_policy
+from herald_analytics.events.repository import CampaignCounters, DeliveryLedger, EventLog, SuppressionList
+from herald_analytics.events.service import EventIngestor
+from herald_analytics.events.updates import CampaignUpdatePublisher
+from herald_analytics.stats.api import router as stats_router
+from herald_analytics.stats.repository import CampaignReader
+from herald_analytics.stats.service import StatsService
+from herald_common.aws import open_clients
+from herald_common.sqs import SqsPoller
+from herald_common.web import create_service_app
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from fastapi import FastAPI
+    from types_aiobotocore_sns import SNSClient
+
+log = structlog.get_logger("herald.analytics")
+
+
+async def _topic_arn(sns: SNSClient, name: str) -> str:
+    """The ARN of a provisioned topic, found by name (the service never creates resources)."""
+    async for page in sns.get_paginator("list_topics").paginate():
+        for topic in page.get("Topics", []):
+            arn = topic.get("TopicArn", "")
+            if arn.rsplit(":", 1)[-1] == name:
+                return arn
+    raise RuntimeError(f"SNS topic {name} does not exist; provision the stack first")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The analytics app. Its lifespan opens the AWS clients once and runs the SES-events consumer."""
+    settings = settings or Settings()
+    names = settings.resources
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            aws = await open_clients(stack, settings, "dynamodb", "sqs", "sns")
+            dynamodb, sqs, sns = aws.require_dynamodb(), aws.require_sqs(), aws.require_sns()
+            queue_url = (await sqs.get_queue_url(QueueName=names.ses_events_queue))["QueueUrl"]
+            dlq_name = names.dead_letter_queue(names.ses_events_queue)
+            dead_letter_url = (await sqs.get_queue_url(QueueName=dlq_name))["QueueUrl"]
+            campaigns = CampaignReader(dynamodb, names.campaigns_table)
+            publisher = CampaignUpdatePublisher(
+                sns,
+                await _topic_arn(sns, names.campaign_updates_topic),
+                campaigns,
+                window=settings.analytics_update_window_seconds,
+            )
+            ingestor = EventIngestor(
+                events=EventLog(
+                    dynamodb,
+                    names.events_table,
+                    lease_seconds=settings.analytics_event_lease_seconds,
+                    ttl_seconds=settings.analytics_event_dedupe_ttl_seconds,
+                ),
+                ledger=DeliveryLedger(dynamodb, names.ledger_table),
+                counters=CampaignCounters(dynamodb, names.campaigns_table),
+                suppressions=SuppressionList(dynamodb, names.suppressions_table),
+                updates=publisher,
+            )
+            poller = SqsPoller(
+                sqs,
+                queue_url,
+                SesEventHandler(ingestor),
+                concurrency=settings.analytics_concurrency,
+                handler_timeout=settings.analytics_handler_timeout,
+                visibility_timeout=max(30, int(settings.analytics_handler_timeout * 1.5)),
+                retry_policy=retry_policy,
+                dead_letter_url=dead_letter_url,
+                name="ses-events",
+            )
+            app.state.aws = aws
+            app.state.stats_service = StatsService(campaigns, poll_interval=settings.stream_poll_interval)
+            tasks = [
+                asyncio.create_task(poller.run(), name="analytics:ses-events"),
+                asyncio.create_task(publisher.run(), name="analytics:campaign-updates"),
+            ]
+            log.info("analytics.started", queue=names.ses_events_queue)
+            try:
+                yield
+            finally:
+                poller.stop()
+                await asyncio.gather(tasks[0], return_exceptions=True)
+                publisher.stop()  # after the poller: the last batch's counts are announced too
+                await asyncio.gather(tasks[1], return_exceptions=True)
+                log.info("analytics.stopped")
+
+    async def readiness(app: FastAPI) -> None:
+        await app.state.aws.require_dynamodb().describe_table(TableName=names.campaigns_table)
+
+    app = create_service_app(
+        title="Herald analytics",
+        description="Live campaign statistics from SES events, and the suppression list they feed.",
+        settings=settings,
+        lifespan=lifespan,
+        readiness=readiness,
+    )
+    app.include_router(stats_router)
+    return app

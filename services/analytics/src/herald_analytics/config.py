@@ -1,0 +1,38 @@
+"""The analytics service's settings: the shared Herald settings plus the event consumer's and the stream's knobs."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from herald_common.settings import HeraldSettings
+
+
+class Settings(HeraldSettings):
+    """Read once per process from `HERALD_*` variables (e.g. `HERALD_ANALYTICS_CONCURRENCY=16`)."""
+
+    # Consumer of the `{prefix}-ses-events` queue.
+    analytics_concurrency: int = Field(default=8, ge=1, le=64)
+    # Shorter than the queue's visibility timeout (30 s, provisioning) so a stuck handler is abandoned, not doubled.
+    analytics_handler_timeout: float = Field(default=20.0, gt=0)
+    # SNS and SQS redeliver within minutes; 14 days also covers a DLQ redrive of two-week-old events.
+    analytics_event_dedupe_ttl_seconds: int = Field(default=14 * 24 * 3600, ge=3600)
+    # How long a handler owns an event before a redelivery may assume it crashed and finish its work: longer
+    # than the handler timeout (a live handler is done or cancelled by then), no longer than needed.
+    analytics_event_lease_seconds: int = Field(default=30, ge=5)
+    # Campaign-update messages are coalesced over this window: one per campaign touched, not one per event.
+    analytics_update_window_seconds: float = Field(default=0.25, ge=0)
+
+    # Live stream (`GET /campaigns/{id}/stream`): how often a stream re-reads the campaign item, and the keep-alive.
+    stream_poll_interval: float = Field(default=0.5, gt=0)
+    stream_ping_seconds: float = Field(default=15.0, gt=0)
+
+    # Soft bounces (placeholder for the retry-later policy): SES has already retried a Transient bounce for hours,
+    # so analytics only records it (`softBounced`); the processor owns any resend. 0 = never suppress on soft
+    # bounces; N > 0 is reserved for "suppress after N soft bounces in a row" once the processor resends them.
+    analytics_soft_bounce_suppress_after: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _lease_outlives_handler(self) -> Settings:
+        if self.analytics_event_lease_seconds <= self.analytics_handler_timeout:
+            raise ValueError("analytics_event_lease_seconds must exceed analytics_handler_timeout")
+        return self

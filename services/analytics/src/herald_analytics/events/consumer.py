@@ -1,0 +1,53 @@
+"""The `{prefix}-ses-events` queue's message handler and its retry policy (flow step 20)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import structlog
+
+from herald_analytics.events.parse import EventRejected, UnattributableEvent, parse_message
+from herald_analytics.events.service import EventInFlight
+from herald_common.metrics import SES_EVENTS
+from herald_common.sqs import DeadLetter, RetryAfter, exponential_backoff
+
+if TYPE_CHECKING:
+    from herald_analytics.events.service import EventIngestor
+    from herald_common.sqs import RetryAction, SqsMessage
+
+log = structlog.get_logger("herald.analytics")
+
+
+def retry_policy(error: BaseException, receive_count: int) -> RetryAction:
+    """Rejected events go to the dead-letter queue at once (retrying cannot fix them); an event another
+    handler holds is retried by the time its lease ends; anything else (AWS errors) backs off until the queue's
+    redrive policy dead-letters it."""
+    if isinstance(error, EventRejected):
+        return DeadLetter(f"{type(error).__name__}: {error}")
+    if isinstance(error, EventInFlight):
+        # Usually a concurrent duplicate that finishes in milliseconds: look again soon, then less and less often.
+        # 2 + 4 + 8 + 16 s outlasts the 30 s lease within the queue's maxReceiveCount (5), so a message whose
+        # holder died is reclaimed, not dead-lettered.
+        return RetryAfter(min(error.retry_after, 2**receive_count))
+    return RetryAfter(exponential_backoff(receive_count))
+
+
+class SesEventHandler:
+    """Parses one SQS message and hands the event to the ingestor. Raises to let the poller settle it."""
+
+    def __init__(self, ingestor: EventIngestor) -> None:
+        self._ingestor = ingestor
+
+    async def __call__(self, message: SqsMessage) -> None:
+        try:
+            event = parse_message(message.body)
+        except EventRejected as exc:
+            kind = "unattributed" if isinstance(exc, UnattributableEvent) else "malformed"
+            SES_EVENTS.labels(type=kind).inc()
+            log.warning(f"analytics.event_{kind}", sqsMessageId=message.message_id, reason=str(exc))
+            raise
+        if event is None:
+            log.info("analytics.notification_ignored", sqsMessageId=message.message_id)
+            return
+        SES_EVENTS.labels(type=event.event_type.value).inc()
+        await self._ingestor.ingest(event)

@@ -1,0 +1,236 @@
+"""Every DynamoDB expression of SES-event counting: the dedupe log, the ledger, the counters, the suppressions."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb import DynamoDBClient
+
+    from herald_analytics.events.schemas import CampaignRef, SuppressionReason
+    from herald_analytics.events.transitions import Transition
+
+CONDITION_FAILED = "ConditionalCheckFailedException"
+# The processor adds its counters to the same campaign item inside transactions; a plain write that meets one in
+# progress is refused with this code (botocore does not retry it). A short in-process retry usually clears it;
+# past that the message is redelivered and finishes from the ledger's `countedEvents`.
+TRANSACTION_CONFLICT = "TransactionConflictException"
+TRANSACTION_CONFLICT_ATTEMPTS = 4
+
+
+def _condition_failed(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == CONDITION_FAILED
+
+
+class ClaimState(StrEnum):
+    CLAIMED = "claimed"  # this handler owns the event now
+    DONE = "done"  # counted before: a duplicate
+    IN_FLIGHT = "inFlight"  # another handler owns it (or crashed less than a lease ago)
+
+
+@dataclass(frozen=True)
+class Claim:
+    state: ClaimState
+    retry_after: int = 0
+
+
+class EventLog:
+    """`{prefix}-events`: one item per SES event identity; `processing` with a lease, then `done`; TTL `expiresAt`."""
+
+    def __init__(self, dynamodb: DynamoDBClient, table: str, *, lease_seconds: int, ttl_seconds: int) -> None:
+        self._db = dynamodb
+        self._table = table
+        self._lease = lease_seconds
+        self._ttl = ttl_seconds
+
+    async def claim(self, event_id: str, now: int) -> Claim:
+        """Take the event, unless it is done or another live handler holds it."""
+        try:
+            await self._db.put_item(
+                TableName=self._table,
+                Item={
+                    "eventId": {"S": event_id},
+                    "state": {"S": "processing"},
+                    "leaseUntil": {"N": str(now + self._lease)},
+                    "expiresAt": {"N": str(now + self._ttl)},
+                },
+                ConditionExpression="attribute_not_exists(eventId) OR (#s = :processing AND leaseUntil < :now)",
+                ExpressionAttributeNames={"#s": "state"},
+                ExpressionAttributeValues={":processing": {"S": "processing"}, ":now": {"N": str(now)}},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if not _condition_failed(exc):
+                raise
+            old: dict[str, Any] = exc.response.get("Item") or await self._get(event_id)  # type: ignore[assignment]
+            if old.get("state", {}).get("S") == "processing":
+                return Claim(ClaimState.IN_FLIGHT, max(1, int(old.get("leaseUntil", {}).get("N", now)) - now))
+            return Claim(ClaimState.DONE)
+        return Claim(ClaimState.CLAIMED)
+
+    async def complete(self, event_id: str) -> None:
+        """Mark a claimed event done: from now on a redelivery is a duplicate."""
+        await self._db.update_item(
+            TableName=self._table,
+            Key={"eventId": {"S": event_id}},
+            UpdateExpression="SET #s = :done REMOVE leaseUntil",
+            ExpressionAttributeNames={"#s": "state"},
+            ExpressionAttributeValues={":done": {"S": "done"}},
+        )
+
+    async def record(self, event_id: str, now: int) -> bool:
+        """Record an event that changes nothing (Send, Open after Open…) as done; False when it was already."""
+        try:
+            await self._db.put_item(
+                TableName=self._table,
+                Item={"eventId": {"S": event_id}, "state": {"S": "done"}, "expiresAt": {"N": str(now + self._ttl)}},
+                ConditionExpression="attribute_not_exists(eventId)",
+            )
+        except ClientError as exc:
+            if not _condition_failed(exc):
+                raise
+            return False
+        return True
+
+    async def _get(self, event_id: str) -> dict[str, Any]:
+        response = await self._db.get_item(TableName=self._table, Key={"eventId": {"S": event_id}}, ConsistentRead=True)
+        return dict(response.get("Item", {}))
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    """The analytics view of one recipient's ledger row."""
+
+    values: dict[str, str]  # string attributes (delivery, complainedAt, …)
+    version: int  # analyticsVersion: optimistic lock for analytics' own writes
+    counted: dict[str, dict[str, int]]  # eventId → counter deltas it was counted with (crash replay)
+
+
+class DeliveryLedger:
+    """`{prefix}-ledger`: analytics writes `delivery`, the `*At` flags and its bookkeeping, conditionally."""
+
+    def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
+        self._db = dynamodb
+        self._table = table
+
+    @staticmethod
+    def _key(ref: CampaignRef, email: str) -> dict[str, Any]:
+        return {"campaignKey": {"S": ref.ledger_key}, "email": {"S": email}}
+
+    async def read(self, ref: CampaignRef, email: str) -> LedgerRow | None:
+        """The row, strongly consistent; None when the processor never claimed this recipient."""
+        response = await self._db.get_item(TableName=self._table, Key=self._key(ref, email), ConsistentRead=True)
+        item: dict[str, Any] | None = response.get("Item")
+        if item is None:
+            return None
+        counted = {
+            event_id: {name: int(n["N"]) for name, n in deltas.get("M", {}).items()}
+            for event_id, deltas in item.get("countedEvents", {}).get("M", {}).items()
+        }
+        values = {name: value["S"] for name, value in item.items() if "S" in value}
+        return LedgerRow(values=values, version=int(item.get("analyticsVersion", {}).get("N", "0")), counted=counted)
+
+    async def apply(self, ref: CampaignRef, email: str, row: LedgerRow, transition: Transition, event_id: str) -> bool:
+        """Write `transition` if the row is still as read (False otherwise: re-read and plan again).
+
+        The event id and its deltas are stored on the row in the same write, so a redelivery after a crash can
+        tell the transition happened and finish the count with the same deltas.
+        """
+        counted = {**row.counted, event_id: transition.deltas}
+        counted_value = {
+            eid: {"M": {name: {"N": str(n)} for name, n in deltas.items()}} for eid, deltas in counted.items()
+        }
+        condition = "attribute_exists(email) AND "
+        values: dict[str, Any] = {
+            ":value": {"S": transition.value},
+            ":counted": {"M": counted_value},
+            ":next": {"N": str(row.version + 1)},
+        }
+        if row.version:
+            condition += "analyticsVersion = :expected"
+            values[":expected"] = {"N": str(row.version)}
+        else:
+            condition += "attribute_not_exists(analyticsVersion)"
+        try:
+            await self._db.update_item(
+                TableName=self._table,
+                Key=self._key(ref, email),
+                UpdateExpression="SET #a = :value, countedEvents = :counted, analyticsVersion = :next",
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#a": transition.attribute},
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if not _condition_failed(exc):
+                raise
+            return False
+        return True
+
+
+class CampaignCounters:
+    """`{prefix}-campaigns`: ADD the analytics counters of an existing campaign item, bump `statsVersion`."""
+
+    def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
+        self._db = dynamodb
+        self._table = table
+
+    async def add(self, ref: CampaignRef, deltas: dict[str, int], now_iso: str) -> bool:
+        """False when the campaign does not exist (nothing is created)."""
+        names = {f"#c{i}": name for i, name in enumerate(deltas)}
+        values: dict[str, Any] = {f":c{i}": {"N": str(n)} for i, n in enumerate(deltas.values())}
+        values |= {":one": {"N": "1"}, ":now": {"S": now_iso}}
+        adds = ", ".join(f"#c{i} :c{i}" for i in range(len(deltas)))
+        for attempt in range(TRANSACTION_CONFLICT_ATTEMPTS):
+            try:
+                await self._db.update_item(
+                    TableName=self._table,
+                    Key={"tenantId": {"S": ref.tenant_id}, "campaignId": {"S": ref.campaign_id}},
+                    UpdateExpression=f"ADD {adds}, statsVersion :one SET updatedAt = :now",
+                    ConditionExpression="attribute_exists(campaignId)",
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=values,
+                )
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code")
+                if code == TRANSACTION_CONFLICT and attempt + 1 < TRANSACTION_CONFLICT_ATTEMPTS:
+                    await asyncio.sleep(random.uniform(0.01, 0.05) * 2**attempt)
+                    continue
+                if not _condition_failed(exc):
+                    raise
+                return False
+            return True
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+class SuppressionList:
+    """`{prefix}-suppressions`: pk `tenantId`, sk `email`; the first reason recorded stands."""
+
+    def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
+        self._db = dynamodb
+        self._table = table
+
+    async def add(self, tenant_id: str, email: str, reason: SuppressionReason, campaign_id: str, now_iso: str) -> bool:
+        """False when the address was already suppressed (a manual entry or an unsubscribe is kept as it is)."""
+        try:
+            await self._db.put_item(
+                TableName=self._table,
+                Item={
+                    "tenantId": {"S": tenant_id},
+                    "email": {"S": email},
+                    "reason": {"S": reason.value},
+                    "campaignId": {"S": campaign_id},
+                    "createdAt": {"S": now_iso},
+                },
+                ConditionExpression="attribute_not_exists(email)",
+            )
+        except ClientError as exc:
+            if not _condition_failed(exc):
+                raise
+            return False
+        return True

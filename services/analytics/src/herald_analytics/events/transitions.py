@@ -1,0 +1,75 @@
+"""The ledger's forward-only rules for SES outcomes: a pure function of (row, effect), unit-tested.
+
+Campaign counters mirror the ledger: each counter is the number of rows in that state (or with that flag), so
+every transition adds 1 to the new state's counter and takes 1 from the old one's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from herald_analytics.events.schemas import Effect
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+DELIVERY_ATTRIBUTE = "delivery"
+
+# ledger `delivery` value → campaign counter (docs/architecture.md)
+DELIVERY_COUNTERS = {
+    Effect.DELIVERED: "deliveredCount",
+    Effect.BOUNCED: "bouncedCount",
+    Effect.SOFT_BOUNCED: "softBouncedCount",
+    Effect.REJECTED: "rejectedCount",
+}
+_COUNTER_BY_STATE = {effect.value: counter for effect, counter in DELIVERY_COUNTERS.items()}
+
+# Which `delivery` values each outcome may replace (None = no outcome yet). Bounced and rejected are final.
+# - A Delivery after a Bounce does not un-bounce (SES may publish them out of order).
+# - A Permanent bounce after a Delivery IS recorded: the receiving server accepted the message and bounced it
+#   later (an asynchronous bounce). The address is bad and "delivered" would overstate reach; deliveredCount is
+#   decremented so delivered + bounced never exceeds what was sent.
+# - A Transient bounce is only recorded before any other outcome: after a Delivery it is noise, and a later
+#   Delivery or hard bounce replaces it (softBouncedCount is "currently soft-bounced", awaiting a retry).
+_DELIVERY_FROM: dict[Effect, frozenset[str | None]] = {
+    Effect.DELIVERED: frozenset({None, Effect.SOFT_BOUNCED.value}),
+    Effect.BOUNCED: frozenset({None, Effect.SOFT_BOUNCED.value, Effect.DELIVERED.value}),
+    Effect.SOFT_BOUNCED: frozenset({None}),
+    Effect.REJECTED: frozenset({None, Effect.SOFT_BOUNCED.value}),
+}
+
+# Flags set once per recipient: (ledger attribute, campaign counter).
+ONCE_FLAGS = {
+    Effect.COMPLAINED: ("complainedAt", "complainedCount"),
+    Effect.DELAYED: ("delayedAt", "delayedCount"),
+    Effect.OPENED: ("openedAt", "openedCount"),
+    Effect.CLICKED: ("clickedAt", "clickedCount"),
+}
+
+
+@dataclass(frozen=True)
+class Transition:
+    """Set ledger `attribute` to `value`; add `deltas` to the campaign's counters."""
+
+    attribute: str
+    value: str
+    deltas: dict[str, int] = field(default_factory=dict)
+
+
+def plan_transition(row: Mapping[str, str], effect: Effect, at: str) -> Transition | None:
+    """The change `effect` makes to a ledger row (its string attributes), or None when it changes nothing."""
+    if effect in DELIVERY_COUNTERS:
+        current = row.get(DELIVERY_ATTRIBUTE) or None
+        if current not in _DELIVERY_FROM[effect]:
+            return None
+        deltas = {DELIVERY_COUNTERS[effect]: 1}
+        if current is not None and current in _COUNTER_BY_STATE:
+            deltas[_COUNTER_BY_STATE[current]] = -1
+        return Transition(DELIVERY_ATTRIBUTE, effect.value, deltas)
+    if effect in ONCE_FLAGS:
+        attribute, counter = ONCE_FLAGS[effect]
+        if row.get(attribute):
+            return None
+        return Transition(attribute, at, {counter: 1})
+    return None

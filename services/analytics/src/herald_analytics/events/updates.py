@@ -1,0 +1,96 @@
+"""Campaign-update announcements on `{prefix}-campaign-updates` (flow step 22), one per campaign touched.
+
+Counting marks a campaign dirty; a background task waits a short window (the batch the poller is working
+through), then publishes the fresh statistics once per dirty campaign. A lost announcement is harmless: the
+next change announces the new totals, and streams read the campaign item themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import TYPE_CHECKING
+
+import structlog
+from botocore.exceptions import BotoCoreError, ClientError
+
+from herald_analytics.stats.schemas import compute_stats
+
+if TYPE_CHECKING:
+    from types_aiobotocore_sns import SNSClient
+
+    from herald_analytics.events.schemas import CampaignRef
+    from herald_analytics.stats.service import CampaignSource
+
+log = structlog.get_logger("herald.analytics")
+
+UPDATE_TYPE = "campaign.stats"
+
+
+def update_message(tenant_id: str, campaign_id: str, stats: dict[str, object]) -> str:
+    """The campaign-update message body (docs/architecture.md, SNS)."""
+    return json.dumps({"type": UPDATE_TYPE, "tenantId": tenant_id, "campaignId": campaign_id, "stats": stats})
+
+
+class CampaignUpdatePublisher:
+    def __init__(self, sns: SNSClient, topic_arn: str, campaigns: CampaignSource, *, window: float) -> None:
+        self._sns = sns
+        self._topic_arn = topic_arn
+        self._campaigns = campaigns
+        self._window = window
+        self._dirty: set[CampaignRef] = set()
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    def touched(self, ref: CampaignRef) -> None:
+        self._dirty.add(ref)
+        self._wake.set()
+
+    def stop(self) -> None:
+        """`run` publishes what is pending and returns."""
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        while not self._stopping:
+            await self._wake.wait()
+            if not self._stopping and self._window:
+                with contextlib.suppress(TimeoutError):  # stop() cuts the window short
+                    await asyncio.wait_for(self._until_stopping(), timeout=self._window)
+            self._wake.clear()
+            await self.flush()
+
+    async def _until_stopping(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            await self._wake.wait()
+
+    async def flush(self) -> int:
+        """Publish the statistics of every dirty campaign; the number published."""
+        dirty, self._dirty = self._dirty, set()
+        published = 0
+        for ref in dirty:
+            try:
+                item = await self._campaigns.get(ref.tenant_id, ref.campaign_id)
+                if item is None:
+                    continue
+                stats = compute_stats(item).model_dump()
+                await self._sns.publish(
+                    TopicArn=self._topic_arn,
+                    Message=update_message(ref.tenant_id, ref.campaign_id, stats),
+                    MessageAttributes={
+                        "type": {"DataType": "String", "StringValue": UPDATE_TYPE},
+                        "tenantId": {"DataType": "String", "StringValue": ref.tenant_id},
+                        "campaignId": {"DataType": "String", "StringValue": ref.campaign_id},
+                    },
+                )
+                published += 1
+            except (ClientError, BotoCoreError) as exc:
+                log.warning(
+                    "analytics.update_publish_failed",
+                    tenantId=ref.tenant_id,
+                    campaignId=ref.campaign_id,
+                    error=str(exc),
+                )
+        return published

@@ -1,0 +1,48 @@
+"""`GET /campaigns/{id}/stats` and `GET /campaigns/{id}/stream` (flow steps 23–24)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import APIRouter, Depends, Request
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from herald_analytics.stats.schemas import CampaignStats
+from herald_analytics.stats.service import StatsService
+from herald_common.auth import Viewer  # noqa: TC001 (FastAPI resolves route annotations at runtime)
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+router = APIRouter(prefix="/campaigns", tags=["statistics"])
+
+
+def stats_service(request: Request) -> StatsService:
+    service: StatsService = request.app.state.stats_service
+    return service
+
+
+Stats = Annotated[StatsService, Depends(stats_service)]
+
+
+@router.get("/{campaign_id}/stats", response_model=CampaignStats)
+async def campaign_stats(campaign_id: str, principal: Viewer, service: Stats) -> CampaignStats:
+    """The campaign's statistics: counts by outcome and delivery, bounce and complaint rates (of `sent`)."""
+    return await service.get_stats(principal.tenant_id, campaign_id)
+
+
+@router.get(
+    "/{campaign_id}/stream",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "`stats` events"}},
+)
+async def campaign_stream(campaign_id: str, principal: Viewer, service: Stats, request: Request) -> EventSourceResponse:
+    """A server-sent event stream: a `stats` event with the statistics at once, then at every change."""
+    first = await service.get_stats(principal.tenant_id, campaign_id)  # 404 before the stream starts
+    updates = service.watch(principal.tenant_id, campaign_id, first)
+    return EventSourceResponse(_sse(updates), ping=request.app.state.settings.stream_ping_seconds)
+
+
+async def _sse(updates: AsyncIterator[CampaignStats]) -> AsyncIterator[ServerSentEvent]:
+    async for stats in updates:
+        yield ServerSentEvent(data=stats.model_dump_json(), event="stats")

@@ -1,0 +1,1 @@
+"""Herald campaign service: campaigns, recipients, send, pause/resume/cancel, suppressions, unsubscribe."""

@@ -1,0 +1,120 @@
+"""The campaign service's FastAPI app: AWS clients, the template client and the background fan-out live as long as
+the process, opened once in the lifespan and closed in reverse order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING
+
+import httpx
+import structlog
+
+from herald_campaign.campaigns.api import router as campaigns_router
+from herald_campaign.campaigns.fanout import FanoutRunner, FanoutSupervisor, Scheduler
+from herald_campaign.campaigns.fanout_store import DynamoFanoutStore
+from herald_campaign.campaigns.job_queue import SqsJobQueue
+from herald_campaign.campaigns.recipient_store import S3RecipientStore
+from herald_campaign.campaigns.repository import DynamoCampaignStore
+from herald_campaign.campaigns.service import CampaignService
+from herald_campaign.campaigns.templates import HttpTemplateCatalog
+from herald_campaign.config import Settings
+from herald_campaign.suppressions.api import router as suppressions_router
+from herald_campaign.suppressions.repository import DynamoSuppressionStore
+from herald_campaign.suppressions.service import SuppressionService
+from herald_campaign.unsubscribe.api import router as unsubscribe_router
+from herald_common.aws import open_clients
+from herald_common.web import create_service_app
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from fastapi import FastAPI
+
+log = structlog.get_logger("herald.campaign")
+
+DESCRIPTION = (
+    "Campaigns, their recipients, send (answered at once, fanned out onto the email-jobs queue in the background), "
+    "pause/resume/cancel, the tenant's suppression list, and the public unsubscribe link."
+)
+
+
+def create_app(settings: Settings | None = None, *, template_client: httpx.AsyncClient | None = None) -> FastAPI:
+    """The app. `template_client` (an `httpx.AsyncClient` whose base URL is the template service) replaces the one
+    built from `HERALD_TEMPLATE_URL`; the app does not close a client it was given."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        names = settings.resources
+        async with AsyncExitStack() as stack:
+            aws = await open_clients(stack, settings, "dynamodb", "s3", "sqs")
+            dynamodb, s3, sqs = aws.require_dynamodb(), aws.require_s3(), aws.require_sqs()
+            queue_url = (await sqs.get_queue_url(QueueName=names.email_jobs_queue))["QueueUrl"]
+            http = template_client
+            if http is None:
+                http = httpx.AsyncClient(
+                    base_url=settings.template_url,
+                    timeout=settings.template_timeout_seconds,
+                    limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+                )
+                stack.push_async_callback(http.aclose)
+            recipients = S3RecipientStore(s3, names.bucket)
+            fanout_store = DynamoFanoutStore(dynamodb, names.campaigns_table)
+            runner = FanoutRunner(
+                recipients=recipients,
+                queue=SqsJobQueue(sqs, queue_url),
+                store=fanout_store,
+                owner=f"campaign-{uuid.uuid4().hex[:12]}",
+                lease_seconds=settings.fanout_lease_seconds,
+                default_batch_size=settings.batch_size,
+            )
+            supervisor = FanoutSupervisor(runner, fanout_store)
+            app.state.aws = aws
+            app.state.fanouts = supervisor
+            app.state.campaign_service = CampaignService(
+                store=DynamoCampaignStore(dynamodb, names.campaigns_table),
+                recipients=recipients,
+                templates=HttpTemplateCatalog(http),
+                runner=runner,
+                supervisor=supervisor,
+                batch_size=settings.batch_size,
+                max_inline_recipients=settings.max_recipients_per_request,
+                max_upload_recipients=settings.max_upload_recipients,
+                recipients_per_part=settings.recipients_per_part,
+            )
+            app.state.suppression_service = SuppressionService(
+                DynamoSuppressionStore(dynamodb, names.suppressions_table)
+            )
+            # Closed in reverse: the scheduler stops first, then running fan-outs finish (or are cancelled and
+            # release their lease), then the clients close.
+            stack.push_async_callback(supervisor.shutdown, settings.shutdown_grace_seconds)
+            scheduler = Scheduler(fanout_store, supervisor, runner, settings.scheduler_interval_seconds)
+            app.state.scheduler = scheduler
+            scheduler_task = asyncio.create_task(scheduler.run(), name="campaign-scheduler")
+            stack.push_async_callback(_stop, scheduler_task)
+            log.info("campaign.started", prefix=names.prefix, owner=runner.owner)
+            yield
+
+    async def readiness(app: FastAPI) -> None:
+        await app.state.aws.require_dynamodb().describe_table(TableName=settings.resources.campaigns_table)
+
+    app = create_service_app(
+        title="Herald campaign service",
+        description=DESCRIPTION,
+        settings=settings,
+        lifespan=lifespan,
+        readiness=readiness,
+    )
+    app.include_router(campaigns_router)
+    app.include_router(suppressions_router)
+    app.include_router(unsubscribe_router)
+    return app
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -1,0 +1,53 @@
+"""The email-jobs queue adapter: SendMessageBatch within SQS's limits, retrying entries SQS reports as failed."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from herald_campaign.campaigns.rules import group_messages
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from types_aiobotocore_sqs import SQSClient
+
+# SQS quotas (AWS SQS developer guide): at most 10 entries per SendMessageBatch and 256 KiB for the whole request.
+SQS_MAX_BATCH_ENTRIES = 10
+SQS_MAX_BATCH_BYTES = 256 * 1024
+# Entries SQS rejects inside a successful call (throttled, internal error) are re-sent this many times.
+ENTRY_RETRIES = 3
+
+
+class JobQueueError(RuntimeError):
+    """SQS kept refusing some messages."""
+
+
+class SqsJobQueue:
+    """The `JobQueue` port: one long-lived SQS client and the queue URL resolved once at startup."""
+
+    def __init__(self, sqs: SQSClient, queue_url: str) -> None:
+        self._sqs = sqs
+        self._url = queue_url
+
+    async def send(self, messages: Sequence[tuple[str, str]]) -> None:
+        """Send (entry id, body) messages; the entry id is the batch id, unique within a call."""
+        for group in group_messages(messages, max_count=SQS_MAX_BATCH_ENTRIES, max_bytes=SQS_MAX_BATCH_BYTES):
+            await self._send_group(group)
+
+    async def _send_group(self, group: list[tuple[str, str]]) -> None:
+        pending = dict(group)
+        for attempt in range(ENTRY_RETRIES + 1):
+            response = await self._sqs.send_message_batch(
+                QueueUrl=self._url,
+                Entries=[{"Id": entry_id, "MessageBody": body} for entry_id, body in pending.items()],
+            )
+            failed = response.get("Failed", [])
+            if not failed:
+                return
+            # A sender fault (malformed entry) will not get better by retrying.
+            if any(f.get("SenderFault") for f in failed):
+                raise JobQueueError(f"SQS refused {len(failed)} message(s): {failed[0].get('Message')}")
+            pending = {f["Id"]: pending[f["Id"]] for f in failed}
+            await asyncio.sleep(0.2 * 2**attempt)
+        raise JobQueueError(f"SQS failed {len(pending)} message(s) after {ENTRY_RETRIES} retries")

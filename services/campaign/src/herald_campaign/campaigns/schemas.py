@@ -1,0 +1,186 @@
+"""The campaign routes' request and response bodies (camelCase on the wire, as SPEC.md writes them)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from herald_campaign.campaigns.intake import normalise_address
+from herald_campaign.campaigns.models import Campaign, CampaignStatus, Priority, utc_now
+from herald_campaign.campaigns.rules import check_throttle, parse_send_at
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+TEMPLATE_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+CAMPAIGN_ID_PATTERN = r"^camp_[a-z0-9]{20}$"
+
+
+def _single_line(value: str | None) -> str | None:
+    # CR/LF in a value that ends up in an email header would let a caller inject headers.
+    if value is not None and ("\r" in value or "\n" in value):
+        raise ValueError("must not contain line breaks")
+    return value
+
+
+class RecipientIn(BaseModel):
+    email: str = Field(max_length=320)
+    data: dict[str, Any] | None = None
+
+
+class CampaignCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str = Field(min_length=1, max_length=200)
+    template_id: str = Field(alias="templateId", pattern=TEMPLATE_ID_PATTERN)
+    from_address: str = Field(alias="fromAddress", max_length=320)
+    from_name: str | None = Field(default=None, alias="fromName", max_length=200)
+    reply_to: str | None = Field(default=None, alias="replyTo", max_length=320)
+    recipients: list[RecipientIn | str] = Field(default_factory=list)
+    tags: dict[str, str] = Field(default_factory=dict, max_length=50)
+
+    @field_validator("name", "from_name")
+    @classmethod
+    def _no_line_breaks(cls, value: str | None) -> str | None:
+        return _single_line(value)
+
+    @field_validator("from_address", "reply_to")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        _single_line(value)
+        normalised = normalise_address(value)
+        if normalised is None:
+            raise ValueError("is not a valid email address")
+        return normalised
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, tag in value.items():
+            if not 1 <= len(key) <= 128 or len(tag) > 256:
+                raise ValueError("tag keys are 1-128 characters, values at most 256")
+        return value
+
+
+class Throttle(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    emails_per_minute: int | None = Field(default=None, alias="emailsPerMinute", gt=0)
+    emails_per_hour: int | None = Field(default=None, alias="emailsPerHour", gt=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Throttle:
+        check_throttle(self.emails_per_minute, self.emails_per_hour)
+        return self
+
+    def as_item(self) -> dict[str, int]:
+        return {k: v for k, v in self.model_dump(by_alias=True).items() if v is not None}
+
+
+class SendRequest(BaseModel):
+    """The flow document's send request: `{campaignId?, sendAt, throttle?, priority?}`."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    send_at: str = Field(default="immediate", alias="sendAt", max_length=64)
+    throttle: Throttle | None = None
+    priority: Priority = Priority.NORMAL
+    campaign_id: str | None = Field(default=None, alias="campaignId")
+
+    @field_validator("send_at")
+    @classmethod
+    def _send_at(cls, value: str) -> str:
+        parse_send_at(value, utc_now())  # raises ValueError: 422 naming sendAt
+        return value
+
+    def send_at_time(self, now: datetime) -> datetime | None:
+        return parse_send_at(self.send_at, now)
+
+
+class StatusChange(BaseModel):
+    """The answer to send, pause, resume and cancel."""
+
+    campaign_id: str = Field(serialization_alias="campaignId")
+    status: CampaignStatus
+
+
+class RecipientsAdded(BaseModel):
+    accepted: int
+    invalid: int
+    duplicates: int
+    total: int
+
+
+class CampaignCounts(BaseModel):
+    recipients: int = Field(description="Recipients submitted: stored (valid, unique) plus rejected as invalid.")
+    accepted: int = Field(description="Stored recipients: what the processor works through.")
+    invalid: int
+    duplicates: int
+    sent: int
+    failed: int
+    suppressed: int
+    unknown: int
+    final: int
+
+
+class CampaignView(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+    campaign_id: str = Field(alias="campaignId")
+    name: str
+    template_id: str = Field(alias="templateId")
+    template_version: int | None = Field(alias="templateVersion")
+    from_address: str = Field(alias="fromAddress")
+    from_name: str | None = Field(alias="fromName")
+    reply_to: str | None = Field(alias="replyTo")
+    tags: dict[str, str]
+    status: CampaignStatus
+    status_reason: str | None = Field(alias="statusReason")
+    created_at: str = Field(alias="createdAt")
+    updated_at: str = Field(alias="updatedAt")
+    send_at: str | None = Field(alias="sendAt")
+    throttle: dict[str, int] | None
+    priority: Priority
+    counts: CampaignCounts
+
+    @classmethod
+    def of(cls, c: Campaign) -> CampaignView:
+        counts = CampaignCounts(
+            recipients=c.recipient_count + c.intake_invalid_count,
+            accepted=c.recipient_count,
+            invalid=c.intake_invalid_count + c.counter("invalidCount"),
+            duplicates=c.duplicate_count,
+            sent=c.counter("sentCount"),
+            failed=c.counter("failedCount"),
+            suppressed=c.counter("suppressedCount"),
+            unknown=c.counter("unknownCount"),
+            final=c.counter("finalCount"),
+        )
+        return cls(
+            campaign_id=c.campaign_id,
+            name=c.name,
+            template_id=c.template_id,
+            template_version=c.template_version,
+            from_address=c.from_address,
+            from_name=c.from_name,
+            reply_to=c.reply_to,
+            tags=c.tags,
+            status=c.status,
+            status_reason=c.status_reason,
+            created_at=c.created_at,
+            updated_at=c.updated_at,
+            send_at=c.send_at,
+            throttle=c.throttle,
+            priority=c.priority,
+            counts=counts,
+        )
+
+
+class CampaignPage(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+    campaigns: list[CampaignView]
+    next_token: str | None = Field(alias="nextToken")

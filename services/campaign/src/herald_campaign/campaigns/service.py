@@ -1,0 +1,226 @@
+"""The campaign service's decisions: create, read, add recipients, send, and the status transitions."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from herald_campaign.campaigns.errors import CampaignIdMismatch, CampaignNotDraft, CampaignNotFound
+from herald_campaign.campaigns.intake import IntakeCounts, RecipientFilter, address_key
+from herald_campaign.campaigns.models import Campaign, CampaignStatus, iso, new_campaign_id, utc_now
+from herald_campaign.campaigns.rules import TRANSITIONS, CampaignAction, check_sendable, plan_send, transition_target
+from herald_campaign.dynamo import decode_page_token, encode_page_token
+from herald_common.errors import Conflict, PayloadTooLarge
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterable
+
+    from herald_campaign.campaigns.fanout import FanoutRunner, FanoutSupervisor
+    from herald_campaign.campaigns.intake import Recipient
+    from herald_campaign.campaigns.ports import CampaignStore, RecipientStore, TemplateCatalog
+    from herald_campaign.campaigns.schemas import CampaignCreate, SendRequest
+    from herald_common.auth import Principal
+
+log = structlog.get_logger("herald.campaign")
+
+_CAMPAIGN_ID = re.compile(r"^camp_[a-z0-9]{20}$")
+
+
+class CampaignService:
+    def __init__(
+        self,
+        *,
+        store: CampaignStore,
+        recipients: RecipientStore,
+        templates: TemplateCatalog,
+        runner: FanoutRunner,
+        supervisor: FanoutSupervisor,
+        batch_size: int,
+        max_inline_recipients: int,
+        max_upload_recipients: int,
+        recipients_per_part: int,
+    ) -> None:
+        self._store = store
+        self._recipients = recipients
+        self._templates = templates
+        self._runner = runner
+        self._supervisor = supervisor
+        self._batch_size = batch_size
+        self._max_inline = max_inline_recipients
+        self._max_upload = max_upload_recipients
+        self._per_part = recipients_per_part
+
+    async def get(self, tenant_id: str, campaign_id: str) -> Campaign:
+        """The tenant's campaign; another tenant's id is as unknown as a missing one."""
+        campaign = await self._store.get(tenant_id, campaign_id) if _CAMPAIGN_ID.match(campaign_id) else None
+        if campaign is None:
+            raise CampaignNotFound(f"Campaign '{campaign_id}' does not exist.")
+        return campaign
+
+    async def list_page(
+        self, tenant_id: str, *, status: CampaignStatus | None, limit: int, next_token: str | None
+    ) -> tuple[list[Campaign], str | None]:
+        start = decode_page_token(next_token, tenant_id=tenant_id, keys=("tenantId", "campaignId"))
+        campaigns, last = await self._store.list_page(tenant_id, status=status, limit=limit, start_key=start)
+        return campaigns, encode_page_token(last)
+
+    async def create(self, tenant_id: str, body: CampaignCreate) -> Campaign:
+        """A draft; inline recipients are filtered and stored as its first part before the row is written."""
+        if len(body.recipients) > self._max_inline:
+            raise PayloadTooLarge(
+                f"At most {self._max_inline} recipients inline; upload more with POST /campaigns/{{id}}/recipients."
+            )
+        now = iso(utc_now())
+        campaign_id = new_campaign_id()
+        admitted = RecipientFilter()
+        accepted = [r for item in body.recipients if (r := admitted.admit(_plain(item))) is not None]
+        if accepted:
+            await self._recipients.write_part(tenant_id, campaign_id, 1, accepted)
+        campaign = Campaign(
+            tenant_id=tenant_id,
+            campaign_id=campaign_id,
+            name=body.name,
+            template_id=body.template_id,
+            from_address=body.from_address,
+            from_name=body.from_name,
+            reply_to=body.reply_to,
+            tags=body.tags,
+            created_at=now,
+            updated_at=now,
+            recipient_parts=1 if accepted else 0,
+            recipient_count=admitted.counts.accepted,
+            intake_invalid_count=admitted.counts.invalid,
+            duplicate_count=admitted.counts.duplicates,
+        )
+        await self._store.create(campaign)
+        log.info("campaign.created", tenantId=tenant_id, campaignId=campaign_id, recipients=len(accepted))
+        return campaign
+
+    async def add_recipients(self, tenant_id: str, campaign_id: str, items: AsyncIterable[Any]) -> IntakeCounts:
+        """Append an uploaded list to a draft, de-duplicated against what it already holds.
+
+        Memory: one part of new recipients plus one key per address of the campaign (existing and new). Two uploads
+        into one campaign at the same time are each de-duplicated against the stored parts, not against each other.
+        """
+        campaign = await self.get(tenant_id, campaign_id)
+        if campaign.status is not CampaignStatus.DRAFT:
+            raise CampaignNotDraft(f"Recipients can only be added to a draft; this one is {campaign.status.value}.")
+        seen = {
+            address_key(r.email)
+            async for r in self._recipients.iter_recipients(tenant_id, campaign_id, campaign.recipient_parts)
+        }
+        admitted = RecipientFilter(seen)
+        written: list[int] = []
+        buffer: list[Recipient] = []
+        try:
+            async for item in items:
+                if admitted.counts.total >= self._max_upload:
+                    raise PayloadTooLarge(f"At most {self._max_upload} recipients per upload.")
+                recipient = admitted.admit(item)
+                if recipient is not None:
+                    buffer.append(recipient)
+                if len(buffer) >= self._per_part:
+                    written.append(await self._write_part(campaign, buffer))
+                    buffer = []
+            if buffer:
+                written.append(await self._write_part(campaign, buffer))
+            counts = admitted.counts
+            if not await self._store.add_intake(
+                tenant_id,
+                campaign_id,
+                accepted=counts.accepted,
+                invalid=counts.invalid,
+                duplicates=counts.duplicates,
+                now=iso(utc_now()),
+            ):
+                raise CampaignNotDraft("The campaign left the draft state during the upload; nothing was added.")
+        except BaseException:
+            # Nothing of a failed upload stays: its parts go (their reserved numbers stay as empty gaps).
+            for part in written:
+                await self._recipients.delete_part(tenant_id, campaign_id, part)
+            raise
+        log.info("campaign.recipients_added", tenantId=tenant_id, campaignId=campaign_id, **counts.as_response())
+        return counts
+
+    async def _write_part(self, campaign: Campaign, recipients: list[Recipient]) -> int:
+        part = await self._store.reserve_parts(campaign.tenant_id, campaign.campaign_id, 1, iso(utc_now()))
+        if part is None:
+            raise CampaignNotDraft("The campaign left the draft state during the upload; nothing was added.")
+        await self._recipients.write_part(campaign.tenant_id, campaign.campaign_id, part, recipients)
+        return part
+
+    async def send(
+        self, principal: Principal, campaign_id: str, body: SendRequest, authorization: str | None
+    ) -> CampaignStatus:
+        """Pin the template version, then draft → sending (or scheduled) with one conditional write; the fan-out
+        starts in the background, so the answer does not wait for it."""
+        if body.campaign_id is not None and body.campaign_id != campaign_id:
+            raise CampaignIdMismatch("campaignId in the body does not match the campaign in the path.")
+        tenant_id = principal.tenant_id
+        campaign = await self.get(tenant_id, campaign_id)
+        check_sendable(campaign.status, campaign.recipient_count)
+        now = utc_now()
+        plan = plan_send(body.send_at_time(now), now)
+        version = await self._templates.latest_version(campaign.template_id, authorization)
+        sets: dict[str, Any] = {
+            "status": plan.status.value,
+            "sendAt": iso(plan.send_at),
+            "templateVersion": version,
+            "priority": body.priority.value,
+            "batchSize": self._batch_size,
+            "throttle": body.throttle.as_item() if body.throttle else None,
+        }
+        if plan.status is CampaignStatus.SENDING:
+            sets |= {"fanoutOwner": self._runner.owner, "fanoutLeaseUntil": self._runner.lease_until()}
+        sets = {k: v for k, v in sets.items() if v is not None}
+        claimed = await self._store.claim_send(tenant_id, campaign_id, sets=sets, now=iso(now))
+        if claimed is None:
+            # Lost a race (a concurrent send, cancel or delete): answer what the campaign is now.
+            current = await self.get(tenant_id, campaign_id)
+            check_sendable(current.status, current.recipient_count)
+            raise Conflict("The campaign changed while it was being sent; try again.")
+        log.info(
+            "campaign.send_accepted",
+            tenantId=tenant_id,
+            campaignId=campaign_id,
+            status=plan.status.value,
+            templateVersion=version,
+            subject=principal.subject,
+        )
+        if plan.status is CampaignStatus.SENDING:
+            self._supervisor.start(dataclasses.replace(claimed, fanout_queued=0))
+        return plan.status
+
+    async def change_status(self, principal: Principal, campaign_id: str, action: CampaignAction) -> CampaignStatus:
+        """pause, resume or cancel, as one conditional write (409 InvalidTransition where it does not apply)."""
+        tenant_id = principal.tenant_id
+        campaign = await self.get(tenant_id, campaign_id)
+        target = transition_target(action, campaign.status)
+        allowed, _ = TRANSITIONS[action]
+        reason = None if action is CampaignAction.RESUME else f"{_PAST[action]} by {principal.subject}"
+        if not await self._store.transition(
+            tenant_id, campaign_id, allowed=allowed, target=target, reason=reason, now=iso(utc_now())
+        ):
+            current = await self.get(tenant_id, campaign_id)
+            transition_target(action, current.status)  # raises InvalidTransition for the status it has now
+            raise Conflict("The campaign changed at the same time; try again.")
+        log.info(
+            "campaign.status_changed",
+            tenantId=tenant_id,
+            campaignId=campaign_id,
+            action=action.value,
+            status=target.value,
+            subject=principal.subject,
+        )
+        return target
+
+
+_PAST = {CampaignAction.PAUSE: "Paused", CampaignAction.RESUME: "Resumed", CampaignAction.CANCEL: "Cancelled"}
+
+
+def _plain(item: Any) -> Any:
+    """A schema item as the plain value the intake filter reads."""
+    return item if isinstance(item, str) else item.model_dump(exclude_none=True)

@@ -1,0 +1,28 @@
+"""The campaign service's settings: the shared Herald settings plus intake, fan-out and scheduler knobs."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from herald_common.settings import HeraldSettings
+
+
+class Settings(HeraldSettings):
+    """Read once per process from `HERALD_*` variables (for example `HERALD_BATCH_SIZE`)."""
+
+    # Recipients per email-jobs message. At most 100: 100 recipients with the largest allowed personalisation data
+    # (MAX_RECIPIENT_DATA_BYTES) still fit SQS's 256 KiB message limit.
+    batch_size: int = Field(default=50, ge=1, le=100)
+    # Recipients accepted inline in `POST /campaigns`; bigger lists go through `POST /campaigns/{id}/recipients`.
+    max_recipients_per_request: int = Field(default=10_000, ge=1)
+    # Items (valid or not) one `POST /campaigns/{id}/recipients` call may carry.
+    max_upload_recipients: int = Field(default=1_000_000, ge=1)
+    # Recipients per S3 part: what one upload holds in memory before it writes a part.
+    recipients_per_part: int = Field(default=10_000, ge=1)
+    # How often the scheduler looks for due scheduled campaigns and abandoned fan-outs.
+    scheduler_interval_seconds: float = Field(default=2.0, gt=0)
+    # A fan-out renews its lease after every SQS group; another instance takes over once it has expired.
+    fanout_lease_seconds: int = Field(default=60, ge=5)
+    # At shutdown, running fan-outs get this long to finish before they are cancelled (their lease lets them resume).
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    template_timeout_seconds: float = Field(default=5.0, gt=0)

@@ -1,0 +1,1 @@
+"""The tenant's suppression list (addresses that never receive campaign email)."""

@@ -1,0 +1,46 @@
+"""Suppression list bodies."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from herald_campaign.campaigns.intake import normalise_address
+
+
+class SuppressionReason(StrEnum):
+    BOUNCE = "bounce"
+    COMPLAINT = "complaint"
+    UNSUBSCRIBE = "unsubscribe"
+    MANUAL = "manual"
+
+
+class SuppressionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(max_length=320)
+    reason: SuppressionReason = SuppressionReason.MANUAL
+
+    @field_validator("email")
+    @classmethod
+    def _valid(cls, value: str) -> str:
+        if normalise_address(value) is None:
+            raise ValueError("is not a valid email address")
+        return value
+
+
+class SuppressionView(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+    email: str
+    reason: str
+    campaign_id: str | None = Field(default=None, alias="campaignId")
+    created_at: str = Field(alias="createdAt")
+
+
+class SuppressionPage(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+    suppressions: list[SuppressionView]
+    next_token: str | None = Field(alias="nextToken")

@@ -1,0 +1,1 @@
+"""Herald email processor: email-job batches from SQS, rendered by the template service, sent through SES."""

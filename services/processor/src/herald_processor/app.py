@@ -1,0 +1,103 @@
+"""The email processor: a long-running SQS consumer with a small HTTP face (health, readiness, metrics)."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING
+
+import httpx
+
+from herald_common.aws import open_clients
+from herald_common.web import create_service_app
+from herald_processor.config import Settings
+from herald_processor.ledger import DynamoDeliveryLedger
+from herald_processor.repository import DynamoCampaignStore, DynamoSuppressionList
+from herald_processor.service import BatchPolicy, BatchService, Ports
+from herald_processor.ses import SesEmailSender
+from herald_processor.templates import HttpTemplateRenderer, S3TemplateSource
+from herald_processor.throttle import LocalThrottleBucket
+from herald_processor.worker import ProcessorWorker
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from fastapi import FastAPI
+
+    from herald_common.aws import AwsClients
+
+RENDER_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+
+
+def build_service(settings: Settings, aws: AwsClients, http: httpx.AsyncClient) -> BatchService:
+    """The batch service wired to DynamoDB, S3, SES and the template service."""
+    names = settings.resources
+    dynamodb = aws.require_dynamodb()
+    ports = Ports(
+        campaigns=DynamoCampaignStore(dynamodb, names.campaigns_table),
+        ledger=DynamoDeliveryLedger(dynamodb, names.ledger_table, names.campaigns_table),
+        suppressions=DynamoSuppressionList(dynamodb, names.suppressions_table),
+        templates=S3TemplateSource(aws.require_s3(), names.bucket),
+        renderer=HttpTemplateRenderer(http, settings),
+        sender=SesEmailSender(
+            names.configuration_set,
+            sesv2=aws.sesv2 if settings.ses_api_version == "v2" else None,
+            ses=aws.ses if settings.ses_api_version == "v1" else None,
+        ),
+        throttle=LocalThrottleBucket(settings.ses_max_send_rate),
+    )
+    policy = BatchPolicy(
+        processor_id=settings.processor_id,
+        public_url=settings.public_url,
+        unsubscribe_secret=settings.unsubscribe_secret,
+        lease_seconds=settings.lease_seconds,
+        send_concurrency=settings.send_concurrency,
+        status_check_interval=settings.status_check_interval,
+        batch_time_budget=settings.batch_time_budget,
+        paused_retry_seconds=settings.paused_retry_seconds,
+    )
+    return BatchService(ports, policy)
+
+
+def create_app(
+    settings: Settings | None = None, *, template_transport: httpx.AsyncBaseTransport | None = None
+) -> FastAPI:
+    """The processor app. `template_transport` replaces the network to the template service (tests)."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            ses = "sesv2" if settings.ses_api_version == "v2" else "ses"
+            aws = await open_clients(stack, settings, "dynamodb", "s3", "sqs", ses)
+            pool = settings.concurrency * settings.send_concurrency
+            http = await stack.enter_async_context(
+                httpx.AsyncClient(
+                    base_url=settings.template_url,
+                    timeout=RENDER_TIMEOUT,
+                    limits=httpx.Limits(max_connections=pool, max_keepalive_connections=settings.concurrency),
+                    transport=template_transport,
+                )
+            )
+            worker = ProcessorWorker(settings, aws.require_sqs(), build_service(settings, aws, http))
+            app.state.worker = worker
+            task = asyncio.create_task(worker.run(), name="email-jobs-worker")
+            try:
+                yield
+            finally:
+                # SIGTERM: uvicorn ends the lifespan; stop receiving, let in-flight batches finish or release them.
+                worker.stop()
+                await task
+
+    async def readiness(app: FastAPI) -> None:
+        worker: ProcessorWorker = app.state.worker
+        if not worker.ready:
+            raise RuntimeError("the email-jobs queue is not reachable yet")
+
+    return create_service_app(
+        title="Herald email processor",
+        description="Consumes email-job batches, renders through the template service and sends through SES.",
+        settings=settings,
+        lifespan=lifespan,
+        readiness=readiness,
+    )

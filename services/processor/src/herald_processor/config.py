@@ -1,0 +1,51 @@
+"""The processor's settings: how many batches run at once, how long a claim lasts, how fast it may send."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+
+from pydantic import Field, model_validator
+
+from herald_common.settings import HeraldSettings
+
+
+def _default_processor_id() -> str:
+    # Unique per process, readable in the ledger (`leaseOwner`): which host and pid held a claim.
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+class Settings(HeraldSettings):
+    """`HERALD_*` variables for the email processor."""
+
+    concurrency: int = Field(default=4, ge=1, le=64, description="email-job batches handled at once")
+    visibility_timeout: int = Field(default=60, ge=10, le=43200, description="SQS visibility of a received batch")
+    handler_timeout: float = Field(
+        default=55.0, gt=0, description="hard cap on one batch attempt (the heartbeat extends visibility meanwhile)"
+    )
+    batch_time_budget: float = Field(
+        default=30.0, gt=0, description="after this, start no new send; the rest is retried"
+    )
+    lease_seconds: int = Field(default=60, ge=10, description="how long a ledger claim protects a recipient")
+    send_concurrency: int = Field(default=8, ge=1, le=64, description="SES calls in flight within one batch")
+    ses_max_send_rate: float | None = Field(
+        default=None, gt=0, description="account-wide emails per second, per process"
+    )
+    status_check_interval: float = Field(
+        default=2.0, gt=0, description="how often a running batch re-reads the campaign status"
+    )
+    queue_depth_interval: float = Field(default=10.0, gt=0)
+    paused_retry_seconds: int = Field(default=8, ge=1, le=900)
+    requeue_after_receives: int = Field(
+        default=3, ge=1, description="a deferred batch received this often is re-sent as a fresh message"
+    )
+    processor_id: str = Field(default_factory=_default_processor_id)
+
+    @model_validator(mode="after")
+    def _timeouts_fit(self) -> Settings:
+        if self.handler_timeout >= self.visibility_timeout:
+            raise ValueError("handler_timeout must be shorter than visibility_timeout")
+        if self.batch_time_budget >= self.handler_timeout:
+            raise ValueError("batch_time_budget must be shorter than handler_timeout")
+        return self

@@ -1,0 +1,82 @@
+"""The email-jobs queue handler: one SQS message is one batch. Parses, binds log context, runs the batch service,
+and turns "come back later" into a visibility change or, for long waits, a fresh copy of the message."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import structlog
+
+from herald_common.metrics import BATCHES, QUEUE_DEPTH
+from herald_processor.domain import BatchDeferred, MalformedJob
+from herald_processor.schemas import parse_job
+
+if TYPE_CHECKING:
+    from types_aiobotocore_sqs import SQSClient
+
+    from herald_common.sqs import SqsMessage
+    from herald_processor.service import BatchService
+
+log = structlog.get_logger("herald.processor")
+
+# SQS limit: DelaySeconds of one message is at most 15 minutes.
+SQS_MAX_DELAY_SECONDS = 900
+
+
+class EmailJobHandler:
+    """The `MessageHandler` given to the SqsPoller for the email-jobs queue."""
+
+    def __init__(
+        self, service: BatchService, sqs: SQSClient, queue_url: str, *, requeue_after_receives: int = 3
+    ) -> None:
+        self._service = service
+        self._sqs = sqs
+        self._queue_url = queue_url
+        self._requeue_after = requeue_after_receives
+
+    async def __call__(self, message: SqsMessage) -> None:
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(messageId=message.message_id)
+        try:
+            job = parse_job(message.body)
+        except MalformedJob as exc:
+            BATCHES.labels("malformed").inc()
+            log.error("processor.malformed_job", detail=exc.detail, body=message.body[:200])
+            raise
+        structlog.contextvars.bind_contextvars(campaignId=job.campaign_id, batchId=job.batch_id, tenantId=job.tenant_id)
+        try:
+            report = await self._service.process(job, receive_count=message.receive_count)
+        except BatchDeferred as exc:
+            BATCHES.labels("deferred").inc()
+            log.info("processor.batch_deferred", reason=exc.detail, retryIn=exc.seconds)
+            if message.receive_count >= self._requeue_after:
+                # Each receive counts towards the queue's maxReceiveCount; a long pause or throttle must not
+                # dead-letter a healthy batch, so it comes back as a fresh message (the ledger makes that safe).
+                await self._requeue(message, exc.seconds)
+                return
+            raise
+        except Exception as exc:
+            BATCHES.labels("failed").inc()
+            log.warning("processor.batch_failed", error=repr(exc))
+            raise
+        BATCHES.labels("done").inc()
+        log.info(
+            "processor.batch_done",
+            counted={s.value: n for s, n in report.counted.items()},
+            campaignCompleted=report.campaign_completed,
+        )
+
+    async def _requeue(self, message: SqsMessage, seconds: int) -> None:
+        await self._sqs.send_message(
+            QueueUrl=self._queue_url,
+            MessageBody=message.body,
+            DelaySeconds=min(max(seconds, 0), SQS_MAX_DELAY_SECONDS),
+        )
+        log.info("processor.batch_requeued", delay=seconds)
+
+
+async def sample_queue_depth(sqs: SQSClient, queues: dict[str, str]) -> None:
+    """Set `herald_queue_depth{queue}` from ApproximateNumberOfMessages of each (name → url)."""
+    for name, url in queues.items():
+        attributes = await sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+        QUEUE_DEPTH.labels(name).set(int(attributes.get("Attributes", {}).get("ApproximateNumberOfMessages", "0")))

@@ -1,0 +1,166 @@
+"""The processor's domain vocabulary: campaigns as it sees them, ledger entries, send outcomes, domain errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from herald_common.errors import HeraldError
+
+
+class CampaignStatus(StrEnum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    PAUSED = "paused"
+    SENT = "sent"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+class LedgerState(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    SUPPRESSED = "suppressed"
+    INVALID = "invalid"
+    UNKNOWN = "unknown"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self not in (LedgerState.PENDING, LedgerState.SENDING)
+
+    @property
+    def counter(self) -> str:
+        """The campaign attribute this final state is counted in (`sentCount`, …)."""
+        return f"{self.value}Count"
+
+
+FINAL_STATES = tuple(s for s in LedgerState if s.is_final)
+
+
+@dataclass(frozen=True)
+class Throttle:
+    emails_per_minute: int | None = None
+    emails_per_hour: int | None = None
+
+
+@dataclass(frozen=True)
+class Campaign:
+    tenant_id: str
+    campaign_id: str
+    status: CampaignStatus
+    template_id: str
+    from_address: str
+    from_name: str | None = None
+    reply_to: str | None = None
+    template_version: int | None = None
+    recipient_count: int = 0
+    throttle: Throttle = field(default_factory=Throttle)
+
+    @property
+    def key(self) -> str:
+        """The ledger's partition key for this campaign."""
+        return campaign_key(self.tenant_id, self.campaign_id)
+
+
+def campaign_key(tenant_id: str, campaign_id: str) -> str:
+    return f"{tenant_id}#{campaign_id}"
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One recipient's row in the ledger, as read."""
+
+    email: str
+    state: LedgerState = LedgerState.PENDING
+    lease_owner: str | None = None
+    lease_expires_at: int | None = None
+    attempt: int = 0
+    counted: bool = False
+
+
+@dataclass(frozen=True)
+class Template:
+    template_id: str
+    version: int
+    subject: str
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    html: str
+    text: str | None
+
+
+@dataclass(frozen=True)
+class RenderFailure:
+    error: str
+
+
+RenderResult = RenderedEmail | RenderFailure
+
+
+class SendResult(StrEnum):
+    """What an SES call meant for the recipient."""
+
+    SENT = "sent"
+    FAILED = "failed"  # SES refused it for good (4xx): never retried
+    THROTTLED = "throttled"  # refused for now, nothing sent: release the claim, retry the batch later
+    TRANSIENT = "transient"  # the request never reached SES (connect failure): release and retry later
+    UNKNOWN = "unknown"  # SES may have accepted it (5xx, read timeout): never resend blindly
+    PAUSE = "pause"  # the account or configuration set may not send: pause the campaign
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    result: SendResult
+    message_id: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class OutgoingEmail:
+    """Everything the sender needs for one recipient: the raw MIME bytes, the address and the SES tags."""
+
+    destination: str
+    raw: bytes
+    tags: dict[str, str]
+
+
+class MalformedJob(HeraldError):
+    """The queue message cannot be a batch (not JSON, missing fields): it goes to the dead-letter queue."""
+
+    status_code = 400
+    code = "MalformedJob"
+
+
+class CampaignMissing(HeraldError):
+    status_code = 404
+    code = "CampaignNotFound"
+
+
+class TemplateMissing(HeraldError):
+    status_code = 404
+    code = "TemplateNotFound"
+
+
+class TemplateServiceUnavailable(HeraldError):
+    """The template service did not answer usefully; the batch is retried later."""
+
+    status_code = 503
+    code = "TemplateServiceUnavailable"
+
+
+class BatchDeferred(HeraldError):
+    """The batch cannot go on now (paused, throttled, time budget spent): retry it after `seconds`."""
+
+    status_code = 503
+    code = "BatchDeferred"
+
+    def __init__(self, detail: str, *, seconds: int) -> None:
+        super().__init__(detail)
+        self.seconds = seconds

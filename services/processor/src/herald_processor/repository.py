@@ -1,0 +1,162 @@
+"""DynamoDB adapters for the campaign item and the suppression list (docs/architecture.md, "DynamoDB")."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from herald_processor.domain import Campaign, CampaignStatus, Throttle
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from types_aiobotocore_dynamodb import DynamoDBClient
+
+# DynamoDB limit (Developer Guide, "BatchGetItem"): at most 100 keys per call.
+BATCH_GET_MAX_KEYS = 100
+
+
+def utc_now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def is_condition_failure(exc: ClientError) -> bool:
+    return error_code(exc) == "ConditionalCheckFailedException"
+
+
+def _str(item: dict[str, Any], name: str) -> str | None:
+    value = item.get(name)
+    return str(value["S"]) if value and "S" in value else None
+
+
+def _int(item: dict[str, Any], name: str) -> int | None:
+    value = item.get(name)
+    return int(value["N"]) if value and "N" in value else None
+
+
+async def batch_get(
+    dynamodb: DynamoDBClient, table: str, keys: Sequence[dict[str, Any]], *, projection: str | None = None
+) -> list[dict[str, Any]]:
+    """Every item of `keys` that exists; unprocessed keys (throttling) are asked again with a short backoff."""
+    items: list[dict[str, Any]] = []
+    for start in range(0, len(keys), BATCH_GET_MAX_KEYS):
+        request: dict[str, Any] = {"Keys": list(keys[start : start + BATCH_GET_MAX_KEYS]), "ConsistentRead": True}
+        if projection:
+            request["ProjectionExpression"] = projection
+        pending: dict[str, Any] = {table: request}
+        for attempt in range(8):
+            response = await dynamodb.batch_get_item(RequestItems=pending)
+            items.extend(response.get("Responses", {}).get(table, []))
+            pending = dict(response.get("UnprocessedKeys") or {})
+            if not pending:
+                break
+            await asyncio.sleep(min(1.0, 0.05 * 2**attempt))
+        else:
+            raise RuntimeError(f"BatchGetItem on {table} left keys unprocessed")
+    return items
+
+
+def parse_campaign(item: dict[str, Any]) -> Campaign:
+    throttle = item.get("throttle", {}).get("M", {})
+    return Campaign(
+        tenant_id=_str(item, "tenantId") or "",
+        campaign_id=_str(item, "campaignId") or "",
+        status=CampaignStatus(_str(item, "status") or "draft"),
+        template_id=_str(item, "templateId") or "",
+        from_address=_str(item, "fromAddress") or "",
+        from_name=_str(item, "fromName"),
+        reply_to=_str(item, "replyTo"),
+        template_version=_int(item, "templateVersion"),
+        recipient_count=_int(item, "recipientCount") or 0,
+        throttle=Throttle(
+            emails_per_minute=_int(throttle, "emailsPerMinute"), emails_per_hour=_int(throttle, "emailsPerHour")
+        ),
+    )
+
+
+class DynamoCampaignStore:
+    """`CampaignStore` on the campaigns table. Reads the definition; writes only `status` transitions it owns."""
+
+    def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
+        self._db = dynamodb
+        self._table = table
+
+    def _key(self, tenant_id: str, campaign_id: str) -> dict[str, Any]:
+        return {"tenantId": {"S": tenant_id}, "campaignId": {"S": campaign_id}}
+
+    async def get(self, tenant_id: str, campaign_id: str) -> Campaign | None:
+        """The campaign (strongly consistent read), or None when it does not exist."""
+        response = await self._db.get_item(
+            TableName=self._table, Key=self._key(tenant_id, campaign_id), ConsistentRead=True
+        )
+        item = response.get("Item")
+        return parse_campaign(dict(item)) if item else None
+
+    async def _transition(
+        self, tenant_id: str, campaign_id: str, update: str, condition: str, values: dict[str, Any]
+    ) -> bool:
+        try:
+            await self._db.update_item(
+                TableName=self._table,
+                Key=self._key(tenant_id, campaign_id),
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":sending": {"S": CampaignStatus.SENDING.value},
+                    ":now": {"S": utc_now_iso()},
+                    ":one": {"N": "1"},
+                    **values,
+                },
+            )
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    async def complete_if_done(self, tenant_id: str, campaign_id: str) -> bool:
+        """`sending` → `sent` (with `sentAt`) when `finalCount >= recipientCount`; True when this call did it."""
+        # Asked after every batch, also when it counted nothing: a crash between counting and this call is healed
+        # by the next batch (or redelivery) of the campaign.
+        return await self._transition(
+            tenant_id,
+            campaign_id,
+            "SET #s = :sent, sentAt = :now, updatedAt = :now ADD statsVersion :one",
+            "#s = :sending AND finalCount >= recipientCount",
+            {":sent": {"S": CampaignStatus.SENT.value}},
+        )
+
+    async def pause(self, tenant_id: str, campaign_id: str, reason: str) -> bool:
+        """`sending` → `paused` with `statusReason`; True when this call did it."""
+        return await self._transition(
+            tenant_id,
+            campaign_id,
+            "SET #s = :paused, statusReason = :reason, updatedAt = :now ADD statsVersion :one",
+            "#s = :sending",
+            {":paused": {"S": CampaignStatus.PAUSED.value}, ":reason": {"S": reason[:500]}},
+        )
+
+
+class DynamoSuppressionList:
+    """`SuppressionList` on the suppressions table (pk `tenantId`, sk `email`)."""
+
+    def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
+        self._db = dynamodb
+        self._table = table
+
+    async def suppressed(self, tenant_id: str, emails: Sequence[str]) -> set[str]:
+        """Which of these (normalised, lowercased) addresses are on the tenant's suppression list."""
+        unique = list(dict.fromkeys(emails))
+        if not unique:
+            return set()
+        keys = [{"tenantId": {"S": tenant_id}, "email": {"S": e}} for e in unique]
+        items = await batch_get(self._db, self._table, keys, projection="email")
+        return {str(item["email"]["S"]) for item in items}

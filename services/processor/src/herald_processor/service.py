@@ -1,0 +1,227 @@
+"""Handling one email-job batch (flow steps 10–18): read the campaign, settle invalid and suppressed recipients,
+render once, claim and send each recipient under the rate limits, record each outcome, count the batch once."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import structlog
+
+from herald_common.metrics import EMAILS
+from herald_processor.decisions import EntryAction, Gate, decide_entry, gate_for, lease_wait_seconds
+from herald_processor.domain import (
+    BatchDeferred,
+    CampaignMissing,
+    LedgerState,
+    RenderedEmail,
+    TemplateMissing,
+)
+from herald_processor.mime import unsubscribe_url
+from herald_processor.schemas import Address, check_address
+from herald_processor.sending import Sendable, SendRun
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from herald_processor.domain import Campaign, LedgerEntry
+    from herald_processor.ports import (
+        CampaignStore,
+        DeliveryLedger,
+        EmailSender,
+        SuppressionList,
+        TemplateRenderer,
+        TemplateSource,
+        ThrottleBucket,
+    )
+    from herald_processor.schemas import EmailJob, JobRecipient
+
+log = structlog.get_logger("herald.processor")
+
+
+@dataclass(frozen=True)
+class BatchPolicy:
+    """The knobs of batch handling (from Settings), gathered so the service needs no settings object."""
+
+    processor_id: str
+    public_url: str
+    unsubscribe_secret: str
+    lease_seconds: int = 60
+    send_concurrency: int = 8
+    status_check_interval: float = 2.0
+    batch_time_budget: float = 30.0
+    paused_retry_seconds: int = 8
+
+
+@dataclass(frozen=True)
+class Ports:
+    campaigns: CampaignStore
+    ledger: DeliveryLedger
+    suppressions: SuppressionList
+    templates: TemplateSource
+    renderer: TemplateRenderer
+    sender: EmailSender
+    throttle: ThrottleBucket
+
+
+@dataclass
+class BatchReport:
+    counted: dict[LedgerState, int] = field(default_factory=dict)
+    campaign_completed: bool = False
+
+
+class BatchService:
+    """Runs one batch attempt. Stateless between batches: the ledger is the memory."""
+
+    def __init__(self, ports: Ports, policy: BatchPolicy, *, clock: Callable[[], float] = time.time) -> None:
+        self._ports = ports
+        self._policy = policy
+        self._clock = clock
+        self._stopping = False
+
+    def stop(self) -> None:
+        """Process shutdown: running batches start no new send and hand their remaining recipients back."""
+        self._stopping = True
+
+    async def process(self, job: EmailJob, *, receive_count: int = 1) -> BatchReport:
+        """Handle the batch; raises BatchDeferred (come back later), CampaignMissing, TemplateServiceUnavailable."""
+        campaign = await self._ports.campaigns.get(job.tenant_id, job.campaign_id)
+        if campaign is None:
+            raise CampaignMissing(f"campaign {job.campaign_id} of tenant {job.tenant_id} does not exist")
+        log.info("processor.batch_started", recipients=len(job.recipients), receiveCount=receive_count)
+        gate = gate_for(campaign.status)
+        if gate is Gate.DEFER:
+            raise BatchDeferred(f"campaign is {campaign.status}", seconds=self._policy.paused_retry_seconds)
+        finals: dict[str, LedgerState] = {}
+        try:
+            await self._run(job, campaign, gate, finals, receive_count)
+        finally:
+            # Runs on success and on failure alike: whatever reached a final state is counted now, exactly once.
+            report = BatchReport(counted=await self._ports.ledger.count(campaign, finals) if finals else {})
+            report.campaign_completed = await self._ports.campaigns.complete_if_done(
+                campaign.tenant_id, campaign.campaign_id
+            )
+            log.info(
+                "processor.batch_counted",
+                counted={s.value: n for s, n in report.counted.items()},
+                campaignCompleted=report.campaign_completed,
+            )
+        return report
+
+    async def _run(
+        self, job: EmailJob, campaign: Campaign, gate: Gate, finals: dict[str, LedgerState], receive_count: int
+    ) -> None:
+        ports, now = self._ports, self._clock()
+        unique: dict[str, tuple[JobRecipient, Address]] = {}
+        for recipient in job.recipients:
+            address = check_address(recipient.email)
+            unique.setdefault(address.key, (recipient, address))
+        snapshot = await ports.ledger.snapshot(campaign, list(unique))
+        held: list[LedgerEntry] = []
+        candidates: list[tuple[JobRecipient, Address]] = []
+        for key, (recipient, address) in unique.items():
+            entry = snapshot.get(key)
+            action = decide_entry(entry, now)
+            if action is EntryAction.SEND:
+                candidates.append((recipient, address))
+            elif action is EntryAction.COUNT and entry is not None:
+                finals[key] = entry.state
+            elif action is EntryAction.IN_DOUBT and entry is not None:
+                if await ports.ledger.resolve_in_doubt(campaign, entry):
+                    log.warning("processor.in_doubt", recipient=key, leaseOwner=entry.lease_owner)
+                    EMAILS.labels("unknown").inc()
+                    finals[key] = LedgerState.UNKNOWN
+                else:
+                    held.append(entry)
+            elif action is EntryAction.HELD and entry is not None:
+                held.append(entry)
+
+        if gate is Gate.CANCEL:
+            reason = f"campaign_{campaign.status.value}"
+            await self._settle(job, campaign, [a.key for _, a in candidates], LedgerState.CANCELLED, finals, reason)
+            return
+        sendable = await self._settle_unsendable(job, campaign, candidates, finals)
+        if sendable:
+            await self._render_and_send(job, campaign, sendable, finals, receive_count)
+        if held:
+            # Someone holds a live claim: come back when it has run out, to count or resolve it.
+            raise BatchDeferred(f"{len(held)} recipients claimed elsewhere", seconds=lease_wait_seconds(held, now))
+
+    async def _settle(
+        self,
+        job: EmailJob,
+        campaign: Campaign,
+        keys: list[str],
+        state: LedgerState,
+        finals: dict[str, LedgerState],
+        reason: str | None,
+    ) -> None:
+        for key in keys:
+            if await self._ports.ledger.finalize_unclaimed(campaign, key, state, batch_id=job.batch_id, reason=reason):
+                finals[key] = state
+                EMAILS.labels(state.value).inc()
+
+    async def _settle_unsendable(
+        self,
+        job: EmailJob,
+        campaign: Campaign,
+        candidates: list[tuple[JobRecipient, Address]],
+        finals: dict[str, LedgerState],
+    ) -> list[tuple[JobRecipient, Address]]:
+        invalid = [a.key for _, a in candidates if not a.valid]
+        if invalid:
+            log.info("processor.invalid_recipients", count=len(invalid))
+            await self._settle(job, campaign, invalid, LedgerState.INVALID, finals, "invalid_address")
+        valid = [(r, a) for r, a in candidates if a.valid]
+        suppressed = await self._ports.suppressions.suppressed(campaign.tenant_id, [a.key for _, a in valid])
+        if suppressed:
+            await self._settle(job, campaign, sorted(suppressed), LedgerState.SUPPRESSED, finals, "suppressed")
+        return [(r, a) for r, a in valid if a.key not in suppressed]
+
+    async def _render_and_send(
+        self,
+        job: EmailJob,
+        campaign: Campaign,
+        sendable: list[tuple[JobRecipient, Address]],
+        finals: dict[str, LedgerState],
+        receive_count: int,
+    ) -> None:
+        ports, policy = self._ports, self._policy
+        keys = [a.key for _, a in sendable]
+        template_id = job.template_id or campaign.template_id
+        urls = [
+            unsubscribe_url(policy.public_url, policy.unsubscribe_secret, campaign.tenant_id, campaign.campaign_id, k)
+            for k in keys
+        ]
+        try:
+            template = await ports.templates.get(
+                campaign.tenant_id, template_id, job.template_version or campaign.template_version
+            )
+            results = await ports.renderer.render(
+                campaign.tenant_id, template, [(r, url) for (r, _), url in zip(sendable, urls, strict=True)]
+            )
+        except TemplateMissing as exc:
+            # Flow: "Template not found: log error, skip batch". Its recipients fail for good, so the campaign ends.
+            log.error("processor.template_not_found", templateId=template_id, detail=exc.detail)
+            await self._settle(job, campaign, keys, LedgerState.FAILED, finals, "template_not_found")
+            return
+        ready: list[Sendable] = []
+        for (recipient, address), url, result in zip(sendable, urls, results, strict=True):
+            if isinstance(result, RenderedEmail):
+                ready.append(Sendable(recipient=recipient, address=address, rendered=result, unsubscribe_url=url))
+            else:
+                log.warning("processor.render_failed", recipient=address.key, error=result.error)
+                await self._settle(job, campaign, [address.key], LedgerState.FAILED, finals, "render_error")
+        run = SendRun(
+            ports=ports,
+            policy=policy,
+            job=job,
+            campaign=campaign,
+            owner=f"{policy.processor_id}/{secrets.token_hex(4)}",
+            finals=finals,
+            receive_count=receive_count,
+            shutting_down=lambda: self._stopping,
+        )
+        await run.send_all(ready)

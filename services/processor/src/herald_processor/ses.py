@@ -1,0 +1,107 @@
+"""Sending through SES (v2 `SendEmail` with raw content, or v1 `SendRawEmail`) and what each error means.
+
+The client has no automatic retries (herald_common.aws.SES_CONFIG): a retried send after a timeout can deliver
+twice. Whether to try again is decided here, per error, and carried out by the batch service and the ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+
+from herald_common.metrics import SEND_DURATION
+from herald_processor.domain import OutgoingEmail, SendOutcome, SendResult
+
+if TYPE_CHECKING:
+    from types_aiobotocore_ses import SESClient
+    from types_aiobotocore_sesv2 import SESV2Client
+
+THROTTLE_CODES = frozenset(
+    {"Throttling", "ThrottlingException", "TooManyRequestsException", "LimitExceeded", "LimitExceededException"}
+)
+PAUSE_CODES = frozenset(
+    {
+        "SendingPausedException",
+        "AccountSuspendedException",
+        "AccountSendingPausedException",
+        "ConfigurationSetSendingPausedException",
+    }
+)
+THROTTLE_MESSAGES = ("maximum sending rate exceeded", "daily message quota exceeded")
+
+
+def classify_error(exc: BaseException) -> SendOutcome:
+    """The domain meaning of an exception raised by an SES send call."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        message = str(error.get("Message", ""))
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        reason = f"{code}: {message}"[:300]
+        if code in THROTTLE_CODES or any(m in message.lower() for m in THROTTLE_MESSAGES):
+            return SendOutcome(SendResult.THROTTLED, reason=reason)
+        if code in PAUSE_CODES:
+            return SendOutcome(SendResult.PAUSE, reason=reason)
+        if 400 <= status < 500:
+            return SendOutcome(SendResult.FAILED, reason=reason)
+        return SendOutcome(SendResult.UNKNOWN, reason=reason)  # 5xx: SES may have accepted it
+    if isinstance(exc, ConnectTimeoutError | EndpointConnectionError):
+        # The connection was never made, so nothing reached SES: safe to try again later.
+        return SendOutcome(SendResult.TRANSIENT, reason=type(exc).__name__)
+    if isinstance(exc, ReadTimeoutError | BotoCoreError | TimeoutError | OSError):
+        return SendOutcome(SendResult.UNKNOWN, reason=type(exc).__name__)
+    raise exc
+
+
+class SesEmailSender:
+    """`EmailSender` on SES v2 (`send_email`, `Content.Raw`) or v1 (`send_raw_email`)."""
+
+    def __init__(
+        self, configuration_set: str, *, sesv2: SESV2Client | None = None, ses: SESClient | None = None
+    ) -> None:
+        if (sesv2 is None) == (ses is None):
+            raise ValueError("exactly one of sesv2 and ses is needed")
+        self._v2 = sesv2
+        self._v1 = ses
+        self._configuration_set = configuration_set
+
+    async def _call(self, email: OutgoingEmail) -> str:
+        tags = sorted(email.tags.items())
+        if self._v2 is not None:
+            v2 = await self._v2.send_email(
+                Destination={"ToAddresses": [email.destination]},
+                Content={"Raw": {"Data": email.raw}},
+                ConfigurationSetName=self._configuration_set,
+                EmailTags=[{"Name": k, "Value": v} for k, v in tags],
+            )
+            return v2["MessageId"]
+        assert self._v1 is not None
+        v1 = await self._v1.send_raw_email(
+            Destinations=[email.destination],
+            RawMessage={"Data": email.raw},
+            ConfigurationSetName=self._configuration_set,
+            Tags=[{"Name": k, "Value": v} for k, v in tags],
+        )
+        return v1["MessageId"]
+
+    async def send(self, email: OutgoingEmail) -> SendOutcome:
+        """Send one raw email; SES errors come back as outcomes, never as exceptions."""
+        started = time.perf_counter()
+        try:
+            message_id = await self._call(email)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            return classify_error(exc)
+        finally:
+            SEND_DURATION.observe(time.perf_counter() - started)
+        return SendOutcome(SendResult.SENT, message_id=message_id)

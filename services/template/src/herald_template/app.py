@@ -1,0 +1,60 @@
+"""The template service's FastAPI app: one S3 client and one sandbox renderer per process, opened in the lifespan."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING
+
+from herald_common.aws import open_clients
+from herald_common.web import create_service_app
+from herald_template.config import Settings
+from herald_template.rendering import SandboxRenderer
+from herald_template.templates.api import router
+from herald_template.templates.repository import S3TemplateStore
+from herald_template.templates.service import TemplateService
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from fastapi import FastAPI
+
+DESCRIPTION = """Versioned email templates on S3 and a sandboxed Jinja2 render API.
+
+HTML is autoescaped; a missing variable is an error for that recipient only; built-ins `email` and
+`unsubscribe_url`. Template size, render time and output size are bounded: a template that reaches for Python
+internals or tries to exhaust the service gets 422 and the service stays healthy."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            clients = await open_clients(stack, settings, "s3")
+            store = S3TemplateStore(clients.require_s3(), settings.resources.bucket)
+            renderer = SandboxRenderer(
+                settings.render_limits(),
+                workers=settings.render_workers,
+                compiled_cache_size=settings.template_cache_size,
+                result_cache_bytes=settings.render_cache_bytes,
+                call_time_limit=settings.render_call_time_limit_seconds,
+            )
+            stack.callback(renderer.close)
+            app.state.template_store = store
+            app.state.template_service = TemplateService(store, renderer, max_recipients=settings.render_max_recipients)
+            yield
+
+    async def readiness(app: FastAPI) -> None:
+        store: S3TemplateStore = app.state.template_store
+        await store.check()
+
+    app = create_service_app(
+        title="Herald template service",
+        description=DESCRIPTION,
+        settings=settings,
+        lifespan=lifespan,
+        readiness=readiness,
+    )
+    app.include_router(router)
+    return app

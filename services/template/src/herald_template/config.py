@@ -1,0 +1,26 @@
+"""The template service's settings: the shared Herald settings plus the sandbox's limits (`HERALD_*` variables)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from herald_common.settings import HeraldSettings
+from herald_template.rendering import RenderLimits
+
+
+class Settings(HeraldSettings):
+    template_max_source_bytes: int = Field(default=512 * 1024, gt=0, description="subject + html + text, UTF-8")
+    render_max_output_bytes: int = Field(default=1024 * 1024, gt=0, description="per recipient, all parts")
+    render_time_limit_seconds: float = Field(default=1.0, gt=0, description="per recipient")
+    render_call_time_limit_seconds: float = Field(default=15.0, gt=0, description="per render call, all recipients")
+    render_max_recipients: int = Field(default=500, gt=0, description="per render call")
+    render_workers: int = Field(default=2, gt=0, description="threads that render (CPU work, off the event loop)")
+    template_cache_size: int = Field(default=256, ge=0, description="compiled template versions kept (LRU)")
+    render_cache_bytes: int = Field(default=32 * 1024 * 1024, ge=0, description="rendered emails kept (LRU)")
+
+    def render_limits(self) -> RenderLimits:
+        return RenderLimits(
+            max_source_bytes=self.template_max_source_bytes,
+            max_output_bytes=self.render_max_output_bytes,
+            time_limit_seconds=self.render_time_limit_seconds,
+        )

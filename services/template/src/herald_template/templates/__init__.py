@@ -1,0 +1,1 @@
+"""Templates: versioned sources on S3, and rendering them for recipients."""

@@ -1,0 +1,232 @@
+"""SES events through SNS → SQS → the analytics consumer, against the emulator: counted once, in the right state."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from herald_analytics.events.parse import parse_event
+from herald_analytics.events.repository import CampaignCounters, DeliveryLedger, EventLog, SuppressionList
+from herald_analytics.events.schemas import CampaignRef
+from herald_analytics.events.service import EventInFlight, EventIngestor, Outcome
+
+CAMPAIGN = "camp_0123456789abcdefghij"
+ADA, BOB, CY, DEE = "ada@example.com", "bob@example.com", "cy@example.com", "dee@example.com"
+
+
+def _counters(item: dict[str, Any]) -> dict[str, int]:
+    return {k: v for k, v in item.items() if k.endswith("Count") or k == "statsVersion"}
+
+
+async def test_events_are_counted_once_per_recipient(harness, make_event):
+    await harness.seed_campaign(recipientCount=4, sentCount=4)
+    await harness.seed_ledger(ADA, BOB, CY, DEE)
+    delivery = make_event("Delivery", recipient=ADA, message_id="m-ada")
+    async with harness.running():
+        await harness.publish(
+            make_event("Send", recipient=ADA, message_id="m-ada"),
+            delivery,
+            delivery,  # SNS/SQS delivering the same event twice
+            make_event("Open", recipient=ADA, message_id="m-ada"),
+            make_event("Open", recipient=ADA, message_id="m-ada", timestamp="2024-01-15T12:00:00.000Z"),
+            make_event("Click", recipient=ADA, message_id="m-ada"),
+            make_event("Delivery", recipient=BOB, message_id="m-bob"),
+            make_event("Complaint", recipient=BOB, message_id="m-bob"),
+            make_event("Bounce", recipient=CY, message_id="m-cy"),
+            make_event("Bounce", recipient=DEE, message_id="m-dee", bounceType="Transient"),
+            make_event("DeliveryDelay", recipient=DEE, message_id="m-dee"),
+        )
+        await harness.drained()
+        # the same events again, later: nothing moves
+        await harness.publish(delivery, make_event("Complaint", recipient=BOB, message_id="m-bob"))
+        await harness.drained()
+
+    item = await harness.campaign()
+    assert _counters(item) == {
+        "recipientCount": 4,
+        "sentCount": 4,
+        "deliveredCount": 2,
+        "complainedCount": 1,
+        "bouncedCount": 1,
+        "softBouncedCount": 1,
+        "delayedCount": 1,
+        "openedCount": 1,
+        "clickedCount": 1,
+        "statsVersion": 8,
+    }
+    assert item["updatedAt"] != "2024-01-15T10:00:00.000Z"
+    ada, cy, dee = await harness.ledger(ADA), await harness.ledger(CY), await harness.ledger(DEE)
+    assert (ada["delivery"], ada["state"]) == ("delivered", "sent")  # the processor's state is left alone
+    assert ada["openedAt"] in ("2024-01-15T11:00:00.000Z", "2024-01-15T12:00:00.000Z")  # whichever came first
+    assert (cy["delivery"], dee["delivery"]) == ("bounced", "softBounced")
+
+    assert (await harness.suppression(CY)) == {
+        "tenantId": "acme",
+        "email": CY,
+        "reason": "bounce",
+        "campaignId": CAMPAIGN,
+        "createdAt": (await harness.suppression(CY) or {})["createdAt"],
+    }
+    assert (await harness.suppression(BOB) or {})["reason"] == "complaint"
+    assert await harness.suppression(DEE) is None  # soft bounces are not suppressed
+    assert await harness.suppression(ADA) is None
+
+
+async def test_out_of_order_bounce_then_delivery_stays_bounced(harness, make_event):
+    await harness.seed_campaign(recipientCount=1, sentCount=1)
+    await harness.seed_ledger(ADA)
+    async with harness.running():
+        await harness.publish(make_event("Bounce", recipient=ADA))
+        await harness.drained()
+        await harness.publish(make_event("Delivery", recipient=ADA))
+        await harness.drained()
+
+    item = await harness.campaign()
+    assert (item.get("bouncedCount"), item.get("deliveredCount", 0)) == (1, 0)
+    assert (await harness.ledger(ADA))["delivery"] == "bounced"
+
+
+async def test_a_bounce_after_delivery_moves_the_recipient_to_bounced(harness, make_event):
+    await harness.seed_campaign(recipientCount=1, sentCount=1)
+    await harness.seed_ledger(ADA)
+    async with harness.running():
+        await harness.publish(make_event("Delivery", recipient=ADA))
+        await harness.drained()
+        await harness.publish(make_event("Bounce", recipient=ADA))
+        await harness.drained()
+
+    item = await harness.campaign()
+    assert (item["bouncedCount"], item["deliveredCount"]) == (1, 0)
+    assert (await harness.suppression(ADA) or {})["reason"] == "bounce"
+
+
+async def test_events_without_tags_are_attributed_by_headers(harness, make_event):
+    await harness.seed_campaign(recipientCount=2)
+    await harness.seed_ledger(ADA, BOB)
+    async with harness.running():
+        await harness.publish(
+            make_event("Delivery", recipient=ADA, tags=False),  # event publishing, tags missing
+            make_event("Bounce", recipient=BOB, notification=True),  # identity notification: never tagged
+        )
+        await harness.drained()
+
+    item = await harness.campaign()
+    assert (item["deliveredCount"], item["bouncedCount"]) == (1, 1)
+    assert (await harness.suppression(BOB) or {})["reason"] == "bounce"
+
+
+async def test_test_sends_unknown_campaigns_and_strangers_change_nothing(harness, make_event):
+    await harness.seed_campaign(recipientCount=1)
+    await harness.seed_ledger(ADA)
+    await harness.seed_ledger(ADA, campaign="camp_doesnotexist000000")  # a ledger, but no campaign item
+    async with harness.running():
+        await harness.publish(
+            make_event("Bounce", recipient=ADA, test=True),
+            make_event("Delivery", recipient="stranger@example.com"),
+            make_event("Delivery", recipient=ADA, campaign="camp_doesnotexist000000"),
+        )
+        await harness.drained()
+
+    item = await harness.campaign()
+    assert "deliveredCount" not in item
+    assert "bouncedCount" not in item
+    assert "statsVersion" not in item
+    assert await harness.suppression(ADA) is None
+    missing = await harness.dynamodb.get_item(
+        TableName=harness.settings.resources.campaigns_table,
+        Key={"tenantId": {"S": "acme"}, "campaignId": {"S": "camp_doesnotexist000000"}},
+    )
+    assert "Item" not in missing
+
+
+async def test_unattributable_and_malformed_messages_go_to_the_dead_letter_queue(harness, make_event):
+    sqs = harness.aws.require_sqs()
+    dlq = harness.provisioned.ses_events_dlq_url
+    async with harness.running():
+        await harness.publish(make_event("Delivery", tags=False, headers=False))
+        await sqs.send_message(QueueUrl=harness.provisioned.ses_events_queue_url, MessageBody="not json")
+        await harness.drained()
+
+    received = await sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, MessageAttributeNames=["All"])
+    reasons = sorted(m["MessageAttributes"]["reason"]["StringValue"].split(":")[0] for m in received["Messages"])
+    assert reasons == ["MalformedEvent", "UnattributableEvent"]
+
+
+async def test_a_campaign_update_is_published_per_campaign_touched(harness, make_event):
+    sqs, sns = harness.aws.require_sqs(), harness.aws.require_sns()
+    url = (await sqs.create_queue(QueueName=f"{harness.settings.resource_prefix}-ui-updates"))["QueueUrl"]
+    arn = (await sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"]))["Attributes"]["QueueArn"]
+    topic = harness.provisioned.campaign_updates_topic_arn
+    await sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
+    await harness.seed_campaign(recipientCount=3, sentCount=3)
+    await harness.seed_ledger(ADA, BOB, CY)
+    async with harness.running():
+        await harness.publish(*(make_event("Delivery", recipient=r, message_id=f"m-{r}") for r in (ADA, BOB, CY)))
+        await harness.drained()
+        messages: list[dict[str, Any]] = []
+        for _ in range(20):
+            response = await sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+            messages += [json.loads(m["Body"]) for m in response.get("Messages", [])]
+            if messages and messages[-1]["stats"]["delivered"] == 3:
+                break
+
+    assert len(messages) < 3  # coalesced: not one per event
+    last = messages[-1]
+    assert (last["type"], last["tenantId"], last["campaignId"]) == ("campaign.stats", "acme", CAMPAIGN)
+    assert last["stats"]["delivered"] == 3
+    assert last["stats"]["deliveryRate"] == 1.0
+
+
+class _CrashOnce(CampaignCounters):
+    """The process dies right after the ledger transition, before the counters are added."""
+
+    crashed = False
+
+    async def add(self, ref: CampaignRef, deltas: dict[str, int], now_iso: str) -> bool:
+        if not self.crashed:
+            self.crashed = True
+            raise ConnectionError("process killed")
+        return await super().add(ref, deltas, now_iso)
+
+
+class _Updates:
+    def __init__(self) -> None:
+        self.touched_refs: list[CampaignRef] = []
+
+    def touched(self, ref: CampaignRef) -> None:
+        self.touched_refs.append(ref)
+
+
+async def test_a_redelivery_after_a_crash_completes_the_count_once(harness, make_event):
+    await harness.seed_campaign(recipientCount=1, sentCount=1)
+    await harness.seed_ledger(ADA)
+    names, db = harness.settings.resources, harness.dynamodb
+    now = [1_700_000_000.0]
+    updates = _Updates()
+    ingestor = EventIngestor(
+        events=EventLog(db, names.events_table, lease_seconds=60, ttl_seconds=3600),
+        ledger=DeliveryLedger(db, names.ledger_table),
+        counters=_CrashOnce(db, names.campaigns_table),
+        suppressions=SuppressionList(db, names.suppressions_table),
+        updates=updates,
+        clock=lambda: now[0],
+    )
+    event = parse_event(make_event("Bounce", recipient=ADA))
+    assert event is not None
+
+    with pytest.raises(ConnectionError):
+        await ingestor.ingest(event)
+    assert (await harness.ledger(ADA))["delivery"] == "bounced"  # the ledger moved, the counter did not
+    assert "bouncedCount" not in await harness.campaign()
+    with pytest.raises(EventInFlight):  # an immediate redelivery waits for the lease: the first might be alive
+        await ingestor.ingest(event)
+
+    now[0] += 61  # the lease ran out: the first handler is dead
+    assert await ingestor.ingest(event) == [Outcome.COUNTED]
+    assert await ingestor.ingest(event) == [Outcome.DUPLICATE]
+
+    assert (await harness.campaign())["bouncedCount"] == 1
+    assert (await harness.suppression(ADA) or {})["reason"] == "bounce"
+    assert updates.touched_refs == [CampaignRef("acme", CAMPAIGN)]

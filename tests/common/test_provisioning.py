@@ -1,0 +1,63 @@
+"""Provisioning creates every resource of docs/architecture.md, wired together, and can run again safely."""
+
+from __future__ import annotations
+
+import json
+
+from herald_common.provisioning import DEFAULT_MAX_RECEIVE_COUNT, provision
+
+
+async def test_creates_tables_bucket_queues_topics_and_ses(herald_settings, provisioned, aws):
+    names = herald_settings.resources
+    for table in names.tables:  # describe, not list: other tests' tables fill list_tables' first page
+        assert (await aws.dynamodb.describe_table(TableName=table))["Table"]["TableStatus"] == "ACTIVE"
+    ledger = (await aws.dynamodb.describe_table(TableName=names.ledger_table))["Table"]
+    assert {k["AttributeName"]: k["KeyType"] for k in ledger["KeySchema"]} == {"campaignKey": "HASH", "email": "RANGE"}
+    assert ledger["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    ttl = await aws.dynamodb.describe_time_to_live(TableName=names.events_table)
+    assert ttl["TimeToLiveDescription"]["AttributeName"] == "expiresAt"
+
+    await aws.s3.head_bucket(Bucket=names.bucket)
+
+    jobs = (await aws.sqs.get_queue_attributes(QueueUrl=provisioned.email_jobs_queue_url, AttributeNames=["All"]))[
+        "Attributes"
+    ]
+    dlq_arn = (
+        await aws.sqs.get_queue_attributes(QueueUrl=provisioned.email_jobs_dlq_url, AttributeNames=["QueueArn"])
+    )["Attributes"]["QueueArn"]
+    assert jobs["VisibilityTimeout"] == "60"
+    redrive = json.loads(jobs["RedrivePolicy"])
+    assert redrive["deadLetterTargetArn"] == dlq_arn
+    assert int(redrive["maxReceiveCount"]) == DEFAULT_MAX_RECEIVE_COUNT
+    events = (await aws.sqs.get_queue_attributes(QueueUrl=provisioned.ses_events_queue_url, AttributeNames=["All"]))[
+        "Attributes"
+    ]
+    assert events["VisibilityTimeout"] == "30"
+    assert "RedrivePolicy" in events
+    assert provisioned.ses_events_topic_arn in events["Policy"]
+
+    subs = (await aws.sns.list_subscriptions_by_topic(TopicArn=provisioned.ses_events_topic_arn))["Subscriptions"]
+    assert [(s["Protocol"], s["Endpoint"]) for s in subs] == [("sqs", events["QueueArn"])]
+    await aws.sns.get_topic_attributes(TopicArn=provisioned.campaign_updates_topic_arn)
+
+    verified = await aws.ses.get_identity_verification_attributes(Identities=["example.com"])
+    assert "example.com" in verified["VerificationAttributes"]
+    config = await aws.ses.describe_configuration_set(
+        ConfigurationSetName=names.configuration_set, ConfigurationSetAttributeNames=["eventDestinations"]
+    )
+    (destination,) = config["EventDestinations"]
+    assert destination["SNSDestination"]["TopicARN"] == provisioned.ses_events_topic_arn
+    assert {"send", "delivery", "bounce", "complaint"} <= set(destination["MatchingEventTypes"])
+
+
+async def test_is_idempotent_and_adopts_a_new_max_receive_count(herald_settings, provisioned, aws, aws_session):
+    again = await provision(herald_settings, session=aws_session, identities=("example.com", "ops@example.org"))
+    assert again == provisioned
+    third = await provision(herald_settings, session=aws_session, max_receive_count=3)
+    assert third == provisioned
+    attrs = await aws.sqs.get_queue_attributes(QueueUrl=provisioned.email_jobs_queue_url, AttributeNames=["All"])
+    assert json.loads(attrs["Attributes"]["RedrivePolicy"])["maxReceiveCount"] in (3, "3")
+    subs = (await aws.sns.list_subscriptions_by_topic(TopicArn=provisioned.ses_events_topic_arn))["Subscriptions"]
+    assert len(subs) == 1
+    verified = await aws.ses.get_identity_verification_attributes(Identities=["ops@example.org"])
+    assert "ops@example.org" in verified["VerificationAttributes"]

@@ -1,0 +1,314 @@
+"""The processor against the emulator: real DynamoDB, S3, SQS and SES; the template service is a stand-in
+(httpx.MockTransport) that checks the token and renders `Hello {first_name}`."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import secrets
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from herald_common.auth import Authenticator
+from herald_processor.app import build_service, create_app
+from herald_processor.config import Settings
+from herald_processor.domain import Campaign, CampaignStatus, LedgerState, SendOutcome, SendResult, TemplateMissing
+from herald_processor.ledger import DynamoDeliveryLedger
+from herald_processor.schemas import parse_job
+from herald_processor.templates import S3TemplateSource, template_key
+
+TENANT = "acme"
+
+
+def stand_in_template_service(settings: Settings, calls: list[dict[str, Any]]) -> httpx.MockTransport:
+    authenticator = Authenticator(settings)
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        principal = authenticator.authenticate(request.headers.get("authorization"))
+        body = json.loads(request.content)
+        calls.append({"path": request.url.path, "tenant": principal.tenant_id, "body": body})
+        if request.url.path != "/templates/newsletter/render":
+            return httpx.Response(404, json={"error": "TemplateNotFound", "detail": "no"})
+        results = [
+            {"email": r["email"], "error": "first_name is undefined"}
+            if "first_name" not in r["data"]
+            else {
+                "email": r["email"],
+                "subject": f"Hello {r['data']['first_name']}",
+                "html": f'<p>Hello {r["data"]["first_name"]}</p><a href="{r["unsubscribeUrl"]}">unsubscribe</a>',
+                "text": f"Hello {r['data']['first_name']}",
+            }
+            for r in body["recipients"]
+        ]
+        return httpx.Response(200, json={"templateId": "newsletter", "version": body["version"], "results": results})
+
+    return httpx.MockTransport(handle)
+
+
+def processor_settings(herald_settings, **overrides: Any) -> Settings:
+    return Settings(
+        resource_prefix=herald_settings.resource_prefix,
+        aws_endpoint_url=herald_settings.aws_endpoint_url,
+        template_url="http://template.test",
+        public_url="https://herald.test",
+        **overrides,
+    )
+
+
+async def put_campaign(aws, settings: Settings, recipient_count: int, **extra: Any) -> str:
+    campaign_id = "camp_" + secrets.token_hex(10)
+    item: dict[str, Any] = {
+        "tenantId": {"S": TENANT},
+        "campaignId": {"S": campaign_id},
+        "name": {"S": "Spring"},
+        "templateId": {"S": "newsletter"},
+        "templateVersion": {"N": "2"},
+        "fromAddress": {"S": "news@example.com"},
+        "fromName": {"S": "Acme News"},
+        "status": {"S": "sending"},
+        "recipientCount": {"N": str(recipient_count)},
+        "throttle": {"M": {"emailsPerMinute": {"N": "6000"}}},
+        **extra,
+    }
+    await aws.dynamodb.put_item(TableName=settings.resources.campaigns_table, Item=item)
+    return campaign_id
+
+
+async def put_template(aws, settings: Settings, version: int, *, compress: bool = False) -> None:
+    document = json.dumps(
+        {
+            "templateId": "newsletter",
+            "version": version,
+            "name": "N",
+            "subject": "Hello {{ first_name }}",
+            "html": "<p>x</p>",
+            "text": "x",
+        }
+    ).encode()
+    extra = {"ContentEncoding": "gzip"} if compress else {}
+    await aws.s3.put_object(
+        Bucket=settings.resources.bucket,
+        Key=template_key(TENANT, "newsletter", version),
+        Body=gzip.compress(document) if compress else document,
+        ContentType="application/json",
+        **extra,
+    )
+
+
+def job_body(campaign_id: str, emails: list[str], batch: str = "batch_000001") -> str:
+    return json.dumps(
+        {
+            "campaignId": campaign_id,
+            "tenantId": TENANT,
+            "batchId": batch,
+            "recipients": [{"email": e, "data": {"first_name": e.split("@")[0]}} for e in emails],
+            "templateId": "newsletter",
+            "templateVersion": 2,
+            "priority": "normal",
+        }
+    )
+
+
+async def sent_messages(emulator, campaign_id: str) -> list[dict[str, Any]]:
+    async with httpx.AsyncClient() as client:
+        response = await client.get(f"{emulator.url}/_emulator/ses/messages")
+    return [m for m in response.json()["messages"] if m["tags"].get("herald-campaign") == campaign_id]
+
+
+async def campaign_item(aws, settings: Settings, campaign_id: str) -> dict[str, Any]:
+    response = await aws.dynamodb.get_item(
+        TableName=settings.resources.campaigns_table,
+        Key={"tenantId": {"S": TENANT}, "campaignId": {"S": campaign_id}},
+        ConsistentRead=True,
+    )
+    return response["Item"]
+
+
+async def ledger_states(aws, settings: Settings, campaign_id: str) -> dict[str, dict[str, Any]]:
+    response = await aws.dynamodb.query(
+        TableName=settings.resources.ledger_table,
+        KeyConditionExpression="campaignKey = :k",
+        ExpressionAttributeValues={":k": {"S": f"{TENANT}#{campaign_id}"}},
+        ConsistentRead=True,
+    )
+    return {i["email"]["S"]: i for i in response["Items"]}
+
+
+async def test_a_batch_is_sent_recorded_counted_and_never_resent(emulator, herald_settings, aws):
+    settings = processor_settings(herald_settings)
+    campaign_id = await put_campaign(aws, settings, recipient_count=5)
+    await put_template(aws, settings, 2, compress=True)
+    await aws.dynamodb.put_item(
+        TableName=settings.resources.suppressions_table,
+        Item={"tenantId": {"S": TENANT}, "email": {"S": "gone@example.com"}, "reason": {"S": "bounce"}},
+    )
+    calls: list[dict[str, Any]] = []
+    emails = ["ada@example.com", "Bob@Example.com", "gone@example.com", "not-an-address", "cy@example.com"]
+    async with httpx.AsyncClient(
+        base_url=settings.template_url, transport=stand_in_template_service(settings, calls)
+    ) as http:
+        service = build_service(settings, aws, http)
+        report = await service.process(parse_job(job_body(campaign_id, emails)))
+        assert report.campaign_completed
+
+        messages = await sent_messages(emulator, campaign_id)
+        assert sorted(d for m in messages for d in m["destinations"]) == [
+            "Bob@example.com",
+            "ada@example.com",
+            "cy@example.com",
+        ]
+        first = next(m for m in messages if m["destinations"] == ["ada@example.com"])
+        assert first["subject"] == "Hello ada"
+        assert first["configurationSet"] == settings.resources.configuration_set
+        assert first["tags"] == {
+            "herald-tenant": TENANT,
+            "herald-campaign": campaign_id,
+            "herald-batch": "batch_000001",
+            "herald-attempt": "1",
+        }
+        headers = {k.lower(): v for k, v in first["headers"].items()}
+        assert headers["x-herald-recipient"] == "ada@example.com"
+        assert headers["list-unsubscribe"].startswith("<https://herald.test/u/")
+        assert headers["list-unsubscribe-post"] == "List-Unsubscribe=One-Click"
+        assert "Acme News" in headers["from"]
+        assert calls[0]["tenant"] == TENANT
+        assert len(calls[0]["body"]["recipients"]) == 3
+
+        ledger = await ledger_states(aws, settings, campaign_id)
+        assert {e: i["state"]["S"] for e, i in ledger.items()} == {
+            "ada@example.com": "sent",
+            "bob@example.com": "sent",
+            "cy@example.com": "sent",
+            "gone@example.com": "suppressed",
+            "not-an-address": "invalid",
+        }
+        assert all(i["counted"]["BOOL"] for i in ledger.values())
+        sent = ledger["ada@example.com"]
+        assert sent["messageId"]["S"] == first["messageId"]
+        assert sent["batchId"]["S"] == "batch_000001"
+        assert sent["attempt"]["N"] == "1"
+        assert "sentAt" in sent
+
+        item = await campaign_item(aws, settings, campaign_id)
+        counts = {k: int(v["N"]) for k, v in item.items() if k.endswith("Count") and k != "recipientCount"}
+        assert counts == {"finalCount": 5, "sentCount": 3, "suppressedCount": 1, "invalidCount": 1}
+        assert item["status"]["S"] == "sent"
+        assert "sentAt" in item
+
+        # Redelivery (SQS is at-least-once): nothing sent, nothing counted again.
+        again = await service.process(parse_job(job_body(campaign_id, emails)), receive_count=2)
+        assert again.counted == {}
+        assert not again.campaign_completed
+        assert len(await sent_messages(emulator, campaign_id)) == 3
+        assert int((await campaign_item(aws, settings, campaign_id))["finalCount"]["N"]) == 5
+
+
+async def test_the_ledger_adapter_keeps_its_conditions(herald_settings, aws):
+    settings = processor_settings(herald_settings)
+    campaign_id = await put_campaign(aws, settings, recipient_count=2)
+    campaign = Campaign(
+        TENANT, campaign_id, CampaignStatus.SENDING, "newsletter", "news@example.com", recipient_count=2
+    )
+    ledger = DynamoDeliveryLedger(aws.dynamodb, settings.resources.ledger_table, settings.resources.campaigns_table)
+
+    entry = await ledger.claim(campaign, "a@example.com", owner="p1", batch_id="batch_000001", lease_seconds=60)
+    assert entry is not None
+    assert entry.state is LedgerState.SENDING
+    assert entry.attempt == 1
+    assert await ledger.claim(campaign, "a@example.com", owner="p2", batch_id="batch_000001", lease_seconds=60) is None
+    assert not await ledger.finalize_unclaimed(
+        campaign, "a@example.com", LedgerState.INVALID, batch_id="b", reason=None
+    )
+    assert not await ledger.resolve_in_doubt(campaign, entry)  # the lease is alive
+    assert not await ledger.mark(campaign, "a@example.com", "p2", SendOutcome(SendResult.SENT, "m"), LedgerState.SENT)
+    assert await ledger.release(campaign, "a@example.com", "p1")
+    entry = await ledger.claim(campaign, "a@example.com", owner="p2", batch_id="batch_000001", lease_seconds=60)
+    assert entry is not None
+    assert entry.attempt == 2
+    assert await ledger.mark(campaign, "a@example.com", "p2", SendOutcome(SendResult.SENT, "m-1"), LedgerState.SENT)
+
+    # An expired claim is in doubt: it becomes unknown, and nobody may claim it.
+    gone = await ledger.claim(campaign, "b@example.com", owner="dead", batch_id="batch_000001", lease_seconds=-5)
+    assert gone is not None
+    assert await ledger.resolve_in_doubt(campaign, gone)
+    assert await ledger.claim(campaign, "b@example.com", owner="p2", batch_id="batch_000001", lease_seconds=60) is None
+
+    finals = {"a@example.com": LedgerState.SENT, "b@example.com": LedgerState.UNKNOWN}
+    assert await ledger.count(campaign, finals) == {LedgerState.SENT: 1, LedgerState.UNKNOWN: 1}
+    assert await ledger.count(campaign, finals) == {}  # exactly once
+    item = await campaign_item(aws, settings, campaign_id)
+    assert (item["finalCount"]["N"], item["sentCount"]["N"], item["unknownCount"]["N"]) == ("2", "1", "1")
+    assert item["statsVersion"]["N"] == "1"
+    snapshot = await ledger.snapshot(campaign, ["a@example.com", "b@example.com", "c@example.com"])
+    assert {e: (s.state, s.counted) for e, s in snapshot.items()} == {
+        "a@example.com": (LedgerState.SENT, True),
+        "b@example.com": (LedgerState.UNKNOWN, True),
+    }
+
+
+async def test_templates_come_from_s3_latest_version_gzip_aware(herald_settings, aws):
+    settings = processor_settings(herald_settings)
+    source = S3TemplateSource(aws.s3, settings.resources.bucket)
+    await put_template(aws, settings, 1)
+    await put_template(aws, settings, 12, compress=True)
+    latest = await source.get(TENANT, "newsletter", None)
+    assert (latest.version, latest.subject) == (12, "Hello {{ first_name }}")
+    assert (await source.get(TENANT, "newsletter", 1)).version == 1
+    with pytest.raises(TemplateMissing):
+        await source.get(TENANT, "newsletter", 3)
+    with pytest.raises(TemplateMissing):
+        await source.get("other-tenant", "newsletter", None)
+
+
+async def wait_for(predicate, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.2)
+
+
+@pytest.mark.parametrize("ses_api_version", ["v1", "v2"])
+async def test_the_running_app_consumes_the_queue(emulator, herald_settings, provisioned, aws, ses_api_version):
+    settings = processor_settings(herald_settings, ses_api_version=ses_api_version, queue_depth_interval=0.2)
+    campaign_id = await put_campaign(aws, settings, recipient_count=4)
+    await put_template(aws, settings, 2)
+    calls: list[dict[str, Any]] = []
+    app = create_app(settings, template_transport=stand_in_template_service(settings, calls))
+    async with app.router.lifespan_context(app):
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://processor")
+        async with client:
+            await wait_for(lambda: _ready(client))
+            queue = provisioned.email_jobs_queue_url
+            await aws.sqs.send_message(
+                QueueUrl=queue, MessageBody=job_body(campaign_id, ["a@example.com", "b@example.com"])
+            )
+            await aws.sqs.send_message(
+                QueueUrl=queue, MessageBody=job_body(campaign_id, ["c@example.com", "d@example.com"], "batch_000002")
+            )
+            await aws.sqs.send_message(QueueUrl=queue, MessageBody='{"not": "a job"}')
+
+            async def campaign_sent() -> bool:
+                return (await campaign_item(aws, settings, campaign_id))["status"]["S"] == "sent"
+
+            await wait_for(campaign_sent)
+            messages = await sent_messages(emulator, campaign_id)
+            assert sorted(d for m in messages for d in m["destinations"]) == [f"{c}@example.com" for c in "abcd"]
+
+            async def dead_lettered() -> bool:
+                response = await aws.sqs.receive_message(QueueUrl=provisioned.email_jobs_dlq_url, WaitTimeSeconds=0)
+                return any(m["Body"] == '{"not": "a job"}' for m in response.get("Messages", []))
+
+            await wait_for(dead_lettered)
+            metrics = (await client.get("/metrics")).text
+            assert 'herald_emails_total{result="sent"}' in metrics
+            assert 'herald_batches_total{result="malformed"}' in metrics
+            assert f'herald_queue_depth{{queue="{settings.resources.email_jobs_queue}"}}' in metrics
+            assert (await client.get("/healthz")).json() == {"status": "ok"}
+
+
+async def _ready(client: httpx.AsyncClient) -> bool:
+    return (await client.get("/readyz")).status_code == 200

@@ -1,0 +1,236 @@
+"""The batch rules, with fakes of every port: what is sent, what is final, what is counted, and when it comes back."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+
+import pytest
+
+from herald_processor.domain import (
+    BatchDeferred,
+    CampaignMissing,
+    CampaignStatus,
+    LedgerState,
+    SendOutcome,
+    SendResult,
+    TemplateServiceUnavailable,
+)
+from herald_processor.schemas import parse_job
+
+
+def job(*emails: str, batch: str = "batch_000001") -> object:
+    return parse_job(
+        json.dumps(
+            {
+                "campaignId": "camp_0123456789abcdef0123",
+                "tenantId": "acme",
+                "batchId": batch,
+                "recipients": [{"email": e, "data": {"first_name": e.split("@")[0]}} for e in emails],
+                "templateId": "newsletter",
+                "templateVersion": 2,
+                "priority": "normal",
+            }
+        )
+    )
+
+
+def recipients(world, n: int) -> None:
+    world.campaigns.campaign = replace(world.campaigns.campaign, recipient_count=n)
+
+
+async def test_every_valid_recipient_is_sent_once_and_the_campaign_ends_sent(world):
+    report = await world.service().process(job("a@example.com", "b@example.com", "c@example.com"))
+    assert sorted(e.destination for e in world.sender.sent) == ["a@example.com", "b@example.com", "c@example.com"]
+    assert set(world.ledger.states().values()) == {"sent"}
+    assert world.campaigns.counters == {"finalCount": 3, "sentCount": 3}
+    assert report.campaign_completed
+    assert world.campaigns.campaign.status is CampaignStatus.SENT
+    assert len(world.renderer.calls) == 1  # rendered once per batch
+    tags = world.sender.sent[0].tags
+    assert tags["herald-tenant"] == "acme"
+    assert tags["herald-batch"] == "batch_000001"
+    assert tags["herald-attempt"] == "1"
+
+
+async def test_redelivery_sends_nothing_more_and_counts_nothing_twice(world):
+    service = world.service()
+    await service.process(job("a@example.com", "b@example.com", "c@example.com"))
+    world.campaigns.set_status(CampaignStatus.SENDING)  # even if the campaign were still sending
+    report = await service.process(job("a@example.com", "b@example.com", "c@example.com"), receive_count=2)
+    assert len(world.sender.sent) == 3
+    assert report.counted == {}
+    assert world.campaigns.counters["finalCount"] == 3
+    assert len(world.renderer.calls) == 1  # nothing left to render
+
+
+async def test_invalid_suppressed_and_duplicate_addresses_are_settled_without_sending(world):
+    world.suppressions.emails.add("gone@example.com")
+    recipients(world, 4)
+    await world.service().process(
+        job("ok@example.com", "not-an-address", "Gone@EXAMPLE.com", "OK@example.com", "x@example.com")
+    )
+    assert [e.destination for e in world.sender.sent] == ["ok@example.com", "x@example.com"]
+    assert world.ledger.states() == {
+        "not-an-address": "invalid",
+        "gone@example.com": "suppressed",
+        "ok@example.com": "sent",
+        "x@example.com": "sent",
+    }
+    assert world.campaigns.counters == {"finalCount": 4, "invalidCount": 1, "suppressedCount": 1, "sentCount": 2}
+
+
+async def test_a_crashed_attempt_is_healed_final_counted_expired_unknown_live_deferred(world):
+    ledger, now = world.ledger, int(time.time())
+    recipients(world, 4)
+    await ledger.claim(world.campaigns.campaign, "done@example.com", owner="dead", batch_id="b", lease_seconds=60)
+    ledger.rows["done@example.com"].state = LedgerState.SENT  # sent and marked, then the process died: not counted
+    await ledger.claim(world.campaigns.campaign, "doubt@example.com", owner="dead", batch_id="b", lease_seconds=60)
+    ledger.rows["doubt@example.com"].lease_expires_at = now - 1  # died during the SES call
+    await ledger.claim(world.campaigns.campaign, "busy@example.com", owner="alive", batch_id="b", lease_seconds=60)
+
+    with pytest.raises(BatchDeferred) as deferred:
+        await world.service().process(
+            job("done@example.com", "doubt@example.com", "busy@example.com", "new@example.com")
+        )
+
+    assert [e.destination for e in world.sender.sent] == ["new@example.com"]  # never the in-doubt one
+    assert ledger.states()["doubt@example.com"] == "unknown"
+    assert ledger.states()["busy@example.com"] == "sending"
+    assert world.campaigns.counters == {"finalCount": 3, "sentCount": 2, "unknownCount": 1}
+    assert 55 <= deferred.value.seconds <= 62  # back when the live lease has run out
+
+
+async def test_ses_throttling_releases_the_claim_and_defers_the_batch(world):
+    world.sender.script["b@example.com"] = SendOutcome(
+        SendResult.THROTTLED, reason="Throttling: Maximum sending rate exceeded."
+    )
+    with pytest.raises(BatchDeferred):
+        await world.service(send_concurrency=1).process(job("a@example.com", "b@example.com", "c@example.com"))
+    assert world.ledger.states() == {"a@example.com": "sent", "b@example.com": "pending"}  # c never claimed
+    assert world.campaigns.counters == {"finalCount": 1, "sentCount": 1}
+    del world.sender.script["b@example.com"]
+    await world.service().process(job("a@example.com", "b@example.com", "c@example.com"), receive_count=2)
+    assert [e.destination for e in world.sender.sent] == ["a@example.com", "b@example.com", "c@example.com"]
+    assert world.ledger.entry("b@example.com").attempt == 2
+    assert world.campaigns.campaign.status is CampaignStatus.SENT
+
+
+async def test_an_unknown_outcome_is_final_and_never_resent(world):
+    world.sender.script["b@example.com"] = SendOutcome(SendResult.UNKNOWN, reason="InternalFailure")
+    await world.service().process(job("a@example.com", "b@example.com", "c@example.com"))
+    del world.sender.script["b@example.com"]
+    world.campaigns.set_status(CampaignStatus.SENDING)
+    await world.service().process(job("a@example.com", "b@example.com", "c@example.com"), receive_count=2)
+    assert "b@example.com" not in [e.destination for e in world.sender.sent]
+    assert world.campaigns.counters == {"finalCount": 3, "sentCount": 2, "unknownCount": 1}
+
+
+async def test_a_rejected_message_fails_only_that_recipient(world):
+    world.sender.script["b@example.com"] = SendOutcome(SendResult.FAILED, reason="MessageRejected: bad")
+    await world.service().process(job("a@example.com", "b@example.com", "c@example.com"))
+    assert world.ledger.rows["b@example.com"].state is LedgerState.FAILED
+    assert world.ledger.rows["b@example.com"].reason == "MessageRejected: bad"
+    assert world.campaigns.campaign.status is CampaignStatus.SENT
+
+
+async def test_account_sending_paused_pauses_the_campaign(world):
+    world.sender.script["a@example.com"] = SendOutcome(SendResult.PAUSE, reason="SendingPausedException: paused")
+    with pytest.raises(BatchDeferred):
+        await world.service(send_concurrency=1).process(job("a@example.com", "b@example.com"))
+    assert world.campaigns.campaign.status is CampaignStatus.PAUSED
+    assert "SendingPausedException" in (world.campaigns.status_reason or "")
+    assert world.sender.sent == []
+    assert world.ledger.states() == {"a@example.com": "pending"}
+
+
+async def test_a_paused_campaign_defers_without_touching_anything(world):
+    world.campaigns.set_status(CampaignStatus.PAUSED)
+    with pytest.raises(BatchDeferred) as deferred:
+        await world.service(paused_retry_seconds=7).process(job("a@example.com"))
+    assert deferred.value.seconds == 7
+    assert world.ledger.rows == {}
+    assert world.sender.sent == []
+
+
+async def test_a_cancelled_campaign_settles_its_recipients_as_cancelled(world):
+    world.campaigns.set_status(CampaignStatus.CANCELLED)
+    await world.service().process(job("a@example.com", "b@example.com"))
+    assert set(world.ledger.states().values()) == {"cancelled"}
+    assert world.campaigns.counters == {"finalCount": 2, "cancelledCount": 2}
+    assert world.campaigns.campaign.status is CampaignStatus.CANCELLED
+
+
+async def test_cancel_takes_effect_mid_batch(world):
+    recipients(world, 5)
+
+    def cancel_after_second(email):
+        if len(world.sender.sent) == 1:
+            world.campaigns.set_status(CampaignStatus.CANCELLED)
+
+    world.sender.on_send = cancel_after_second
+    emails = [f"r{i}@example.com" for i in range(5)]
+    await world.service(send_concurrency=1, status_check_interval=0.0).process(job(*emails))
+    assert len(world.sender.sent) == 2
+    assert sorted(world.ledger.states().values()) == ["cancelled"] * 3 + ["sent"] * 2
+    assert world.campaigns.counters["finalCount"] == 5
+
+
+async def test_pause_mid_batch_leaves_the_rest_pending(world):
+    recipients(world, 4)
+    world.sender.on_send = lambda email: world.campaigns.set_status(CampaignStatus.PAUSED)
+    with pytest.raises(BatchDeferred):
+        await world.service(send_concurrency=1, status_check_interval=0.0).process(
+            job(*[f"r{i}@example.com" for i in range(4)])
+        )
+    assert len(world.sender.sent) == 1
+    assert "sending" not in world.ledger.states().values()
+
+
+async def test_missing_template_fails_the_batch_recipients(world):
+    world.templates.missing = True
+    await world.service().process(job("a@example.com", "b@example.com", "c@example.com"))
+    assert {r.reason for r in world.ledger.rows.values()} == {"template_not_found"}
+    assert world.campaigns.counters == {"finalCount": 3, "failedCount": 3}
+
+
+async def test_a_render_error_fails_one_recipient_not_the_batch(world):
+    world.renderer.fail_for.add("b@example.com")
+    await world.service().process(job("a@example.com", "b@example.com", "c@example.com"))
+    assert world.ledger.rows["b@example.com"].reason == "render_error"
+    assert len(world.sender.sent) == 2
+
+
+async def test_template_service_down_retries_the_batch_with_nothing_claimed(world):
+    world.renderer.down = True
+    with pytest.raises(TemplateServiceUnavailable):
+        await world.service().process(job("a@example.com", "bad address", "c@example.com"))
+    assert world.ledger.states() == {"bad address": "invalid"}  # settled and counted all the same
+    assert world.campaigns.counters == {"finalCount": 1, "invalidCount": 1}
+
+
+async def test_out_of_time_budget_defers_the_rest_unclaimed(world):
+    class SlowThrottle:
+        async def acquire(self, key, throttle, *, max_wait):
+            return False
+
+    world.throttle = SlowThrottle()  # type: ignore[assignment]
+    with pytest.raises(BatchDeferred):
+        await world.service().process(job("a@example.com"))
+    assert world.ledger.rows == {}
+    assert world.sender.sent == []
+
+
+async def test_header_injection_in_from_name_fails_the_recipient_without_sending(world):
+    world.campaigns.campaign = replace(world.campaigns.campaign, from_name="Acme\r\nBcc: victim@example.com")
+    recipients(world, 1)
+    await world.service().process(job("a@example.com"))
+    assert world.sender.sent == []
+    assert world.ledger.rows["a@example.com"].reason == "invalid_header"
+
+
+async def test_an_unknown_campaign_is_an_error(world):
+    world.campaigns.campaign = replace(world.campaigns.campaign, campaign_id="camp_other")
+    with pytest.raises(CampaignMissing):
+        await world.service().process(job("a@example.com"))

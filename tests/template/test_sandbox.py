@@ -1,0 +1,242 @@
+"""The sandbox, synchronously: rendering rules, compile-time validation, and every hostile payload we know of."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from herald_template.rendering import (
+    InvalidTemplate,
+    Recipient,
+    RenderedEmail,
+    RenderEngine,
+    RenderFailure,
+    RenderLimitExceeded,
+    RenderLimits,
+    TemplateSource,
+    TemplateTooLarge,
+    UnsafeTemplate,
+)
+
+ENGINE = RenderEngine(RenderLimits())
+ADA = Recipient("ada@example.com", {"first_name": "Ada"})
+
+
+def render(html: str, recipient: Recipient = ADA, *, subject: str = "s", text: str | None = None) -> RenderedEmail:
+    result = ENGINE.render(ENGINE.compile(TemplateSource(subject, html, text)), recipient)
+    assert isinstance(result, RenderedEmail), result
+    return result
+
+
+def fail(html: str, recipient: Recipient = ADA) -> RenderFailure:
+    result = ENGINE.render(ENGINE.compile(TemplateSource("s", html)), recipient)
+    assert isinstance(result, RenderFailure), result
+    return result
+
+
+# --- ordinary rendering ------------------------------------------------------------------------------------------
+
+
+def test_variables_and_builtins() -> None:
+    recipient = Recipient("ada@example.com", {"first_name": "Ada"}, "https://herald.example/u/tok")
+    out = render("{{ first_name }} {{ email }} {{ unsubscribe_url }}", recipient, subject="Hi {{ first_name }}")
+    assert out.subject == "Hi Ada"
+    assert out.html == "Ada ada@example.com https://herald.example/u/tok"
+
+
+def test_unsubscribe_url_defaults_to_a_placeholder() -> None:
+    assert render("{{ unsubscribe_url }}").html == "#unsubscribe"
+
+
+def test_data_cannot_override_builtins() -> None:
+    recipient = Recipient("ada@example.com", {"email": "evil@example.com", "unsubscribe_url": "https://evil"})
+    assert render("{{ email }} {{ unsubscribe_url }}", recipient).html == "ada@example.com #unsubscribe"
+
+
+def test_html_is_escaped_but_subject_and_text_are_not() -> None:
+    recipient = Recipient("a@example.com", {"v": "<script>alert(1)</script>"})
+    out = render("<b>{{ v }}</b>", recipient, subject="{{ v }}", text="{{ v }}")
+    assert out.html == "<b>&lt;script&gt;alert(1)&lt;/script&gt;</b>"
+    assert out.subject == "<script>alert(1)</script>"
+    assert out.text == "<script>alert(1)</script>"
+
+
+def test_subject_is_one_line() -> None:
+    assert render("x", subject="Hello\n  {{ first_name }}\r\n").subject == "Hello Ada"
+
+
+def test_text_part_is_generated_from_html_when_absent() -> None:
+    out = render('<p>Hi {{ first_name }}</p><p><a href="https://x.example/a">Read</a></p>')
+    assert out.text == "Hi Ada\n\nRead (https://x.example/a)"
+
+
+def test_explicit_text_part_is_used() -> None:
+    assert render("<p>html</p>", text="Plain {{ first_name }}").text == "Plain Ada"
+
+
+def test_everyday_jinja_still_works() -> None:
+    recipient = Recipient("a@example.com", {"items": [{"n": "x", "p": 2.5}, {"n": "y", "p": 1}], "vip": True})
+    html = (
+        "{% for it in items %}{{ loop.index }}/{{ loop.length }} {{ it.n|upper }} {{ '%.2f'|format(it.p) }};"
+        "{% endfor %}{% if vip %}VIP{% endif %} {{ items|map(attribute='n')|join(', ') }} {{ missing|default('-') }}"
+        " {{ '{}!'.format('ok') }} {{ (range(4)|list)|sum }} {% set ns = namespace(t=0) %}"
+        "{% for it in items %}{% set ns.t = ns.t + it.p %}{% endfor %}{{ ns.t }}"
+    )
+    assert render(html, recipient).html == "1/2 X 2.50;2/2 Y 1.00;VIP x, y - ok! 6 3.5"
+
+
+def test_missing_variable_is_an_error_naming_part_and_line() -> None:
+    failure = fail("<p>\n{{ first_name }}\n{{ last_name }}</p>")
+    assert failure.email == "ada@example.com"
+    assert failure.error == "html line 3: 'last_name' is undefined"
+
+
+def test_ordinary_runtime_errors_are_per_recipient() -> None:
+    assert "division by zero" in fail("{{ 1 / 0 }}").error
+    assert "undefined" in fail("{{ lipsum(5) }}").error  # lipsum() is removed: it generates unbounded text
+
+
+def test_data_is_immutable() -> None:
+    # `append` on the recipient's list would also let a loop feed itself forever.
+    compiled = ENGINE.compile(TemplateSource("s", "{% for i in items %}{{ items.append(i) }}{% endfor %}"))
+    with pytest.raises(UnsafeTemplate):
+        ENGINE.render(compiled, Recipient("a@example.com", {"items": [1, 2]}))
+
+
+# --- validation before storing -------------------------------------------------------------------------------------
+
+
+def test_syntax_error_names_part_and_line() -> None:
+    with pytest.raises(InvalidTemplate, match=r"^html line 3: "):
+        ENGINE.compile(TemplateSource("ok", "<p>\nfine\n{% if %}</p>"))
+    with pytest.raises(InvalidTemplate, match=r"^subject line 1: "):
+        ENGINE.compile(TemplateSource("{{ unclosed", "x"))
+    with pytest.raises(InvalidTemplate, match=r"^text line 1: "):
+        ENGINE.compile(TemplateSource("ok", "x", "{% endfor %}"))
+
+
+def test_source_size_limit() -> None:
+    engine = RenderEngine(RenderLimits(max_source_bytes=100))
+    engine.compile(TemplateSource("s", "x" * 99))
+    with pytest.raises(TemplateTooLarge):
+        engine.compile(TemplateSource("s", "x" * 101))
+
+
+def test_unknown_filter_and_template_loading_are_refused() -> None:
+    with pytest.raises(InvalidTemplate, match="No filter named"):
+        ENGINE.compile(TemplateSource("s", "{{ x|nope }}"))
+    for tag in ("{% include 'a' %}", "{% extends 'a' %}", "{% import 'a' as a %}"):
+        with pytest.raises(InvalidTemplate, match="not supported"):
+            ENGINE.compile(TemplateSource("s", tag))
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "{{ ''.__class__.__mro__ }}",
+        "{{ x|attr('__globals__') }}",
+        "{{ cycler.__init__.__globals__ }}",
+        "{{ x['__class__'] }}",
+        "{{ items|map(attribute='__class__')|list }}",
+    ],
+)
+def test_reaching_for_internals_is_refused_before_storing(html: str) -> None:
+    with pytest.raises(UnsafeTemplate):
+        ENGINE.compile(TemplateSource("s", html))
+
+
+@pytest.mark.parametrize(
+    ("html", "data"),
+    [
+        ("{{ x[name] }}", {"x": "s", "name": "__class__"}),
+        ("{{ cycler|attr(name) }}", {"name": "__init__"}),
+        ("{{ joiner[name][other] }}", {"name": "__init__", "other": "__globals__"}),
+    ],
+)
+def test_reaching_for_internals_at_render_time_is_a_security_error(html: str, data: dict[str, str]) -> None:
+    compiled = ENGINE.compile(TemplateSource("s", html))
+    with pytest.raises(UnsafeTemplate):
+        ENGINE.render(compiled, Recipient("a@example.com", data))
+
+
+# --- exhaustion ------------------------------------------------------------------------------------------------------
+
+HOSTILE = [
+    "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
+    "{% for i in range(10000) %}{% for j in range(10000) %}x{% endfor %}{% endfor %}",
+    "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}",
+    "{{ 'a' * 10**9 }}",
+    "{{ 10**100000 }}",
+    "{{ 99999 * 99999 * 99999 * 99999 * 99999 * 99999 * 99999 ** 999 }}",
+    "{{ range(10**30)|length }}",
+    "{{ 'x'|center(999999999) }}",
+    "{{ 'x'|indent(999999999, true) }}",
+    "{{ 'x'.ljust(999999999) }}",
+    "{{ 'x'.zfill(999999999) }}",
+    "{{ 'a\tb'.expandtabs(999999999) }}",
+    "{{ '%999999999d' % 1 }}",
+    "{{ '%.999999999f' % 1 }}",
+    "{{ '%*d' % (999999999, 1) }}",
+    "{{ '{:>999999999}'.format(1) }}",
+    "{{ '{:>{w}}'.format(1, w=999999999) }}",
+    "{{ '%d'|format(1)|center(999999999) }}",
+    "{{ [1]|batch(999999999, 0)|list }}",
+    "{{ [1]|slice(999999999)|list }}",
+    "{% set s = 'a' * 1000000 %}{% for i in range(100) %}{% set s = s ~ s %}{% endfor %}{{ s|length }}",
+    "{% set s = 'a' * 1000000 %}{{ (s ~ s ~ s ~ s) ~ (s ~ s ~ s ~ s) ~ (s ~ s ~ s ~ s) ~ (s ~ s ~ s ~ s) ~ s }}",
+    "{% set s = 'ab' * 500000 %}{{ s.replace('a', s) }}",
+    "{% set s = 'ab' * 500000 %}{{ s|replace('a', s) }}",
+    "{% set s = 'a' * 1000000 %}{{ s.join(range(10000)|map('string')) }}",
+    "{% set s = 'a' * 1000000 %}{{ [s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s]|join }}",
+    "{% set a = [0] * 10000 %}{% set b = [a,a,a,a,a,a,a,a,a,a] %}{% set c = [b,b,b,b,b,b,b,b,b,b] %}"
+    "{% set d = [c,c,c,c,c,c,c,c,c,c] %}{{ d }}",
+    "{% set a = [0] * 10000 %}{% set b = [a,a,a,a,a,a,a,a,a,a] %}{% set c = [b,b,b,b,b,b,b,b,b,b] %}"
+    "{% set d = [c,c,c,c,c,c,c,c,c,c] %}{% set e = [c,c,c,c,c,c,c,c,c,c] %}{{ d == e }}",
+    "{% set x %}{% for i in range(10000) %}" + "y" * 5000 + "{% endfor %}{% endset %}{{ x|length }}",
+    "{% macro m() %}{% for i in range(10000) %}" + "y" * 5000 + "{% endfor %}{% endmacro %}{{ m()|length }}",
+    "{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}",
+    "{% set l = [[0] * 1000] * 1000 %}{{ l|sum(start=[])|length }}",
+    "{{ ('a' * 999999)|wordwrap(1, true, 'x' * 999999) }}",
+]
+
+
+@pytest.mark.parametrize("html", HOSTILE)
+def test_hostile_templates_are_stopped_quickly(html: str) -> None:
+    started = time.monotonic()
+    with pytest.raises((RenderLimitExceeded, UnsafeTemplate)):
+        ENGINE.render(ENGINE.compile(TemplateSource("s", html)), ADA)
+    assert time.monotonic() - started < 2.5  # the limit is 1 s; leave room for a busy 2-core machine
+
+
+def test_output_size_limit_counts_all_parts() -> None:
+    engine = RenderEngine(RenderLimits(max_output_bytes=1000))
+    ok = engine.compile(TemplateSource("s", "{% for i in range(100) %}ab{% endfor %}", "x" * 500))
+    assert isinstance(engine.render(ok, ADA), RenderedEmail)
+    too_big = engine.compile(TemplateSource("s", "{% for i in range(300) %}ab{% endfor %}", "x" * 500))
+    with pytest.raises(RenderLimitExceeded, match="over 1000 bytes"):
+        engine.render(too_big, ADA)
+
+
+def test_output_limit_is_in_utf8_bytes() -> None:
+    engine = RenderEngine(RenderLimits(max_output_bytes=1000))
+    with pytest.raises(RenderLimitExceeded):
+        engine.render(engine.compile(TemplateSource("s", "{{ 'é' * 400 }}")), ADA)  # 400 chars, 800+ bytes + text
+
+
+def test_time_limit_is_configurable() -> None:
+    engine = RenderEngine(RenderLimits(time_limit_seconds=0.2))
+    compiled = engine.compile(
+        TemplateSource("s", "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}")
+    )
+    started = time.monotonic()
+    with pytest.raises(RenderLimitExceeded, match="render time limit"):
+        engine.render(compiled, ADA)
+    assert time.monotonic() - started < 1.0
+
+
+def test_large_but_legitimate_data_renders() -> None:
+    items = [{"name": f"item {i}", "price": i} for i in range(2000)]
+    recipient = Recipient("a@example.com", {"items": items})
+    out = render("{% for it in items %}<li>{{ it.name }}: {{ it.price }}</li>{% endfor %}", recipient)
+    assert out.html.count("<li>") == 2000

@@ -1,0 +1,42 @@
+"""The generated plain-text part."""
+
+from __future__ import annotations
+
+import pytest
+
+from herald_template.rendering.text import html_to_text
+
+
+def test_links_keep_their_urls() -> None:
+    html = '<p>Read <a href="https://example.com/post?id=1&amp;x=2">the post</a> now.</p>'
+    assert html_to_text(html) == "Read the post (https://example.com/post?id=1&x=2) now."
+
+
+def test_blocks_become_lines_and_whitespace_collapses() -> None:
+    html = "<h1>Title</h1>\n\n  <p>First   line<br>second\tline</p><ul><li>a</li><li>b</li></ul>"
+    assert html_to_text(html) == "Title\n\nFirst line\nsecond line\n\na\n\nb"
+
+
+def test_scripts_styles_and_head_are_dropped() -> None:
+    html = "<html><head><title>t</title><style>p{color:red}</style></head><body><script>evil()</script>Hi</body></html>"
+    assert html_to_text(html) == "Hi"
+
+
+def test_entities_are_decoded_and_images_keep_alt_text() -> None:
+    assert html_to_text('<p>Tom &amp; Jerry&nbsp;&lt;3 <img src="x.png" alt="logo"></p>') == "Tom & Jerry <3 logo"
+
+
+def test_fragment_and_javascript_links_are_not_repeated() -> None:
+    assert html_to_text('<a href="#top">Top</a> <a href="javascript:void(0)">x</a>') == "Top x"
+
+
+def test_tick_is_called_so_a_deadline_covers_conversion() -> None:
+    calls = []
+    html_to_text("<p>a</p>" * 10, lambda: calls.append(1))
+    assert len(calls) >= 30
+
+    def boom() -> None:
+        raise TimeoutError
+
+    with pytest.raises(TimeoutError):
+        html_to_text("<p>a</p>", boom)
