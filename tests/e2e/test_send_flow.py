@@ -99,8 +99,19 @@ def test_campaign_is_delivered_once_to_every_valid_recipient(stack: DevStack, cl
 
     # What the statistics say, against what the rows imply.
     assert stats["status"] == "sent"
-    for key in ("recipients", "queued", "sent", "delivered", "bounced", "complained", "invalid", "failed",
-                "suppressed", "unknown", "rejected"):
+    for key in (
+        "recipients",
+        "queued",
+        "sent",
+        "delivered",
+        "bounced",
+        "complained",
+        "invalid",
+        "failed",
+        "suppressed",
+        "unknown",
+        "rejected",
+    ):
         assert stats[key] == expect.stats()[key], f"{key}: {stats[key]} != {expect.stats()[key]}"
     # Every recipient is accounted for once: stored ones by their outcome, malformed ones as invalid.
     outcomes = stats["sent"] + stats["failed"] + stats["suppressed"] + stats["invalid"] + stats["unknown"]

@@ -46,7 +46,7 @@ STAT_KEYS = (
 @dataclass
 class DemoOptions:
     recipients: int = 1000
-    timeout: float = 80.0  # the whole send, from the 202 to settled statistics
+    timeout: float = 150.0  # the whole send, from the 202 to settled statistics
     settle_seconds: float = 2.0  # `sent`, and no counter moved for this long: late SES events have arrived
     poll_interval: float = 0.5
     emails_per_minute: int | None = None  # campaign throttle; None leaves the service's default

@@ -94,7 +94,7 @@ def demo(
     campaign_url: Annotated[str | None, typer.Option(help="use the stack whose campaign service is here")] = None,
     template_url: Annotated[str | None, typer.Option(help="its template service")] = None,
     analytics_url: Annotated[str | None, typer.Option(help="its analytics service")] = None,
-    timeout: Annotated[float, typer.Option(help="seconds to wait for the send to settle")] = 80.0,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for the send to settle")] = 150.0,
     emails_per_minute: Annotated[int | None, typer.Option(help="campaign throttle (default: the service's)")] = None,
     strict: Annotated[bool, typer.Option(help="exit 1 when a counter differs from the expectation")] = False,
 ) -> None:

@@ -76,6 +76,45 @@ def default_retry_policy(error: BaseException, receive_count: int) -> RetryActio
     return RetryAfter(exponential_backoff(receive_count))
 
 
+class BatchDeleter:
+    """Deletes handled messages ten at a time (one DeleteMessageBatch call instead of ten DeleteMessage calls).
+
+    A handled message waits at most `linger` seconds for others to share its call. If the process dies first, the
+    message becomes visible again and is handled a second time: every Herald handler is idempotent.
+    """
+
+    def __init__(self, sqs: SQSClient, queue_url: str, *, linger: float = 0.05, name: str = "sqs") -> None:
+        self._sqs = sqs
+        self._queue_url = queue_url
+        self._linger = linger
+        self._name = name
+        self._pending: list[str] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def delete(self, receipt_handle: str) -> None:
+        self._pending.append(receipt_handle)
+        if len(self._pending) >= SQS_MAX_BATCH:
+            await self.flush()
+        elif self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_later())
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(self._linger)
+        await self.flush()
+
+    async def flush(self) -> None:
+        while self._pending:
+            chunk, self._pending = self._pending[:SQS_MAX_BATCH], self._pending[SQS_MAX_BATCH:]
+            entries = [{"Id": str(n), "ReceiptHandle": handle} for n, handle in enumerate(chunk)]
+            try:
+                response = await self._sqs.delete_message_batch(QueueUrl=self._queue_url, Entries=entries)  # type: ignore[arg-type]
+            except (ClientError, BotoCoreError) as exc:
+                log.warning("sqs.delete_failed", poller=self._name, messages=len(chunk), error=str(exc))
+                continue
+            for failure in response.get("Failed", []):
+                log.warning("sqs.delete_failed", poller=self._name, code=failure.get("Code"))
+
+
 class MessageHandler(Protocol):
     async def __call__(self, message: SqsMessage) -> None: ...
 
@@ -114,6 +153,7 @@ class SqsPoller:
         self._slots = asyncio.Semaphore(self._concurrency)
         self._in_flight: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
+        self._deleter = BatchDeleter(sqs, queue_url, name=name)
 
     @property
     def in_flight(self) -> int:
@@ -233,7 +273,7 @@ class SqsPoller:
     async def _settle(self, message: SqsMessage, action: RetryAction) -> None:
         try:
             if isinstance(action, Delete):
-                await self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message.receipt_handle)
+                await self._deleter.delete(message.receipt_handle)
             elif isinstance(action, RetryAfter):
                 await self._sqs.change_message_visibility(
                     QueueUrl=self._queue_url,
@@ -252,6 +292,10 @@ class SqsPoller:
             log.warning("sqs.settle_failed", poller=self._name, action=type(action).__name__, error=str(exc))
 
     async def _drain(self) -> None:
+        await self._drain_in_flight()
+        await self._deleter.flush()
+
+    async def _drain_in_flight(self) -> None:
         if not self._in_flight:
             return
         log.info("sqs.draining", poller=self._name, in_flight=len(self._in_flight), grace=self._grace)

@@ -1,12 +1,21 @@
-"""moto's WSGI app wrapped in Herald's middleware, served by werkzeug on a background thread."""
+"""moto's WSGI app wrapped in Herald's middleware, served by uvicorn on a background thread.
+
+werkzeug's development server (moto's own) closes the connection after every response and starts a thread per
+connection, so every AWS call paid a TCP handshake and a thread start on both sides. uvicorn keeps connections
+alive and runs the WSGI app on a bounded pool of threads (a2wsgi), which roughly doubles the calls per second the
+emulator serves. The pool is large because SQS long polls hold a thread for up to 20 s each.
+"""
 
 from __future__ import annotations
 
+import socket
 import threading
-from typing import TYPE_CHECKING, Any
+import time
+from typing import TYPE_CHECKING
 
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-from werkzeug.serving import make_server
+import uvicorn
+from a2wsgi import WSGIMiddleware
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
 from herald_common.emulator import moto_speedups
 from herald_common.emulator.middleware import EmulatorMiddleware
@@ -16,13 +25,9 @@ from herald_common.settings import HeraldSettings
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from werkzeug.serving import BaseWSGIServer
 
-
-class _QuietRequestHandler(MotoRequestHandler):
-    # One log line per AWS call drowns everything else in `make dev`; errors are still reported.
-    def log_request(self, *args: Any, **kwargs: Any) -> None:
-        pass
+# Threads for moto's WSGI app: SQS long polls (up to 20 s) each hold one, so leave plenty for everything else.
+WSGI_THREADS = 64
 
 
 class Emulator:
@@ -39,7 +44,8 @@ class Emulator:
         moto_speedups.apply()
         self._host = host
         self._port = port
-        self._server: BaseWSGIServer | None = None
+        self._server: uvicorn.Server | None = None
+        self._socket: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self.prefix = prefix
         self.identities = tuple(identities)
@@ -49,16 +55,31 @@ class Emulator:
 
     @property
     def url(self) -> str:
-        assert self._server is not None, "call start() first"
-        host, port = self._server.server_address[:2]
+        assert self._socket is not None, "call start() first"
+        host, port = self._socket.getsockname()[:2]
         return f"http://{host!s}:{port}"
 
     def start(self) -> Emulator:
-        self._server = make_server(
-            self._host, self._port, self.middleware, threaded=True, request_handler=_QuietRequestHandler
+        # Bind here, not in uvicorn, so `url` is known (port 0 included) before the server thread runs.
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind((self._host, self._port))
+        self._socket.listen(1024)
+        config = uvicorn.Config(
+            WSGIMiddleware(self.middleware, workers=WSGI_THREADS),  # type: ignore[arg-type]
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_keep_alive=30,
         )
-        self._thread = threading.Thread(target=self._server.serve_forever, name="herald-emulator", daemon=True)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, name="herald-emulator", daemon=True
+        )
         self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started and time.monotonic() < deadline:
+            time.sleep(0.01)
         self.middleware.start()
         if self.prefix is None:
             self.middleware.ready.set()
@@ -67,12 +88,14 @@ class Emulator:
     def stop(self) -> None:
         self.middleware.stop()
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.should_exit = True
         if self._thread is not None:
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=10)
+        if self._socket is not None:
+            self._socket.close()
         self._server = None
         self._thread = None
+        self._socket = None
 
     def provision(self) -> Provisioned | None:
         """Provision `prefix` (if one was given) through the emulator's own endpoint, as any client would."""

@@ -84,20 +84,6 @@ class EventLog:
             ExpressionAttributeValues={":done": {"S": "done"}},
         )
 
-    async def record(self, event_id: str, now: int) -> bool:
-        """Record an event that changes nothing (Send, Open after Open…) as done; False when it was already."""
-        try:
-            await self._db.put_item(
-                TableName=self._table,
-                Item={"eventId": {"S": event_id}, "state": {"S": "done"}, "expiresAt": {"N": str(now + self._ttl)}},
-                ConditionExpression="attribute_not_exists(eventId)",
-            )
-        except ClientError as exc:
-            if not _condition_failed(exc):
-                raise
-            return False
-        return True
-
     async def _get(self, event_id: str) -> dict[str, Any]:
         response = await self._db.get_item(TableName=self._table, Key={"eventId": {"S": event_id}}, ConsistentRead=True)
         return dict(response.get("Item", {}))
