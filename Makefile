@@ -47,7 +47,7 @@ bench: install
 	$(BIN)/python -m bench.run
 
 up:
-	docker compose up
+	docker compose up --build
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -26,18 +26,45 @@ if TYPE_CHECKING:
 
 @dataclass
 class FakeTemplates:
-    """Serves `GET /templates/{id}` for the templates it knows; records the Authorization headers it saw."""
+    """Serves `GET /templates/{id}` and `POST /templates/{id}/render` for the templates it knows (render: subject
+    `Hello {name}`, an error for a recipient whose data has `fail`); records Authorization headers and render bodies.
+    """
 
     versions: dict[str, int] = field(default_factory=lambda: {"newsletter": 3})
     authorizations: list[str | None] = field(default_factory=list)
+    renders: list[dict[str, Any]] = field(default_factory=list)
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         self.authorizations.append(request.headers.get("authorization"))
         parts = request.url.path.strip("/").split("/")
+        if request.method == "POST" and len(parts) == 3 and parts[0] == "templates" and parts[2] == "render":
+            return self._render(parts[1], json.loads(request.content))
         if request.method == "GET" and len(parts) == 2 and parts[0] == "templates" and parts[1] in self.versions:
             version = self.versions[parts[1]]
             return httpx.Response(200, json={"templateId": parts[1], "version": version, "versions": [1, version]})
         return httpx.Response(404, json={"error": "TemplateNotFound", "detail": "no such template"})
+
+    def _render(self, template_id: str, body: dict[str, Any]) -> httpx.Response:
+        if template_id not in self.versions:
+            return httpx.Response(404, json={"error": "TemplateNotFound", "detail": "no such template"})
+        self.renders.append({"templateId": template_id} | body)
+        version = body.get("version") or self.versions[template_id]
+        results: list[dict[str, Any]] = []
+        for r in body["recipients"]:
+            data = r.get("data") or {}
+            if "fail" in data:
+                results.append({"email": r["email"], "error": "subject line 1: 'fail' is undefined"})
+                continue
+            name = data.get("name", r["email"])
+            results.append(
+                {
+                    "email": r["email"],
+                    "subject": f"Hello {name} (v{version})",
+                    "html": f"<p>Hello {name}</p><a href='{r.get('unsubscribeUrl')}'>unsubscribe</a>",
+                    "text": f"Hello {name}",
+                }
+            )
+        return httpx.Response(200, json={"templateId": template_id, "version": version, "results": results})
 
 
 @pytest.fixture

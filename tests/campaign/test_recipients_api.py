@@ -28,7 +28,7 @@ def campaign_settings(campaign_settings: Settings) -> Settings:
 
 async def _s3_parts(aws: AwsClients, settings: Settings, cid: str) -> list[list[str]]:
     s3 = aws.require_s3()
-    listing = await s3.list_objects_v2(Bucket=settings.resources.bucket, Prefix=f"recipients/acme/{cid}/")
+    listing = await s3.list_objects_v2(Bucket=settings.resources.bucket, Prefix=f"recipients/acme/{cid}/part-")
     parts = []
     for obj in listing.get("Contents", []):
         body = await (await s3.get_object(Bucket=settings.resources.bucket, Key=obj["Key"]))["Body"].read()

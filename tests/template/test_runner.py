@@ -9,14 +9,17 @@ from typing import TYPE_CHECKING
 import pytest
 
 from herald_template.rendering import (
+    CompiledTemplate,
     Recipient,
     RenderedEmail,
     RenderFailure,
     RenderLimitExceeded,
     RenderLimits,
+    RenderResult,
     SandboxRenderer,
     TemplateSource,
 )
+from herald_template.rendering.lru import LruCache
 from herald_template.rendering.runner import data_fingerprint
 
 if TYPE_CHECKING:
@@ -103,3 +106,92 @@ async def test_the_whole_call_has_a_time_bound() -> None:
         assert time.monotonic() - started < 2
     finally:
         renderer.close()
+
+
+async def test_identical_data_renders_once_per_batch_and_across_calls(
+    renderer: SandboxRenderer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine_renders: list[str] = []
+    real_render = renderer._engine.render
+
+    def counting_render(compiled: CompiledTemplate, recipient: Recipient) -> RenderResult:
+        engine_renders.append(recipient.email)
+        return real_render(compiled, recipient)
+
+    monkeypatch.setattr(renderer._engine, "render", counting_render)
+    compiled = await renderer.compile(TemplateSource("Hi {{ plan }}", "<p>{{ plan }}</p>"), "t3")
+    batch = [Recipient(f"r{i}@example.com", {"plan": "pro" if i % 2 else "free"}) for i in range(10)]
+    results = await renderer.render(compiled, batch, "t3")
+    assert engine_renders == ["r0@example.com", "r1@example.com"]  # two distinct data sets, two renders
+    assert [r.email for r in results] == [p.email for p in batch]
+    assert [r.html for r in results if isinstance(r, RenderedEmail)] == ["<p>free</p>", "<p>pro</p>"] * 5
+    await renderer.render(compiled, [Recipient("late@example.com", {"plan": "pro"})], "t3")
+    assert len(engine_renders) == 2  # a later call with the same data is served from the cache too
+    await renderer.render(compiled, [Recipient("new@example.com", {"plan": "team"})], "t3")
+    assert engine_renders[-1] == "new@example.com"
+    await renderer.render(compiled, batch[:1])  # no cache key (no template identity): always rendered
+    assert engine_renders[-1] == "r0@example.com"
+
+
+async def test_failures_are_not_cached(renderer: SandboxRenderer) -> None:
+    compiled = await renderer.compile(TemplateSource("s", "<p>{{ 10 / n }}</p>"), "t4")
+    first, second = await renderer.render(
+        compiled, [Recipient("a@example.com", {"n": 0}), Recipient("b@example.com", {"n": 0})], "t4"
+    )
+    assert isinstance(first, RenderFailure)
+    assert isinstance(second, RenderFailure)
+    assert second.email == "b@example.com"
+
+
+async def test_compiled_templates_are_a_bounded_lru() -> None:
+    renderer = SandboxRenderer(RenderLimits(), compiled_cache_size=2)
+    try:
+        one = await renderer.compile(TemplateSource("s", "1"), "one")
+        await renderer.compile(TemplateSource("s", "2"), "two")
+        assert renderer.cached("one") is one  # a hit makes "one" the most recently used
+        await renderer.compile(TemplateSource("s", "3"), "three")
+        assert renderer.cached("two") is None  # the least recently used went
+        assert renderer.cached("one") is one
+        assert renderer.cached("three") is not None
+    finally:
+        renderer.close()
+
+
+async def test_the_rendered_email_cache_is_bounded_by_bytes() -> None:
+    renderer = SandboxRenderer(RenderLimits(), result_cache_bytes=100)
+    try:
+        compiled = await renderer.compile(TemplateSource("s", "<p>{{ v }}</p>"), "t")
+        small = Recipient("a@example.com", {"v": "x"})
+        big = Recipient("b@example.com", {"v": "y" * 200})
+        (first,) = await renderer.render(compiled, [small], "t")
+        (again,) = await renderer.render(compiled, [small], "t")
+        assert isinstance(first, RenderedEmail)
+        assert isinstance(again, RenderedEmail)
+        assert again.html is first.html
+        (big_first,) = await renderer.render(compiled, [big], "t")
+        (big_again,) = await renderer.render(compiled, [big], "t")
+        assert isinstance(big_first, RenderedEmail)
+        assert isinstance(big_again, RenderedEmail)
+        assert big_again.html == big_first.html
+        assert big_again.html is not big_first.html  # over the byte bound: never cached
+    finally:
+        renderer.close()
+
+
+def test_lru_evicts_by_count_and_by_cost() -> None:
+    by_count: LruCache[str] = LruCache(max_entries=2)
+    by_count.put("a", "1")
+    by_count.put("b", "2")
+    assert by_count.get("a") == "1"
+    by_count.put("c", "3")
+    assert (by_count.get("a"), by_count.get("b"), by_count.get("c")) == ("1", None, "3")
+    by_cost: LruCache[str] = LruCache(max_entries=100, max_cost=10, cost=len)
+    by_cost.put("a", "x" * 4)
+    by_cost.put("b", "x" * 4)
+    by_cost.put("c", "x" * 4)  # 12 > 10: the oldest goes
+    assert (by_cost.get("a"), len(by_cost)) == (None, 2)
+    by_cost.put("d", "x" * 11)  # bigger than the whole budget: not kept, nothing evicted for it
+    assert (by_cost.get("d"), len(by_cost)) == (None, 2)
+    disabled: LruCache[str] = LruCache(max_entries=0)
+    disabled.put("a", "1")
+    assert disabled.get("a") is None

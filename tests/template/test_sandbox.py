@@ -240,3 +240,59 @@ def test_large_but_legitimate_data_renders() -> None:
     recipient = Recipient("a@example.com", {"items": items})
     out = render("{% for it in items %}<li>{{ it.name }}: {{ it.price }}</li>{% endfor %}", recipient)
     assert out.html.count("<li>") == 2000
+
+
+# --- the unescaped parts are sandboxed all the same --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("part", ["subject", "text"])
+@pytest.mark.parametrize(
+    ("payload", "error"),
+    [
+        ("{{ ''.__class__.__mro__ }}", UnsafeTemplate),
+        ("{{ x|attr('__globals__') }}", UnsafeTemplate),
+        ("{{ cycler.__init__.__globals__ }}", UnsafeTemplate),
+    ],
+)
+def test_subject_and_text_refuse_internals_when_compiled(part: str, payload: str, error: type[Exception]) -> None:
+    source = TemplateSource(payload, "<p>ok</p>") if part == "subject" else TemplateSource("s", "<p>ok</p>", payload)
+    with pytest.raises(error, match=part):
+        ENGINE.compile(source)
+
+
+@pytest.mark.parametrize("part", ["subject", "text"])
+@pytest.mark.parametrize(
+    ("payload", "data", "error"),
+    [
+        ("{{ cycler|attr(name) }}", {"name": "__init__"}, UnsafeTemplate),
+        ("{{ 'a' * 10**9 }}", {}, RenderLimitExceeded),
+        ("{{ 10**100000 }}", {}, RenderLimitExceeded),
+        ("{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}", {}, RenderLimitExceeded),
+    ],
+)
+def test_subject_and_text_are_bounded_and_sandboxed_at_render(
+    part: str, payload: str, data: dict[str, str], error: type[Exception]
+) -> None:
+    source = TemplateSource(payload, "<p>ok</p>") if part == "subject" else TemplateSource("s", "<p>ok</p>", payload)
+    started = time.monotonic()
+    with pytest.raises(error):
+        ENGINE.render(ENGINE.compile(source), Recipient("a@example.com", data))
+    assert time.monotonic() - started < 2.5
+
+
+def test_script_in_data_is_escaped_in_every_html_context() -> None:
+    hostile = '"><script>alert(1)</script>'
+    recipient = Recipient("a@example.com", {"v": hostile, "url": hostile})
+    out = render('<p title="{{ v }}">{{ v }}</p><a href="{{ url }}">x</a>{{ v|upper }}{{ v ~ "!" }}', recipient)
+    assert "<script" not in out.html.lower()
+    assert out.html.count("&lt;script&gt;") == 4  # title, element, href, `~`
+    assert out.html.count("&lt;SCRIPT&gt;") == 1
+    assert "&#34;&gt;" in out.html  # the quote cannot close the attribute
+    # The generated text part is plain text (entities decoded), never HTML: the words are there, no markup runs.
+    assert '"><script>alert(1)</script>' in out.text
+
+
+def test_data_cannot_mark_itself_safe() -> None:
+    recipient = Recipient("a@example.com", {"v": "<script>x</script>"})
+    assert render("{{ v|safe }}", recipient).html == "<script>x</script>"  # the template author's explicit choice
+    assert "<script>" not in render("{{ v|e|e }}{{ v|string }}{{ v|trim }}", recipient).html

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from herald_analytics.events.consumer import retry_policy
 from herald_analytics.events.parse import MalformedEvent, UnattributableEvent
-from herald_analytics.events.service import EventInFlight
+from herald_analytics.events.service import EventInFlight, RowNotSettled
 from herald_common.sqs import DeadLetter, RetryAfter
 
 
@@ -25,3 +25,9 @@ def test_other_errors_back_off_and_leave_dead_lettering_to_the_redrive_policy():
     action = retry_policy(RuntimeError("dynamodb unavailable"), 3)
     assert isinstance(action, RetryAfter)
     assert 1 <= action.seconds <= 8
+
+
+def test_a_row_the_processor_has_not_settled_is_looked_at_again_within_seconds():
+    assert retry_policy(RowNotSettled("sending"), 1) == RetryAfter(2)
+    assert retry_policy(RowNotSettled("sending"), 4) == RetryAfter(16)
+    assert retry_policy(RowNotSettled("sending"), 9) == RetryAfter(16)

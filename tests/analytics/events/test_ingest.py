@@ -8,7 +8,13 @@ from typing import Any
 import pytest
 
 from herald_analytics.events.parse import parse_event
-from herald_analytics.events.repository import CampaignCounters, DeliveryLedger, EventLog, SuppressionList
+from herald_analytics.events.repository import (
+    CampaignCounters,
+    CampaignTotals,
+    DeliveryLedger,
+    EventLog,
+    SuppressionList,
+)
 from herald_analytics.events.schemas import CampaignRef
 from herald_analytics.events.service import EventInFlight, EventIngestor, Outcome
 
@@ -184,11 +190,13 @@ class _CrashOnce(CampaignCounters):
 
     crashed = False
 
-    async def add(self, ref: CampaignRef, deltas: dict[str, int], now_iso: str) -> bool:
+    async def add(
+        self, ref: CampaignRef, deltas: dict[str, int], now_iso: str, *, want_totals: bool = False
+    ) -> CampaignTotals | None:
         if not self.crashed:
             self.crashed = True
             raise ConnectionError("process killed")
-        return await super().add(ref, deltas, now_iso)
+        return await super().add(ref, deltas, now_iso, want_totals=want_totals)
 
 
 class _Updates:

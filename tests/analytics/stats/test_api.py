@@ -28,7 +28,7 @@ def _auth(harness, tenant: str = "acme", role: str = "viewer") -> dict[str, str]
 async def test_stats_route_answers_the_computed_statistics(harness):
     await harness.seed_campaign(
         recipientCount=10, intakeInvalidCount=2, finalCount=6, sentCount=5, invalidCount=1, deliveredCount=4,
-        bouncedCount=1, openedCount=2, statsVersion=3,
+        bouncedCount=1, openedCount=2, machineOpenedCount=1, clickedCount=1, softBouncedCount=1, statsVersion=3,
     )  # fmt: skip
     async with harness.running() as app:
         transport = httpx.ASGITransport(app=app)
@@ -54,11 +54,16 @@ async def test_stats_route_answers_the_computed_statistics(harness):
         "invalid": 3,
         "unknown": 0,
         "opened": 2,
-        "clicked": 0,
+        "clicked": 1,
         "deliveryRate": 0.8,
         "bounceRate": 0.2,
         "complaintRate": 0.0,
         "updatedAt": "2024-01-15T10:00:00.000Z",
+        "softBounced": 1,
+        "machineOpened": 1,
+        "openRate": 0.5,  # human opens of delivered: 2 / 4
+        "clickRate": 0.25,
+        "statusReason": None,
     }
     for response in (other_tenant, missing):
         assert response.status_code == 404

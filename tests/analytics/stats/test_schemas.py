@@ -24,6 +24,12 @@ FIELDS = [
     "bounceRate",
     "complaintRate",
     "updatedAt",
+    # additive to SPEC.md's object
+    "softBounced",
+    "machineOpened",
+    "openRate",
+    "clickRate",
+    "statusReason",
 ]
 
 
@@ -46,6 +52,7 @@ def test_stats_from_a_sending_campaign():
         "complainedCount": 3,
         "rejectedCount": 1,
         "openedCount": 200,
+        "machineOpenedCount": 120,
         "clickedCount": 50,
         "statsVersion": 99,
         "updatedAt": "2024-01-15T10:31:00.000Z",
@@ -74,6 +81,11 @@ def test_stats_from_a_sending_campaign():
         "bounceRate": 0.0508,  # 30 / 590
         "complaintRate": 0.0051,  # 3 / 590
         "updatedAt": "2024-01-15T10:31:00.000Z",
+        "softBounced": 5,
+        "machineOpened": 120,
+        "openRate": 0.3636,  # human opens of delivered: 200 / 550, the 120 machine opens left out
+        "clickRate": 0.0909,  # 50 / 550
+        "statusReason": None,
     }
 
 

@@ -61,6 +61,7 @@ _TABLE_KEYS: dict[str, tuple[str, str | None]] = {
     "ledger": ("campaignKey", "email"),
     "events": ("eventId", None),
     "suppressions": ("tenantId", "email"),
+    "throttle": ("bucketKey", None),
 }
 
 
@@ -104,18 +105,19 @@ async def _create_table(dynamodb: DynamoDBClient, table: str, pk: str, sk: str |
 
 
 async def _create_tables(dynamodb: DynamoDBClient, names: ResourceNames) -> None:
-    kinds = ("campaigns", "ledger", "events", "suppressions")
+    kinds = ("campaigns", "ledger", "events", "suppressions", "throttle")
     await asyncio.gather(
         *(_create_table(dynamodb, table, *_TABLE_KEYS[kind]) for kind, table in zip(kinds, names.tables, strict=True))
     )
-    try:
-        await dynamodb.update_time_to_live(
-            TableName=names.events_table,
-            TimeToLiveSpecification={"Enabled": True, "AttributeName": EVENTS_TTL_ATTRIBUTE},
-        )
-    except ClientError as exc:
-        # Already enabled answers ValidationException on AWS; some emulators lack TTL. Dedupe works without it.
-        log.debug("provisioning.ttl_skipped", table=names.events_table, error=_code(exc))
+    # Idle throttle buckets expire too (`expiresAt`, a week after their last lease).
+    for table in (names.events_table, names.throttle_table):
+        try:
+            await dynamodb.update_time_to_live(
+                TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": EVENTS_TTL_ATTRIBUTE}
+            )
+        except ClientError as exc:
+            # Already enabled answers ValidationException on AWS; some emulators lack TTL. Both work without it.
+            log.debug("provisioning.ttl_skipped", table=table, error=_code(exc))
 
 
 async def _create_bucket(s3: S3Client, bucket: str, region: str) -> None:

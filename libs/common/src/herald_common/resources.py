@@ -31,8 +31,19 @@ class ResourceNames:
         return f"{self.prefix}-suppressions"
 
     @property
+    def throttle_table(self) -> str:
+        """Shared send-rate token buckets (processor). pk `bucketKey`."""
+        return f"{self.prefix}-throttle"
+
+    @property
     def tables(self) -> tuple[str, ...]:
-        return (self.campaigns_table, self.ledger_table, self.events_table, self.suppressions_table)
+        return (
+            self.campaigns_table,
+            self.ledger_table,
+            self.events_table,
+            self.suppressions_table,
+            self.throttle_table,
+        )
 
     # S3 -----------------------------------------------------------------------------------------
     @property

@@ -10,9 +10,14 @@ import structlog
 
 from herald_analytics.config import Settings
 from herald_analytics.events.consumer import SesEventHandler, retry_policy
+from herald_analytics.events.guard import ReputationPolicy
 from herald_analytics.events.repository import CampaignCounters, DeliveryLedger, EventLog, SuppressionList
-from herald_analytics.events.service import EventIngestor
+from herald_analytics.events.retries import RetryJobs
+from herald_analytics.events.service import EventIngestor, IngestPolicy
 from herald_analytics.events.updates import CampaignUpdatePublisher
+from herald_analytics.recipients.api import router as recipients_router
+from herald_analytics.recipients.repository import LedgerReader
+from herald_analytics.recipients.service import RecipientsService
 from herald_analytics.stats.api import router as stats_router
 from herald_analytics.stats.repository import CampaignReader
 from herald_analytics.stats.service import StatsService
@@ -47,9 +52,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            aws = await open_clients(stack, settings, "dynamodb", "sqs", "sns")
+            aws = await open_clients(stack, settings, "dynamodb", "sqs", "sns", "s3")
             dynamodb, sqs, sns = aws.require_dynamodb(), aws.require_sqs(), aws.require_sns()
             queue_url = (await sqs.get_queue_url(QueueName=names.ses_events_queue))["QueueUrl"]
+            email_jobs_url = (await sqs.get_queue_url(QueueName=names.email_jobs_queue))["QueueUrl"]
             dlq_name = names.dead_letter_queue(names.ses_events_queue)
             dead_letter_url = (await sqs.get_queue_url(QueueName=dlq_name))["QueueUrl"]
             campaigns = CampaignReader(dynamodb, names.campaigns_table)
@@ -70,6 +76,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 counters=CampaignCounters(dynamodb, names.campaigns_table),
                 suppressions=SuppressionList(dynamodb, names.suppressions_table),
                 updates=publisher,
+                retries=RetryJobs(
+                    sqs,
+                    email_jobs_url,
+                    aws.require_s3(),
+                    names.bucket,
+                    campaigns,
+                    delay_seconds=settings.analytics_soft_bounce_retry_delay_seconds,
+                )
+                if settings.analytics_soft_bounce_retries is not None
+                else None,
+                policy=IngestPolicy(
+                    soft_bounce_retries=settings.analytics_soft_bounce_retries or 0,
+                    machine_open_window_seconds=settings.analytics_machine_open_window_seconds,
+                    reputation=ReputationPolicy(
+                        min_sends=settings.analytics_guard_min_sends,
+                        max_bounce_rate=settings.analytics_guard_max_bounce_rate,
+                        max_complaint_rate=settings.analytics_guard_max_complaint_rate,
+                    ),
+                ),
             )
             poller = SqsPoller(
                 sqs,
@@ -84,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             app.state.aws = aws
             app.state.stats_service = StatsService(campaigns, poll_interval=settings.stream_poll_interval)
+            app.state.recipients_service = RecipientsService(campaigns, LedgerReader(dynamodb, names.ledger_table))
             tasks = [
                 asyncio.create_task(poller.run(), name="analytics:ses-events"),
                 asyncio.create_task(publisher.run(), name="analytics:campaign-updates"),
@@ -109,4 +135,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         readiness=readiness,
     )
     app.include_router(stats_router)
+    app.include_router(recipients_router)
     return app

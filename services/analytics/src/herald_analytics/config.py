@@ -26,10 +26,20 @@ class Settings(HeraldSettings):
     stream_poll_interval: float = Field(default=0.5, gt=0)
     stream_ping_seconds: float = Field(default=15.0, gt=0)
 
-    # Soft bounces (placeholder for the retry-later policy): SES has already retried a Transient bounce for hours,
-    # so analytics only records it (`softBounced`); the processor owns any resend. 0 = never suppress on soft
-    # bounces; N > 0 is reserved for "suppress after N soft bounces in a row" once the processor resends them.
-    analytics_soft_bounce_suppress_after: int = Field(default=0, ge=0)
+    # Soft bounces: a Transient bounce re-queues its recipient after a delay (an SQS DelaySeconds, at most 900 s),
+    # at most `retries` times, then the recipient is `failed` (reason `soft_bounce`). SES has already retried
+    # for hours before it reports one, so a few short retries are enough; 0 fails at the first soft bounce.
+    # None (the default until the demo's expectations count soft bounces as failed): recorded only, never retried.
+    analytics_soft_bounce_retries: int | None = Field(default=None, ge=0, le=10)
+    analytics_soft_bounce_retry_delay_seconds: int = Field(default=30, ge=0, le=900)
+
+    # Reputation guard: past `min_sends` sends, a bounce or complaint rate over its limit pauses the campaign.
+    analytics_guard_min_sends: int = Field(default=1000, ge=1)
+    analytics_guard_max_bounce_rate: float = Field(default=0.05, gt=0, le=1)
+    analytics_guard_max_complaint_rate: float = Field(default=0.001, gt=0, le=1)
+
+    # An open from a prefetching agent within this many seconds of delivery is a machine's (events/opens.py).
+    analytics_machine_open_window_seconds: float = Field(default=10.0, ge=0)
 
     @model_validator(mode="after")
     def _lease_outlives_handler(self) -> Settings:

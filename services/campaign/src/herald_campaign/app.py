@@ -16,10 +16,12 @@ from herald_campaign.campaigns.api import router as campaigns_router
 from herald_campaign.campaigns.fanout import FanoutRunner, FanoutSupervisor, Scheduler
 from herald_campaign.campaigns.fanout_store import DynamoFanoutStore
 from herald_campaign.campaigns.job_queue import SqsJobQueue
+from herald_campaign.campaigns.ledger import DynamoLedger
 from herald_campaign.campaigns.recipient_store import S3RecipientStore
 from herald_campaign.campaigns.repository import DynamoCampaignStore
 from herald_campaign.campaigns.service import CampaignService
 from herald_campaign.campaigns.templates import HttpTemplateCatalog
+from herald_campaign.campaigns.testsend import SesTestMailer
 from herald_campaign.config import Settings
 from herald_campaign.suppressions.api import router as suppressions_router
 from herald_campaign.suppressions.repository import DynamoSuppressionStore
@@ -50,7 +52,8 @@ def create_app(settings: Settings | None = None, *, template_client: httpx.Async
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         names = settings.resources
         async with AsyncExitStack() as stack:
-            aws = await open_clients(stack, settings, "dynamodb", "s3", "sqs")
+            ses_name = "sesv2" if settings.ses_api_version == "v2" else "ses"
+            aws = await open_clients(stack, settings, "dynamodb", "s3", "sqs", ses_name)
             dynamodb, s3, sqs = aws.require_dynamodb(), aws.require_s3(), aws.require_sqs()
             queue_url = (await sqs.get_queue_url(QueueName=names.email_jobs_queue))["QueueUrl"]
             http = template_client
@@ -63,9 +66,10 @@ def create_app(settings: Settings | None = None, *, template_client: httpx.Async
                 stack.push_async_callback(http.aclose)
             recipients = S3RecipientStore(s3, names.bucket)
             fanout_store = DynamoFanoutStore(dynamodb, names.campaigns_table)
+            queue = SqsJobQueue(sqs, queue_url)
             runner = FanoutRunner(
                 recipients=recipients,
-                queue=SqsJobQueue(sqs, queue_url),
+                queue=queue,
                 store=fanout_store,
                 owner=f"campaign-{uuid.uuid4().hex[:12]}",
                 lease_seconds=settings.fanout_lease_seconds,
@@ -84,6 +88,10 @@ def create_app(settings: Settings | None = None, *, template_client: httpx.Async
                 max_inline_recipients=settings.max_recipients_per_request,
                 max_upload_recipients=settings.max_upload_recipients,
                 recipients_per_part=settings.recipients_per_part,
+                ledger=DynamoLedger(dynamodb, names.ledger_table, names.campaigns_table),
+                queue=queue,
+                mailer=SesTestMailer(names.configuration_set, sesv2=aws.sesv2, ses=aws.ses),
+                public_url=settings.public_url,
             )
             app.state.suppression_service = SuppressionService(
                 DynamoSuppressionStore(dynamodb, names.suppressions_table)

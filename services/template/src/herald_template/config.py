@@ -13,6 +13,9 @@ class Settings(HeraldSettings):
     render_max_output_bytes: int = Field(default=1024 * 1024, gt=0, description="per recipient, all parts")
     render_time_limit_seconds: float = Field(default=1.0, gt=0, description="per recipient")
     render_call_time_limit_seconds: float = Field(default=15.0, gt=0, description="per render call, all recipients")
+    template_max_request_bytes: int = Field(
+        default=8 * 1024 * 1024, gt=0, description="request body (413 above it): a full-size template and a batch"
+    )
     render_max_recipients: int = Field(default=500, gt=0, description="per render call")
     render_workers: int = Field(default=2, gt=0, description="threads that render (CPU work, off the event loop)")
     template_cache_size: int = Field(default=256, ge=0, description="compiled template versions kept (LRU)")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from herald_analytics.events.parse import EventRejected, UnattributableEvent, parse_message
-from herald_analytics.events.service import EventInFlight
+from herald_analytics.events.service import EventInFlight, LedgerContention, RowNotSettled
 from herald_common.metrics import SES_EVENTS
 from herald_common.sqs import DeadLetter, RetryAfter, exponential_backoff
 
@@ -29,6 +29,9 @@ def retry_policy(error: BaseException, receive_count: int) -> RetryAction:
         # 2 + 4 + 8 + 16 s outlasts the 30 s lease within the queue's maxReceiveCount (5), so a message whose
         # holder died is reclaimed, not dead-lettered.
         return RetryAfter(min(error.retry_after, 2**receive_count))
+    if isinstance(error, RowNotSettled | LedgerContention):
+        # The processor settles a row within seconds (one SES call, or the end of its batch): 2 + 4 + 8 + 16 s.
+        return RetryAfter(min(2**receive_count, 16))
     return RetryAfter(exponential_backoff(receive_count))
 
 

@@ -108,6 +108,7 @@ def parse_event(document: Mapping[str, Any]) -> SesEvent | None:
         feedback_id=_str_or_none(detail.get("feedbackId")),
         link=_str_or_none(detail.get("link")),
         complaint_feedback_type=_str_or_none(detail.get("complaintFeedbackType")),
+        user_agent=_str_or_none(detail.get("userAgent")),
     )
 
 

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from types_aiobotocore_dynamodb import DynamoDBClient
 
     from herald_analytics.events.schemas import CampaignRef, SuppressionReason
-    from herald_analytics.events.transitions import Transition
+    from herald_analytics.events.transitions import Requirement, Transition
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
 # The processor adds its counters to the same campaign item inside transactions; a plain write that meets one in
@@ -93,9 +95,28 @@ class EventLog:
 class LedgerRow:
     """The analytics view of one recipient's ledger row."""
 
-    values: dict[str, str]  # string attributes (delivery, complainedAt, …)
+    values: dict[str, str]  # string attributes (state, messageId, delivery, complainedAt, …)
     version: int  # analyticsVersion: optimistic lock for analytics' own writes
     counted: dict[str, dict[str, int]]  # eventId → counter deltas it was counted with (crash replay)
+    processor_counted: bool = False  # the processor's `counted`: this final state is in the campaign counters
+    numbers: dict[str, int] = field(default_factory=dict)  # number attributes (softBounceRetries, attempt, …)
+
+
+def _requirement_condition(require: Requirement, values: dict[str, Any]) -> str:
+    """The condition on the processor's attributes a transition needs (resends.py)."""
+    values[":rstate"] = {"S": require.state}
+    parts = ["#s = :rstate"]
+    if require.message_id is not None:
+        values[":rmid"] = {"S": require.message_id}
+        parts.append("messageId = :rmid")
+    if require.no_message_id:
+        parts.append("attribute_not_exists(messageId)")
+    if require.counted is True:
+        values[":rtrue"] = {"BOOL": True}
+        parts.append("counted = :rtrue")
+    elif require.counted is False:
+        parts.append("attribute_not_exists(counted)")
+    return " AND ".join(parts)
 
 
 class DeliveryLedger:
@@ -119,8 +140,13 @@ class DeliveryLedger:
             event_id: {name: int(n["N"]) for name, n in deltas.get("M", {}).items()}
             for event_id, deltas in item.get("countedEvents", {}).get("M", {}).items()
         }
-        values = {name: value["S"] for name, value in item.items() if "S" in value}
-        return LedgerRow(values=values, version=int(item.get("analyticsVersion", {}).get("N", "0")), counted=counted)
+        return LedgerRow(
+            values={name: value["S"] for name, value in item.items() if "S" in value},
+            version=int(item.get("analyticsVersion", {}).get("N", "0")),
+            counted=counted,
+            processor_counted=bool(item.get("counted", {}).get("BOOL", False)),
+            numbers={name: int(value["N"]) for name, value in item.items() if "N" in value},
+        )
 
     async def apply(self, ref: CampaignRef, email: str, row: LedgerRow, transition: Transition, event_id: str) -> bool:
         """Write `transition` if the row is still as read (False otherwise: re-read and plan again).
@@ -132,24 +158,41 @@ class DeliveryLedger:
         counted_value = {
             eid: {"M": {name: {"N": str(n)} for name, n in deltas.items()}} for eid, deltas in counted.items()
         }
-        condition = "attribute_exists(email) AND "
+        names = {"#a": transition.attribute}
         values: dict[str, Any] = {
             ":value": {"S": transition.value},
             ":counted": {"M": counted_value},
             ":next": {"N": str(row.version + 1)},
         }
+        sets = ["#a = :value", "countedEvents = :counted", "analyticsVersion = :next"]
+        for i, (name, value) in enumerate(transition.also.items()):
+            names[f"#x{i}"], values[f":x{i}"] = name, {"S": value}
+            sets.append(f"#x{i} = :x{i}")
+        for i, (name, number) in enumerate(transition.numbers.items()):
+            names[f"#n{i}"], values[f":n{i}"] = name, {"N": str(number)}
+            sets.append(f"#n{i} = :n{i}")
+        if transition.mark_counted:
+            values[":true"] = {"BOOL": True}
+            sets.append("counted = :true")
+        update = "SET " + ", ".join(sets)
+        if transition.remove:
+            update += " REMOVE " + ", ".join(transition.remove)
+        condition = "attribute_exists(email) AND "
         if row.version:
             condition += "analyticsVersion = :expected"
             values[":expected"] = {"N": str(row.version)}
         else:
             condition += "attribute_not_exists(analyticsVersion)"
+        if transition.require is not None:
+            names["#s"] = "state"
+            condition += " AND " + _requirement_condition(transition.require, values)
         try:
             await self._db.update_item(
                 TableName=self._table,
                 Key=self._key(ref, email),
-                UpdateExpression="SET #a = :value, countedEvents = :counted, analyticsVersion = :next",
+                UpdateExpression=update,
                 ConditionExpression=condition,
-                ExpressionAttributeNames={"#a": transition.attribute},
+                ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
             )
         except ClientError as exc:
@@ -160,27 +203,37 @@ class DeliveryLedger:
 
 
 class CampaignCounters:
-    """`{prefix}-campaigns`: ADD the analytics counters of an existing campaign item, bump `statsVersion`."""
+    """`{prefix}-campaigns`: ADD the analytics counters of an existing campaign item, bump `statsVersion`; the
+    two status moves analytics makes (auto-pause, and completion when analytics settled a recipient's final state)."""
 
     def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
         self._db = dynamodb
         self._table = table
 
-    async def add(self, ref: CampaignRef, deltas: dict[str, int], now_iso: str) -> bool:
-        """False when the campaign does not exist (nothing is created)."""
+    @staticmethod
+    def _key(ref: CampaignRef) -> dict[str, Any]:
+        return {"tenantId": {"S": ref.tenant_id}, "campaignId": {"S": ref.campaign_id}}
+
+    async def add(
+        self, ref: CampaignRef, deltas: dict[str, int], now_iso: str, *, want_totals: bool = False
+    ) -> CampaignTotals | None:
+        """None when the campaign does not exist; else, with `want_totals`, its counters and status after the
+        addition (an empty `CampaignTotals` without: parsing the whole item back costs CPU on every event)."""
         names = {f"#c{i}": name for i, name in enumerate(deltas)}
         values: dict[str, Any] = {f":c{i}": {"N": str(n)} for i, n in enumerate(deltas.values())}
         values |= {":one": {"N": "1"}, ":now": {"S": now_iso}}
-        adds = ", ".join(f"#c{i} :c{i}" for i in range(len(deltas)))
+        adds = "".join(f"#c{i} :c{i}, " for i in range(len(deltas)))
+        extra: dict[str, Any] = {"ExpressionAttributeNames": names} if names else {}
         for attempt in range(TRANSACTION_CONFLICT_ATTEMPTS):
             try:
-                await self._db.update_item(
+                response = await self._db.update_item(
                     TableName=self._table,
-                    Key={"tenantId": {"S": ref.tenant_id}, "campaignId": {"S": ref.campaign_id}},
-                    UpdateExpression=f"ADD {adds}, statsVersion :one SET updatedAt = :now",
+                    Key=self._key(ref),
+                    UpdateExpression=f"ADD {adds}statsVersion :one SET updatedAt = :now",
                     ConditionExpression="attribute_exists(campaignId)",
-                    ExpressionAttributeNames=names,
                     ExpressionAttributeValues=values,
+                    ReturnValues="ALL_NEW" if want_totals else "NONE",
+                    **extra,
                 )
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code")
@@ -189,9 +242,56 @@ class CampaignCounters:
                     continue
                 if not _condition_failed(exc):
                     raise
-                return False
-            return True
+                return None
+            return CampaignTotals.from_item(response.get("Attributes", {}))
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _status_move(self, ref: CampaignRef, update: str, condition: str, values: dict[str, Any]) -> bool:
+        try:
+            await self._db.update_item(
+                TableName=self._table,
+                Key=self._key(ref),
+                UpdateExpression=update + " ADD statsVersion :one",
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":sending": {"S": "sending"}, ":one": {"N": "1"}, **values},
+            )
+        except ClientError as exc:
+            if _condition_failed(exc):
+                return False
+            raise
+        return True
+
+    async def pause(self, ref: CampaignRef, reason: str, now_iso: str) -> bool:
+        """`sending` → `paused` with `statusReason`; True when this call did it."""
+        return await self._status_move(
+            ref,
+            "SET #s = :paused, statusReason = :reason, updatedAt = :now",
+            "#s = :sending",
+            {":paused": {"S": "paused"}, ":reason": {"S": reason[:500]}, ":now": {"S": now_iso}},
+        )
+
+    async def complete_if_done(self, ref: CampaignRef, now_iso: str) -> bool:
+        """`sending` → `sent` when every stored recipient is final (the processor's own rule, docs/architecture.md)."""
+        return await self._status_move(
+            ref,
+            "SET #s = :sent, sentAt = :now, updatedAt = :now",
+            "#s = :sending AND finalCount >= recipientCount",
+            {":sent": {"S": "sent"}, ":now": {"S": now_iso}},
+        )
+
+
+@dataclass(frozen=True)
+class CampaignTotals:
+    """The campaign's status and counters, as an update left them."""
+
+    status: str
+    counts: dict[str, int]
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> CampaignTotals:
+        counts = {name: int(float(value["N"])) for name, value in item.items() if "N" in value}
+        return cls(status=str(item.get("status", {}).get("S", "")), counts=counts)
 
 
 class SuppressionList:

@@ -72,6 +72,7 @@ class SesEvent:
     feedback_id: str | None = None
     link: str | None = None
     complaint_feedback_type: str | None = None
+    user_agent: str | None = None  # Open and Click: who fetched the pixel or followed the link
 
     @property
     def effect(self) -> Effect:

@@ -16,26 +16,40 @@ instead of queueing, besides costing double):
 A redelivery after a crash between 3 and 4 finds its own event id in `countedEvents` and finishes step 4 with the
 deltas stored there, so no count is lost. The one window left is a crash between 4 and 5 (two consecutive writes),
 where the redelivery adds the deltas a second time; closing it would need a transaction on the hot item.
+
+Three kinds of event also settle the processor's state of a recipient (resends.py, docs/architecture.md): a Send
+event reconciles an in-doubt row, a Transient bounce re-queues the recipient or fails it, and after a bounce or a
+complaint the reputation guard (guard.py) may pause the campaign.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
+from herald_analytics.events.guard import ReputationPolicy, pause_reason, worth_checking
+from herald_analytics.events.opens import is_machine_open
 from herald_analytics.events.repository import Claim, ClaimState
-from herald_analytics.events.schemas import Effect
-from herald_analytics.events.transitions import plan_transition
+from herald_analytics.events.resends import (
+    Settle,
+    pending_retry,
+    plan_send_reconciliation,
+    plan_soft_bounce,
+    send_readiness,
+    soft_bounce_readiness,
+)
+from herald_analytics.events.schemas import BounceType, Effect, EventType
+from herald_analytics.events.transitions import DELIVERED_AT, plan_transition
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from herald_analytics.events.repository import LedgerRow
+    from herald_analytics.events.repository import CampaignTotals, LedgerRow
     from herald_analytics.events.schemas import CampaignRef, SesEvent, SuppressionReason
     from herald_analytics.events.transitions import Transition
 
@@ -49,6 +63,7 @@ MAX_LEDGER_ATTEMPTS = 5
 class Outcome(StrEnum):
     COUNTED = "counted"
     RECORDED = "recorded"  # an event with nothing to count (Send, RenderingFailure, Subscription)
+    RECONCILED = "reconciled"  # a Send event settled an in-doubt row the processor will count
     STALE = "stale"  # valid, but changes nothing (Delivery after Bounce, second Open)
     DUPLICATE = "duplicate"
     UNKNOWN_RECIPIENT = "unknownRecipient"
@@ -68,6 +83,11 @@ class LedgerContention(Exception):
     """The ledger row kept changing under us; the message is retried later."""
 
 
+class RowNotSettled(Exception):
+    """The processor is between two writes of this recipient's row (sending it, or about to count it): the
+    event is looked at again in a few seconds."""
+
+
 class EventLogPort(Protocol):
     async def claim(self, event_id: str, now: int) -> Claim: ...
     async def complete(self, event_id: str) -> None: ...
@@ -81,7 +101,11 @@ class LedgerPort(Protocol):
 
 
 class CountersPort(Protocol):
-    async def add(self, ref: CampaignRef, deltas: dict[str, int], now_iso: str) -> bool: ...
+    async def add(
+        self, ref: CampaignRef, deltas: dict[str, int], now_iso: str, *, want_totals: bool = False
+    ) -> CampaignTotals | None: ...
+    async def pause(self, ref: CampaignRef, reason: str, now_iso: str) -> bool: ...
+    async def complete_if_done(self, ref: CampaignRef, now_iso: str) -> bool: ...
 
 
 class SuppressionsPort(Protocol):
@@ -95,6 +119,20 @@ class UpdatesPort(Protocol):
         """A campaign's counters changed: announce it (coalesced)."""
 
 
+class RetriesPort(Protocol):
+    async def schedule(self, ref: CampaignRef, email: str, attempt: int) -> bool:
+        """Put retry `attempt` of one recipient on the email-jobs queue, delayed; False when the campaign is gone."""
+
+
+@dataclass(frozen=True)
+class IngestPolicy:
+    """The settings the decisions depend on (config.py)."""
+
+    soft_bounce_retries: int = 2
+    machine_open_window_seconds: float = 10.0
+    reputation: ReputationPolicy = field(default_factory=ReputationPolicy)
+
+
 @dataclass
 class EventIngestor:
     """Applies one parsed SES event to the ledger, the counters and the suppression list."""
@@ -104,6 +142,8 @@ class EventIngestor:
     counters: CountersPort
     suppressions: SuppressionsPort
     updates: UpdatesPort
+    retries: RetriesPort | None = None  # None: soft bounces are recorded, never retried
+    policy: IngestPolicy = field(default_factory=IngestPolicy)
     clock: Callable[[], float] = time.time
 
     async def ingest(self, event: SesEvent) -> list[Outcome]:
@@ -113,6 +153,12 @@ class EventIngestor:
             log.info("analytics.event_test_ignored", eventType=event.event_type.value, messageId=event.message_id)
             return [Outcome.TEST for _ in event.recipients]
         return [await self._ingest_one(event, event.campaign, email) for email in event.recipients]
+
+    def _resends(self, event: SesEvent) -> bool:
+        """Whether the event may change the processor's state of the row (resends.py)."""
+        if event.event_type is EventType.SEND:
+            return True
+        return event.bounce_type is BounceType.TRANSIENT and self.retries is not None
 
     async def _ingest_one(self, event: SesEvent, ref: CampaignRef, email: str) -> Outcome:
         event_id = event.event_id(email)
@@ -124,8 +170,11 @@ class EventIngestor:
             "eventId": event_id[:16],
         }
         now = int(self.clock())
-        if event.effect is Effect.NONE:
+        if event.effect is Effect.NONE and event.event_type is not EventType.SEND:
             # Nothing to count, so nothing to deduplicate: a write here would only cost the table a call per email.
+            log.debug("analytics.event_recorded", **context)
+            return Outcome.RECORDED
+        if self._resends(event) and not await self._worth_claiming(event, ref, email):
             log.debug("analytics.event_recorded", **context)
             return Outcome.RECORDED
 
@@ -145,24 +194,64 @@ class EventIngestor:
         await self.events.complete(event_id)
         return outcome
 
+    async def _worth_claiming(self, event: SesEvent, ref: CampaignRef, email: str) -> bool:
+        """A Send event is claimed only for a row it reconciles (most find theirs `sent`: a read, no write); a
+        Transient bounce always is, but waits while the processor is between two writes of the row."""
+        row = await self.ledger.read(ref, email)
+        if row is None:
+            return event.event_type is not EventType.SEND
+        if event.event_type is EventType.SEND:
+            readiness = send_readiness(row)
+        else:
+            readiness = soft_bounce_readiness(row, event.message_id)
+        if readiness is Settle.WAIT:
+            raise RowNotSettled(f"ledger row {ref.ledger_key}/{email} is {row.values.get('state')}")
+        return readiness is Settle.ACT or event.event_type is not EventType.SEND
+
     async def _count(
         self, event: SesEvent, ref: CampaignRef, email: str, event_id: str, now_iso: str, context: dict[str, str]
     ) -> Outcome:
-        deltas = await self._transition(event, ref, email, event_id)
-        if deltas is None:
+        applied = await self._transition(event, ref, email, event_id)
+        if applied is None:
             return Outcome.UNKNOWN_RECIPIENT
+        deltas, row_after = applied
+        if row_after is not None and (attempt := pending_retry(row_after)) is not None and self.retries:
+            # Before the counters: the re-queued row must get its job even if the campaign item is gone.
+            await self.retries.schedule(ref, email, attempt)
+            log.info("analytics.soft_bounce_retry_scheduled", attempt=attempt, **context)
         if not deltas:
+            if row_after is not None and event.event_type is EventType.SEND:
+                log.info("analytics.send_reconciled", **context)
+                return Outcome.RECONCILED
             log.info("analytics.event_stale", effect=event.effect.value, **context)
             return Outcome.STALE
-        if not await self.counters.add(ref, deltas, now_iso):
+        follow_up = deltas.get("finalCount", 0) > 0 or worth_checking(deltas)
+        totals = await self.counters.add(ref, deltas, now_iso, want_totals=follow_up)
+        if totals is None:
             log.warning("analytics.event_unknown_campaign", **context)
             return Outcome.UNKNOWN_CAMPAIGN
-        self.updates.touched(ref)
         log.info("analytics.event_counted", effect=event.effect.value, deltas=deltas, **context)
+        if follow_up:
+            await self._after_count(ref, deltas, totals, now_iso, context)
+        self.updates.touched(ref)
         return Outcome.COUNTED
 
-    async def _transition(self, event: SesEvent, ref: CampaignRef, email: str, event_id: str) -> dict[str, int] | None:
-        """The counter deltas this event owes: {} when it changes nothing, None when the recipient is unknown."""
+    async def _after_count(
+        self, ref: CampaignRef, deltas: dict[str, int], totals: CampaignTotals, now_iso: str, context: dict[str, str]
+    ) -> None:
+        if deltas.get("finalCount", 0) > 0 and totals.status == "sending":
+            # Analytics settled this recipient's final state itself: it may have been the campaign's last one.
+            await self.counters.complete_if_done(ref, now_iso)
+        if worth_checking(deltas) and totals.status == "sending":
+            reason = pause_reason(totals.counts, self.policy.reputation)
+            if reason is not None and await self.counters.pause(ref, reason, now_iso):
+                log.warning("analytics.campaign_auto_paused", reason=reason, **context)
+
+    async def _transition(
+        self, event: SesEvent, ref: CampaignRef, email: str, event_id: str
+    ) -> tuple[dict[str, int], LedgerRow | None] | None:
+        """The counter deltas this event owes ({} when it changes nothing) and, when it moved the processor's
+        state, the row as it left it; None when the recipient is unknown."""
         timestamp = event.timestamp or self._now_iso()
         for _ in range(MAX_LEDGER_ATTEMPTS):
             row = await self.ledger.read(ref, email)
@@ -177,13 +266,41 @@ class EventIngestor:
                 )
                 return None
             if event_id in row.counted:
-                return row.counted[event_id]  # a crashed attempt moved the row: finish its count
-            transition = plan_transition(row.values, event.effect, timestamp)
+                # A crashed attempt moved the row: finish its count (and its retry job, if it queued one).
+                return row.counted[event_id], row
+            transition = self._plan(event, row, timestamp)
             if transition is None:
-                return {}
+                return {}, None
             if await self.ledger.apply(ref, email, row, transition, event_id):
-                return transition.deltas
+                moved = transition.require is not None
+                return transition.deltas, _after(row, transition) if moved else None
         raise LedgerContention(f"ledger row {ref.ledger_key}/{email} kept changing")
+
+    def _plan(self, event: SesEvent, row: LedgerRow, timestamp: str) -> Transition | None:
+        if event.event_type is EventType.SEND:
+            return plan_send_reconciliation(row, event.message_id, timestamp)
+        if self._resends(event) and soft_bounce_readiness(row, event.message_id) is Settle.ACT:
+            return plan_soft_bounce(row, event.message_id, timestamp, self.policy.soft_bounce_retries)
+        machine = event.effect is Effect.OPENED and is_machine_open(
+            event.user_agent,
+            timestamp,
+            row.values.get(DELIVERED_AT) or row.values.get("sentAt"),
+            self.policy.machine_open_window_seconds,
+        )
+        return plan_transition(row.values, event.effect, timestamp, machine=machine)
 
     def _now_iso(self) -> str:
         return datetime.fromtimestamp(self.clock(), UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _after(row: LedgerRow, transition: Transition) -> LedgerRow:
+    """The row as `transition` left it (what the follow-up steps look at)."""
+    values = {k: v for k, v in row.values.items() if k not in transition.remove}
+    values |= {transition.attribute: transition.value, **transition.also}
+    return type(row)(
+        values=values,
+        version=row.version + 1,
+        counted=row.counted,
+        processor_counted=row.processor_counted and "counted" not in transition.remove,
+        numbers={**row.numbers, **transition.numbers},
+    )

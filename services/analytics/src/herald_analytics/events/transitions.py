@@ -46,19 +46,45 @@ ONCE_FLAGS = {
     Effect.OPENED: ("openedAt", "openedCount"),
     Effect.CLICKED: ("clickedAt", "clickedCount"),
 }
+# An open judged a machine's prefetch (opens.py) is flagged apart and left out of `openedCount` and the open rate.
+MACHINE_OPEN_FLAG = ("machineOpenedAt", "machineOpenedCount")
+# When the Delivery was (the event's timestamp): what a later Open is compared with.
+DELIVERED_AT = "deliveredAt"
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """A condition on the processor's attributes of the row, checked in the same write as the transition."""
+
+    state: str
+    message_id: str | None = None  # the row's messageId must be this one
+    no_message_id: bool = False  # the row must have no messageId yet
+    counted: bool | None = None  # True: `counted = true`; False: `counted` absent; None: either
 
 
 @dataclass(frozen=True)
 class Transition:
-    """Set ledger `attribute` to `value`; add `deltas` to the campaign's counters."""
+    """Set ledger `attribute` to `value` (and `also`, `numbers`; remove `remove`); add `deltas` to the counters.
+
+    `mark_counted` sets the processor's `counted` flag in the same write: analytics then owns the counting of
+    this recipient's final state (its deltas include `finalCount`), and the processor's own count drops it.
+    """
 
     attribute: str
     value: str
     deltas: dict[str, int] = field(default_factory=dict)
+    also: dict[str, str] = field(default_factory=dict)
+    numbers: dict[str, int] = field(default_factory=dict)
+    remove: tuple[str, ...] = ()
+    mark_counted: bool = False
+    require: Requirement | None = None
 
 
-def plan_transition(row: Mapping[str, str], effect: Effect, at: str) -> Transition | None:
-    """The change `effect` makes to a ledger row (its string attributes), or None when it changes nothing."""
+def plan_transition(row: Mapping[str, str], effect: Effect, at: str, *, machine: bool = False) -> Transition | None:
+    """The change `effect` makes to a ledger row (its string attributes), or None when it changes nothing.
+
+    `machine`: an Open judged a prefetch; it sets its own flag, never `openedAt`.
+    """
     if effect in DELIVERY_COUNTERS:
         current = row.get(DELIVERY_ATTRIBUTE) or None
         if current not in _DELIVERY_FROM[effect]:
@@ -66,7 +92,11 @@ def plan_transition(row: Mapping[str, str], effect: Effect, at: str) -> Transiti
         deltas = {DELIVERY_COUNTERS[effect]: 1}
         if current is not None and current in _COUNTER_BY_STATE:
             deltas[_COUNTER_BY_STATE[current]] = -1
-        return Transition(DELIVERY_ATTRIBUTE, effect.value, deltas)
+        also = {DELIVERED_AT: at} if effect is Effect.DELIVERED and at else {}
+        return Transition(DELIVERY_ATTRIBUTE, effect.value, deltas, also=also)
+    if effect is Effect.OPENED and machine:
+        attribute, counter = MACHINE_OPEN_FLAG
+        return None if row.get(attribute) else Transition(attribute, at, {counter: 1})
     if effect in ONCE_FLAGS:
         attribute, counter = ONCE_FLAGS[effect]
         if row.get(attribute):

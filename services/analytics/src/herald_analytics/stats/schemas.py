@@ -13,7 +13,9 @@ RATE_DECIMALS = 4
 
 
 class CampaignStats(BaseModel):
-    """A campaign's live statistics. Rates are fractions of `sent` (0 when nothing was sent), 4 decimals."""
+    """A campaign's live statistics. Delivery, bounce and complaint rates are fractions of `sent`; open and click
+    rates are fractions of `delivered` (0 when the base is 0), 4 decimals. `opened` counts recipients with a human
+    open; `machineOpened` those whose message a prefetching proxy fetched (left out of `openRate`)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -36,6 +38,12 @@ class CampaignStats(BaseModel):
     bounceRate: float
     complaintRate: float
     updatedAt: str | None
+    # Additive to SPEC.md's object.
+    softBounced: int = 0
+    machineOpened: int = 0
+    openRate: float = 0.0
+    clickRate: float = 0.0
+    statusReason: str | None = None
 
 
 def _count(item: Mapping[str, Any], name: str) -> int:
@@ -55,6 +63,8 @@ def compute_stats(item: Mapping[str, Any]) -> CampaignStats:
     delivered = _count(item, "deliveredCount")
     bounced = _count(item, "bouncedCount")
     complained = _count(item, "complainedCount")
+    opened, clicked = _count(item, "openedCount"), _count(item, "clickedCount")
+    reason = item.get("statusReason")
     updated_at = item.get("updatedAt")
     return CampaignStats(
         campaignId=str(item.get("campaignId", "")),
@@ -70,10 +80,15 @@ def compute_stats(item: Mapping[str, Any]) -> CampaignStats:
         suppressed=_count(item, "suppressedCount"),
         invalid=intake_invalid + _count(item, "invalidCount"),
         unknown=_count(item, "unknownCount"),
-        opened=_count(item, "openedCount"),
-        clicked=_count(item, "clickedCount"),
+        opened=opened,
+        clicked=clicked,
         deliveryRate=_rate(delivered, sent),
         bounceRate=_rate(bounced, sent),
         complaintRate=_rate(complained, sent),
         updatedAt=str(updated_at) if updated_at is not None else None,
+        softBounced=_count(item, "softBouncedCount"),
+        machineOpened=_count(item, "machineOpenedCount"),
+        openRate=_rate(opened, delivered),
+        clickRate=_rate(clicked, delivered),
+        statusReason=str(reason) if reason else None,
     )

@@ -2,27 +2,36 @@
 
 # No `from __future__ import annotations`: FastAPI reads these signatures at runtime.
 
-from typing import TYPE_CHECKING, Annotated
+import csv
+import io
+import json
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
 
-from herald_campaign.campaigns.errors import NotImplementedYet, UnsupportedMediaType
+from herald_campaign.campaigns.errors import UnsupportedMediaType
 from herald_campaign.campaigns.models import CampaignStatus
 from herald_campaign.campaigns.parsers import iter_csv_recipients, iter_json_recipients
 from herald_campaign.campaigns.rules import CampaignAction
 from herald_campaign.campaigns.schemas import (
     CampaignCreate,
     CampaignPage,
+    CampaignUpdate,
     CampaignView,
     RecipientsAdded,
+    RetryResult,
     SendRequest,
     StatusChange,
+    TestFailed,
+    TestSendRequest,
+    TestSendResult,
+    TestSent,
 )
-from herald_common.auth import Marketer, Role, Viewer, require_role
+from herald_common.auth import Marketer, Viewer
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
-    from typing import Any
 
     from herald_campaign.campaigns.service import CampaignService
 
@@ -138,12 +147,109 @@ async def cancel_campaign(campaign_id: str, principal: Marketer, request: Reques
     return await _change(request, principal, campaign_id, CampaignAction.CANCEL)
 
 
+@router.patch("/{campaign_id}", response_model=CampaignView, responses={409: {"description": "Not a draft"}})
+async def update_campaign(
+    campaign_id: str, body: CampaignUpdate, principal: Marketer, request: Request
+) -> CampaignView:
+    """Change a draft's `name`, `templateId`, `fromAddress`, `fromName`, `replyTo` or `tags` (`fromName` and
+    `replyTo` may be null to clear them). 409 `CampaignNotDraft` once it has been sent, scheduled or cancelled."""
+    return CampaignView.of(await _service(request).update(principal.tenant_id, campaign_id, body))
+
+
+@router.delete(
+    "/{campaign_id}", status_code=status.HTTP_204_NO_CONTENT, responses={409: {"description": "Not a draft"}}
+)
+async def delete_campaign(campaign_id: str, principal: Marketer, request: Request) -> Response:
+    """Delete a draft and its stored recipient list. 409 `CampaignNotDraft` for any other status."""
+    await _service(request).delete(principal.tenant_id, campaign_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+_INVALID_ROWS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "One JSON object per line (`{row, email, reason, data?}`), or CSV with `format=csv`",
+        "content": {
+            "application/x-ndjson": {"example": '{"row":3,"email":"not-an-address","reason":"invalid_address"}\n'},
+            "text/csv": {"example": "row,email,reason,data\r\n3,not-an-address,invalid_address,\r\n"},
+        },
+    }
+}
+
+
+@router.get("/{campaign_id}/invalid", response_class=StreamingResponse, responses=_INVALID_ROWS)
+async def invalid_rows(
+    campaign_id: str,
+    principal: Viewer,
+    request: Request,
+    fmt: Annotated[Literal["jsonl", "csv"] | None, Query(alias="format")] = None,
+) -> StreamingResponse:
+    """The rows refused at intake (inline and uploads), streamed: `row` is the item's 1-based position in its
+    upload, `reason` one of `invalid_address`, `missing_email`, `invalid_data`, `data_too_large`. JSON lines by
+    default; CSV with `?format=csv` or `Accept: text/csv`."""
+    rows = await _service(request).invalid_rows(principal.tenant_id, campaign_id)
+    as_csv = fmt == "csv" or (fmt is None and "text/csv" in request.headers.get("accept", ""))
+    if as_csv:
+        return StreamingResponse(
+            _csv_lines(rows),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{campaign_id}-invalid.csv"'},
+        )
+    return StreamingResponse(_json_lines(rows), media_type="application/x-ndjson")
+
+
+async def _json_lines(rows: "AsyncIterator[dict[str, Any]]") -> "AsyncIterator[bytes]":
+    async for row in rows:
+        yield json.dumps(row, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+
+
+async def _csv_lines(rows: "AsyncIterator[dict[str, Any]]") -> "AsyncIterator[bytes]":
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["row", "email", "reason", "data"])
+    async for row in rows:
+        data = row.get("data")
+        writer.writerow([row.get("row"), row.get("email") or "", row.get("reason"), json.dumps(data) if data else ""])
+        if out.tell() > 64 * 1024:
+            yield out.getvalue().encode()
+            out.seek(0)
+            out.truncate()
+    yield out.getvalue().encode()
+
+
 @router.post(
     "/{campaign_id}/test-send",
     status_code=status.HTTP_202_ACCEPTED,
-    dependencies=[Depends(require_role(Role.MARKETER))],
-    responses={501: {"description": "Not available yet"}},
+    response_model=TestSendResult,
+    responses={400: {"description": "Unknown template"}, 422: {"description": "Bad addresses, more than 10"}},
 )
-async def test_send(campaign_id: str) -> None:
-    """Render and send the campaign to a few addresses, outside the statistics. Not available yet: 501."""
-    raise NotImplementedYet(f"Test sends are not available yet (campaign '{campaign_id}').")
+async def send_test(
+    campaign_id: str,
+    body: TestSendRequest,
+    principal: Marketer,
+    request: Request,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> TestSendResult:
+    """Render the campaign (pinned template version, else the latest) and send it to up to 10 addresses through
+    SES, outside the statistics and the ledger: tagged `herald-test=true`, header `X-Herald-Test: true`, subject
+    prefixed `[TEST]`. `data` personalises every test email. Any status; the campaign does not change."""
+    sent, failed = await _service(request).test_send(principal.tenant_id, campaign_id, body, authorization)
+    return TestSendResult(
+        campaign_id=campaign_id,
+        sent=[TestSent(email=e, message_id=m) for e, m in sent],
+        failed=[TestFailed(email=e, error=err) for e, err in failed],
+    )
+
+
+@router.post(
+    "/{campaign_id}/retry-failed",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=RetryResult,
+    responses={409: {"description": "Not sending, paused or sent"}},
+)
+async def retry_failed(campaign_id: str, principal: Marketer, request: Request) -> RetryResult:
+    """Re-queue the recipients that ended `failed` for a retryable reason (rendering, a missing template, SES
+    throttling or a paused account, a soft bounce; never bounced, complained, suppressed or invalid ones). Each call
+    re-queues what is failed at that moment, once, in batches `retry_<call>_<n>`; a `sent` campaign goes back to
+    `sending` until they are final again. 409 `CampaignNotRetryable` unless sending, paused or sent."""
+    new_status, call, requeued, batches = await _service(request).retry_failed(principal.tenant_id, campaign_id)
+    return RetryResult(campaign_id=campaign_id, status=new_status, retry=call, requeued=requeued, batches=batches)

@@ -45,6 +45,12 @@ class InvalidTransition(Conflict):
     code = "InvalidTransition"
 
 
+class CampaignNotRetryable(Conflict):
+    """retry-failed on a campaign that was never sent (or was cancelled or failed)."""
+
+    code = "CampaignNotRetryable"
+
+
 class TemplateNotFound(BadRequest):
     code = "TemplateNotFound"
 

@@ -27,12 +27,18 @@ log = structlog.get_logger("herald.campaign.fanout")
 
 # Batches queued between two lease renewals (one SendMessageBatch holds at most 10 messages).
 BATCHES_PER_HEARTBEAT = 10
+# A fan-out started by `POST /send` waits this long first, so the 202 is written before the fan-out's reading and
+# parsing competes with it for the event loop (the answer time must not grow with the campaign's size).
+FANOUT_START_DELAY_SECONDS = 0.05
 _STOP_STATUSES = frozenset({CampaignStatus.CANCELLED, CampaignStatus.FAILED})
 
 
-def job_message(c: Campaign, position: int, recipients: Sequence[Recipient]) -> tuple[str, str]:
-    """(entry id, body) of one email-jobs message, in the shape of docs/architecture.md."""
-    bid = batch_id(position)
+def job_message(
+    c: Campaign, position: int, recipients: Sequence[Recipient], *, batch: str | None = None
+) -> tuple[str, str]:
+    """(entry id, body) of one email-jobs message, in the shape of docs/architecture.md. The batch id is the
+    position's (`batch_000001`) unless `batch` names another (retry-failed's `retry_1_000001`)."""
+    bid = batch or batch_id(position)
     body = {
         "campaignId": c.campaign_id,
         "tenantId": c.tenant_id,
@@ -120,8 +126,9 @@ class FanoutSupervisor:
 
     async def _run(self, c: Campaign) -> None:
         structlog.contextvars.bind_contextvars(tenantId=c.tenant_id, campaignId=c.campaign_id)
-        log.info("campaign.fanout_started", resumeAfter=c.fanout_queued)
         try:
+            await asyncio.sleep(FANOUT_START_DELAY_SECONDS)
+            log.info("campaign.fanout_started", resumeAfter=c.fanout_queued)
             await self._runner.run(c)
         except asyncio.CancelledError:
             await self._store.release(c, owner=self._runner.owner)

@@ -68,6 +68,7 @@ class Campaign:
     recipient_count: int = 0
     intake_invalid_count: int = 0
     duplicate_count: int = 0
+    invalid_parts: int = 0
     batch_size: int | None = None
     batch_count: int | None = None
     fanout_done: bool = False
@@ -110,6 +111,7 @@ def campaign_to_item(c: Campaign) -> dict[str, Any]:
         "recipientCount": c.recipient_count,
         "intakeInvalidCount": c.intake_invalid_count,
         "duplicateCount": c.duplicate_count,
+        "invalidParts": c.invalid_parts,
     }
 
 
@@ -137,6 +139,7 @@ def campaign_from_item(values: dict[str, Any]) -> Campaign:
         recipient_count=values.get("recipientCount", 0),
         intake_invalid_count=values.get("intakeInvalidCount", 0),
         duplicate_count=values.get("duplicateCount", 0),
+        invalid_parts=values.get("invalidParts", 0),
         batch_size=values.get("batchSize"),
         batch_count=values.get("batchCount"),
         fanout_done=bool(values.get("fanoutDone", False)),

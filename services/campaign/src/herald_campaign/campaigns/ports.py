@@ -37,6 +37,15 @@ class CampaignStore(Protocol):
         reason: str | None,
         now: str,
     ) -> bool: ...
+    async def update_draft(
+        self, tenant_id: str, campaign_id: str, *, sets: dict[str, Any], removes: Iterable[str], now: str
+    ) -> Campaign | None: ...
+    async def delete_draft(self, tenant_id: str, campaign_id: str) -> Campaign | None: ...
+    async def reserve_invalid_part(self, tenant_id: str, campaign_id: str, now: str) -> int | None: ...
+    async def start_retry(
+        self, tenant_id: str, campaign_id: str, *, allowed: Iterable[CampaignStatus], now: str
+    ) -> int | None: ...
+    async def reopen(self, tenant_id: str, campaign_id: str, now: str) -> bool: ...
 
 
 class RecipientStore(Protocol):
@@ -45,6 +54,33 @@ class RecipientStore(Protocol):
     ) -> None: ...
     async def delete_part(self, tenant_id: str, campaign_id: str, part: int) -> None: ...
     def iter_recipients(self, tenant_id: str, campaign_id: str, parts: int) -> AsyncIterator[Recipient]: ...
+    async def write_invalid(
+        self, tenant_id: str, campaign_id: str, part: int, rows: Sequence[dict[str, Any]]
+    ) -> None: ...
+    async def delete_invalid(self, tenant_id: str, campaign_id: str, part: int) -> None: ...
+    def iter_invalid(self, tenant_id: str, campaign_id: str, parts: int) -> AsyncIterator[dict[str, Any]]: ...
+    async def delete_all(self, tenant_id: str, campaign_id: str) -> int: ...
+
+
+class Ledger(Protocol):
+    """The campaign service's narrow view of the processor's delivery ledger: failed recipients, reset for retry."""
+
+    def failed(self, tenant_id: str, campaign_id: str) -> AsyncIterator[tuple[str, str | None, bool]]:
+        """(email key, reason, counted) of every recipient whose state is `failed`."""
+        ...
+
+    async def reset(
+        self, tenant_id: str, campaign_id: str, entries: Sequence[tuple[str, str | None, bool]], *, now: str
+    ) -> list[str]:
+        """failed → pending for each entry still as read (counted ones also leave the campaign's counters); the
+        keys actually reset."""
+        ...
+
+
+class TestMailer(Protocol):
+    async def send(self, destination: str, raw: bytes, tags: dict[str, str]) -> str:
+        """Send one raw test email; its SES message id. Raises on an SES error."""
+        ...
 
 
 class JobQueue(Protocol):
@@ -65,4 +101,10 @@ class FanoutStore(Protocol):
 class TemplateCatalog(Protocol):
     async def latest_version(self, template_id: str, authorization: str | None) -> int:
         """The template's latest version, asked with the caller's own credentials. TemplateNotFound if absent."""
+        ...
+
+    async def render(
+        self, template_id: str, version: int | None, recipients: Sequence[dict[str, Any]], authorization: str | None
+    ) -> list[dict[str, Any]]:
+        """One render result per recipient (`{email, subject, html, text}` or `{email, error}`), in order."""
         ...

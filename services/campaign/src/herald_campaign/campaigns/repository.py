@@ -160,3 +160,84 @@ class DynamoCampaignStore:
             ExpressionAttributeValues=values,
         )
         return attrs is not None
+
+    async def update_draft(
+        self, tenant_id: str, campaign_id: str, *, sets: dict[str, Any], removes: Iterable[str], now: str
+    ) -> Campaign | None:
+        """Change a draft's definition; None when it is not (or no longer) a draft."""
+        names = {f"#{k}": k for k in (*sets, *removes)} | _NAMES
+        update = "SET " + ", ".join([*(f"#{k} = :{k}" for k in sets), "updatedAt = :now"])
+        if removes:
+            update += " REMOVE " + ", ".join(f"#{k}" for k in removes)
+        values = {f":{k}": to_attr(v) for k, v in sets.items()}
+        attrs = await self._update(
+            tenant_id,
+            campaign_id,
+            UpdateExpression=update,
+            ConditionExpression="#s = :draft",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values | _values(now=now, draft=CampaignStatus.DRAFT.value),
+            ReturnValues="ALL_NEW",
+        )
+        return None if attrs is None else campaign_from_item(from_item(attrs))
+
+    async def delete_draft(self, tenant_id: str, campaign_id: str) -> Campaign | None:
+        """Delete a draft row; the deleted campaign, or None when it is not (or no longer) a draft."""
+        try:
+            response = await self._db.delete_item(
+                TableName=self._table,
+                Key=self._key(tenant_id, campaign_id),
+                ConditionExpression="#s = :draft",
+                ExpressionAttributeNames=_NAMES,
+                ExpressionAttributeValues=_values(draft=CampaignStatus.DRAFT.value),
+                ReturnValues="ALL_OLD",
+            )
+        except ClientError as exc:
+            if _conditional_failed(exc):
+                return None
+            raise
+        item = response.get("Attributes")
+        return campaign_from_item(from_item(item)) if item else None
+
+    async def reserve_invalid_part(self, tenant_id: str, campaign_id: str, now: str) -> int | None:
+        """Reserve the number of a draft's next invalid-rows file; None when it is not a draft."""
+        attrs = await self._update(
+            tenant_id,
+            campaign_id,
+            UpdateExpression="ADD invalidParts :one SET updatedAt = :now",
+            ConditionExpression="#s = :draft",
+            ExpressionAttributeNames=_NAMES,
+            ExpressionAttributeValues=_values(one=1, now=now, draft=CampaignStatus.DRAFT.value),
+            ReturnValues="UPDATED_NEW",
+        )
+        return None if attrs is None else int(from_item(attrs)["invalidParts"])
+
+    async def start_retry(
+        self, tenant_id: str, campaign_id: str, *, allowed: Iterable[CampaignStatus], now: str
+    ) -> int | None:
+        """Number this retry-failed call (1, 2, …) if the campaign is in one of `allowed`; None otherwise."""
+        allowed_values = {f"a{i}": s.value for i, s in enumerate(allowed)}
+        attrs = await self._update(
+            tenant_id,
+            campaign_id,
+            UpdateExpression="ADD retryCalls :one SET updatedAt = :now",
+            ConditionExpression="#s IN (" + ", ".join(f":{k}" for k in allowed_values) + ")",
+            ExpressionAttributeNames=_NAMES,
+            ExpressionAttributeValues=_values(one=1, now=now, **allowed_values),
+            ReturnValues="UPDATED_NEW",
+        )
+        return None if attrs is None else int(from_item(attrs)["retryCalls"])
+
+    async def reopen(self, tenant_id: str, campaign_id: str, now: str) -> bool:
+        """sent → sending (recipients were re-queued); False when it was not `sent`."""
+        attrs = await self._update(
+            tenant_id,
+            campaign_id,
+            UpdateExpression="SET #s = :sending, updatedAt = :now REMOVE sentAt",
+            ConditionExpression="#s = :sent",
+            ExpressionAttributeNames=_NAMES,
+            ExpressionAttributeValues=_values(
+                sending=CampaignStatus.SENDING.value, sent=CampaignStatus.SENT.value, now=now
+            ),
+        )
+        return attrs is not None

@@ -158,3 +158,45 @@ def group_messages(
         size += length
     if group:
         yield group
+
+
+# Ledger `failed` reasons worth another attempt: the template or its rendering was at fault (fixable, then
+# retried), SES throttled or paused sending, or the message soft-bounced. Everything else that is `failed` (SES
+# `MessageRejected`, an unverified sender, a header that would be injected…) fails again the same way; bounced,
+# complained, suppressed and invalid recipients are never retried. A reason is compared by its code: the part
+# before the first ':' ("Throttling: Rate exceeded" → "Throttling").
+RETRYABLE_REASONS = frozenset(
+    {
+        "render_error",
+        "template_not_found",
+        "soft_bounce",
+        "softBounced",
+        "Throttling",
+        "ThrottlingException",
+        "TooManyRequestsException",
+        "LimitExceeded",
+        "LimitExceededException",
+        "SendingPausedException",
+        "AccountSendingPausedException",
+        "ConfigurationSetSendingPausedException",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "InternalFailure",
+        "InternalServiceError",
+    }
+)
+# Only these campaigns may have failed recipients re-queued (the processor sends `sending` and `sent` batches and
+# holds `paused` ones until resume).
+RETRYABLE_STATUSES = frozenset({S.SENDING, S.PAUSED, S.SENT})
+
+
+def is_retryable_failure(reason: str | None) -> bool:
+    """Whether a recipient that ended `failed` for `reason` is re-queued by retry-failed. Unknown reasons are not."""
+    if not reason:
+        return False
+    return reason.split(":", 1)[0].strip() in RETRYABLE_REASONS
+
+
+def retry_batch_id(call: int, position: int) -> str:
+    """The deterministic id of the `position`-th batch of the `call`-th retry-failed call of a campaign."""
+    return f"retry_{call}_{position:06d}"

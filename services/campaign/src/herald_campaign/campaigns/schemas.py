@@ -65,6 +65,113 @@ class CampaignCreate(BaseModel):
         return value
 
 
+class CampaignUpdate(BaseModel):
+    """`PATCH /campaigns/{id}`: the fields given change; `fromName` and `replyTo` may be set to null to clear them."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        json_schema_extra={"examples": [{"name": "Spring sale (final)", "templateId": "newsletter-v2"}]},
+    )
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    template_id: str | None = Field(default=None, alias="templateId", pattern=TEMPLATE_ID_PATTERN)
+    from_address: str | None = Field(default=None, alias="fromAddress", max_length=320)
+    from_name: str | None = Field(default=None, alias="fromName", max_length=200)
+    reply_to: str | None = Field(default=None, alias="replyTo", max_length=320)
+    tags: dict[str, str] | None = Field(default=None, max_length=50)
+
+    _no_line_breaks = field_validator("name", "from_name")(CampaignCreate._no_line_breaks.__func__)  # type: ignore[attr-defined]
+    _address = field_validator("from_address", "reply_to")(CampaignCreate._address.__func__)  # type: ignore[attr-defined]
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        return None if value is None else CampaignCreate._tags(value)
+
+    @model_validator(mode="after")
+    def _something(self) -> CampaignUpdate:
+        if not self.model_fields_set:
+            raise ValueError("give at least one field to change")
+        for name in ("name", "template_id", "from_address", "tags"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{type(self).model_fields[name].alias or name} cannot be null")
+        return self
+
+    def changes(self) -> tuple[dict[str, Any], list[str]]:
+        """(attributes to set, attributes to remove) in the campaigns table's names."""
+        sets: dict[str, Any] = {}
+        removes: list[str] = []
+        for name in self.model_fields_set:
+            attribute = type(self).model_fields[name].alias or name
+            value = getattr(self, name)
+            if value is None:
+                removes.append(attribute)
+            else:
+                sets[attribute] = value
+        return sets, sorted(removes)
+
+
+class TestSendRequest(BaseModel):
+    """`POST /campaigns/{id}/test-send`: up to 10 addresses, and optional personalisation data for every one."""
+
+    __test__ = False  # not a pytest test class
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        json_schema_extra={"examples": [{"emails": ["me@example.com"], "data": {"first_name": "Ada"}}]},
+    )
+
+    emails: list[str] = Field(min_length=1, max_length=10)
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("emails")
+    @classmethod
+    def _emails(cls, value: list[str]) -> list[str]:
+        normalised: list[str] = []
+        for raw in value:
+            _single_line(raw)
+            address = normalise_address(raw)
+            if address is None:
+                raise ValueError(f"{raw!r} is not a valid email address")
+            if address not in normalised:
+                normalised.append(address)
+        return normalised
+
+
+class TestSent(BaseModel):
+    __test__ = False
+    email: str
+    message_id: str = Field(serialization_alias="messageId")
+
+
+class TestFailed(BaseModel):
+    __test__ = False
+    email: str
+    error: str
+
+
+class TestSendResult(BaseModel):
+    __test__ = False
+    model_config = ConfigDict(serialize_by_alias=True)
+
+    campaign_id: str = Field(serialization_alias="campaignId")
+    sent: list[TestSent]
+    failed: list[TestFailed]
+
+
+class RetryResult(BaseModel):
+    """The answer to retry-failed: how many recipients and batches were re-queued by this call."""
+
+    model_config = ConfigDict(serialize_by_alias=True)
+
+    campaign_id: str = Field(serialization_alias="campaignId")
+    status: CampaignStatus
+    retry: int = Field(description="This call's number for the campaign (1, 2, …): its batches are retry_<n>_…")
+    requeued: int
+    batches: int
+
+
 class Throttle(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

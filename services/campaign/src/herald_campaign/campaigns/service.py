@@ -7,26 +7,53 @@ import re
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from botocore.exceptions import BotoCoreError, ClientError
 
-from herald_campaign.campaigns.errors import CampaignIdMismatch, CampaignNotDraft, CampaignNotFound
-from herald_campaign.campaigns.intake import IntakeCounts, RecipientFilter, address_key
+from herald_campaign.campaigns.errors import (
+    CampaignIdMismatch,
+    CampaignNotDraft,
+    CampaignNotFound,
+    CampaignNotRetryable,
+)
+from herald_campaign.campaigns.fanout import job_message
+from herald_campaign.campaigns.intake import AddressSet, IntakeCounts, RecipientFilter, address_key, invalid_row
 from herald_campaign.campaigns.models import Campaign, CampaignStatus, iso, new_campaign_id, utc_now
-from herald_campaign.campaigns.rules import TRANSITIONS, CampaignAction, check_sendable, plan_send, transition_target
+from herald_campaign.campaigns.rules import (
+    RETRYABLE_STATUSES,
+    TRANSITIONS,
+    CampaignAction,
+    abatched,
+    check_sendable,
+    is_retryable_failure,
+    plan_send,
+    retry_batch_id,
+    transition_target,
+)
+from herald_campaign.campaigns.testsend import HeaderInjection, build_test_message, herald_test_tags
 from herald_campaign.dynamo import decode_page_token, encode_page_token
 from herald_common.errors import Conflict, PayloadTooLarge
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterable
+    from collections.abc import AsyncIterable, AsyncIterator
 
     from herald_campaign.campaigns.fanout import FanoutRunner, FanoutSupervisor
     from herald_campaign.campaigns.intake import Recipient
-    from herald_campaign.campaigns.ports import CampaignStore, RecipientStore, TemplateCatalog
-    from herald_campaign.campaigns.schemas import CampaignCreate, SendRequest
+    from herald_campaign.campaigns.ports import (
+        CampaignStore,
+        JobQueue,
+        Ledger,
+        RecipientStore,
+        TemplateCatalog,
+        TestMailer,
+    )
+    from herald_campaign.campaigns.schemas import CampaignCreate, CampaignUpdate, SendRequest, TestSendRequest
     from herald_common.auth import Principal
 
 log = structlog.get_logger("herald.campaign")
 
 _CAMPAIGN_ID = re.compile(r"^camp_[a-z0-9]{20}$")
+# Failed ledger entries reset per ledger call during retry-failed (the ledger cuts them into transactions of 99).
+RETRY_RESET_CHUNK = 495
 
 
 class CampaignService:
@@ -42,6 +69,10 @@ class CampaignService:
         max_inline_recipients: int,
         max_upload_recipients: int,
         recipients_per_part: int,
+        ledger: Ledger | None = None,
+        queue: JobQueue | None = None,
+        mailer: TestMailer | None = None,
+        public_url: str = "",
     ) -> None:
         self._store = store
         self._recipients = recipients
@@ -52,6 +83,10 @@ class CampaignService:
         self._max_inline = max_inline_recipients
         self._max_upload = max_upload_recipients
         self._per_part = recipients_per_part
+        self._ledger = ledger
+        self._queue = queue
+        self._mailer = mailer
+        self._public_url = public_url.rstrip("/")
 
     async def get(self, tenant_id: str, campaign_id: str) -> Campaign:
         """The tenant's campaign; another tenant's id is as unknown as a missing one."""
@@ -76,9 +111,18 @@ class CampaignService:
         now = iso(utc_now())
         campaign_id = new_campaign_id()
         admitted = RecipientFilter()
-        accepted = [r for item in body.recipients if (r := admitted.admit(_plain(item))) is not None]
+        accepted: list[Recipient] = []
+        refused: list[dict[str, Any]] = []
+        for position, item in enumerate(body.recipients, start=1):
+            plain = _plain(item)
+            if (recipient := admitted.admit(plain)) is not None:
+                accepted.append(recipient)
+            elif admitted.counts.invalid > len(refused):
+                refused.append(invalid_row(position, plain))
         if accepted:
             await self._recipients.write_part(tenant_id, campaign_id, 1, accepted)
+        if refused:
+            await self._recipients.write_invalid(tenant_id, campaign_id, 1, refused)
         campaign = Campaign(
             tenant_id=tenant_id,
             campaign_id=campaign_id,
@@ -94,6 +138,7 @@ class CampaignService:
             recipient_count=admitted.counts.accepted,
             intake_invalid_count=admitted.counts.invalid,
             duplicate_count=admitted.counts.duplicates,
+            invalid_parts=1 if refused else 0,
         )
         await self._store.create(campaign)
         log.info("campaign.created", tenantId=tenant_id, campaignId=campaign_id, recipients=len(accepted))
@@ -108,25 +153,34 @@ class CampaignService:
         campaign = await self.get(tenant_id, campaign_id)
         if campaign.status is not CampaignStatus.DRAFT:
             raise CampaignNotDraft(f"Recipients can only be added to a draft; this one is {campaign.status.value}.")
-        seen = {
-            address_key(r.email)
-            async for r in self._recipients.iter_recipients(tenant_id, campaign_id, campaign.recipient_parts)
-        }
+        seen = AddressSet()
+        async for r in self._recipients.iter_recipients(tenant_id, campaign_id, campaign.recipient_parts):
+            seen.add(address_key(r.email))
         admitted = RecipientFilter(seen)
         written: list[int] = []
+        written_invalid: list[int] = []
         buffer: list[Recipient] = []
+        refused: list[dict[str, Any]] = []
         try:
             async for item in items:
                 if admitted.counts.total >= self._max_upload:
                     raise PayloadTooLarge(f"At most {self._max_upload} recipients per upload.")
+                invalid_before = admitted.counts.invalid
                 recipient = admitted.admit(item)
                 if recipient is not None:
                     buffer.append(recipient)
+                elif admitted.counts.invalid > invalid_before:
+                    refused.append(invalid_row(admitted.counts.total, item))
                 if len(buffer) >= self._per_part:
                     written.append(await self._write_part(campaign, buffer))
                     buffer = []
+                if len(refused) >= self._per_part:
+                    written_invalid.append(await self._write_invalid(campaign, refused))
+                    refused = []
             if buffer:
                 written.append(await self._write_part(campaign, buffer))
+            if refused:
+                written_invalid.append(await self._write_invalid(campaign, refused))
             counts = admitted.counts
             if not await self._store.add_intake(
                 tenant_id,
@@ -141,6 +195,8 @@ class CampaignService:
             # Nothing of a failed upload stays: its parts go (their reserved numbers stay as empty gaps).
             for part in written:
                 await self._recipients.delete_part(tenant_id, campaign_id, part)
+            for part in written_invalid:
+                await self._recipients.delete_invalid(tenant_id, campaign_id, part)
             raise
         log.info("campaign.recipients_added", tenantId=tenant_id, campaignId=campaign_id, **counts.as_response())
         return counts
@@ -151,6 +207,142 @@ class CampaignService:
             raise CampaignNotDraft("The campaign left the draft state during the upload; nothing was added.")
         await self._recipients.write_part(campaign.tenant_id, campaign.campaign_id, part, recipients)
         return part
+
+    async def _write_invalid(self, campaign: Campaign, rows: list[dict[str, Any]]) -> int:
+        part = await self._store.reserve_invalid_part(campaign.tenant_id, campaign.campaign_id, iso(utc_now()))
+        if part is None:
+            raise CampaignNotDraft("The campaign left the draft state during the upload; nothing was added.")
+        await self._recipients.write_invalid(campaign.tenant_id, campaign.campaign_id, part, rows)
+        return part
+
+    async def invalid_rows(self, tenant_id: str, campaign_id: str) -> AsyncIterator[dict[str, Any]]:
+        """The rows refused at intake, in upload order (a 404 is raised before the first row)."""
+        campaign = await self.get(tenant_id, campaign_id)
+        return self._recipients.iter_invalid(tenant_id, campaign_id, campaign.invalid_parts)
+
+    async def update(self, tenant_id: str, campaign_id: str, body: CampaignUpdate) -> Campaign:
+        """Change a draft's definition with one conditional write; 409 CampaignNotDraft otherwise."""
+        campaign = await self.get(tenant_id, campaign_id)
+        if campaign.status is not CampaignStatus.DRAFT:
+            raise CampaignNotDraft(f"Only a draft can be changed; this one is {campaign.status.value}.")
+        sets, removes = body.changes()
+        updated = await self._store.update_draft(tenant_id, campaign_id, sets=sets, removes=removes, now=iso(utc_now()))
+        if updated is None:
+            current = await self.get(tenant_id, campaign_id)
+            raise CampaignNotDraft(f"Only a draft can be changed; this one is {current.status.value}.")
+        log.info("campaign.updated", tenantId=tenant_id, campaignId=campaign_id, fields=sorted([*sets, *removes]))
+        return updated
+
+    async def delete(self, tenant_id: str, campaign_id: str) -> None:
+        """Delete a draft and its stored recipient list; 409 CampaignNotDraft otherwise."""
+        campaign = await self.get(tenant_id, campaign_id)
+        if campaign.status is not CampaignStatus.DRAFT:
+            raise CampaignNotDraft(f"Only a draft can be deleted; this one is {campaign.status.value}.")
+        if await self._store.delete_draft(tenant_id, campaign_id) is None:
+            current = await self.get(tenant_id, campaign_id)
+            raise CampaignNotDraft(f"Only a draft can be deleted; this one is {current.status.value}.")
+        objects = await self._recipients.delete_all(tenant_id, campaign_id)
+        log.info("campaign.deleted", tenantId=tenant_id, campaignId=campaign_id, objects=objects)
+
+    async def test_send(
+        self, tenant_id: str, campaign_id: str, body: TestSendRequest, authorization: str | None
+    ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """Render the campaign (its pinned version, else the latest) for each address and send it through SES,
+        tagged as a test: no ledger entry, no counter. ((email, messageId) sent, (email, error) failed)."""
+        assert self._mailer is not None, "test sends need an SES client"
+        campaign = await self.get(tenant_id, campaign_id)
+        preview_unsubscribe = f"{self._public_url}/u/test-send"
+        rendered = await self._templates.render(
+            campaign.template_id,
+            campaign.template_version,
+            [{"email": e, "data": body.data, "unsubscribeUrl": preview_unsubscribe} for e in body.emails],
+            authorization,
+        )
+        sent: list[tuple[str, str]] = []
+        failed: list[tuple[str, str]] = []
+        tags = herald_test_tags(campaign)
+        for email, result in zip(body.emails, rendered, strict=True):
+            if result.get("error") is not None:
+                failed.append((email, f"render_error: {result['error']}"[:300]))
+                continue
+            try:
+                raw = build_test_message(
+                    campaign, email, str(result.get("subject") or ""), str(result.get("html") or ""),
+                    str(result["text"]) if result.get("text") else None,
+                )  # fmt: skip
+                sent.append((email, await self._mailer.send(email, raw, tags)))
+            except HeaderInjection as exc:
+                failed.append((email, f"invalid_header: {exc}"))
+            except ClientError as exc:
+                error = exc.response.get("Error", {})
+                failed.append((email, f"{error.get('Code', 'Error')}: {error.get('Message', '')}"[:300]))
+            except BotoCoreError as exc:
+                failed.append((email, type(exc).__name__))
+        log.info("campaign.test_sent", tenantId=tenant_id, campaignId=campaign_id, sent=len(sent), failed=len(failed))
+        return sent, failed
+
+    async def retry_failed(self, tenant_id: str, campaign_id: str) -> tuple[CampaignStatus, int, int, int]:
+        """Put the recipients that failed for a retryable reason back to `pending` and queue them again, in batches
+        `retry_<call>_<n>`. (status, call number, recipients re-queued, batches)."""
+        assert self._ledger is not None, "retry-failed needs the ledger"
+        campaign = await self.get(tenant_id, campaign_id)
+        if campaign.status not in RETRYABLE_STATUSES:
+            raise CampaignNotRetryable(f"A {campaign.status.value} campaign has no failed recipients to retry.")
+        now = iso(utc_now())
+        call = await self._store.start_retry(tenant_id, campaign_id, allowed=RETRYABLE_STATUSES, now=now)
+        if call is None:
+            current = await self.get(tenant_id, campaign_id)
+            raise CampaignNotRetryable(f"A {current.status.value} campaign has no failed recipients to retry.")
+        # Streamed in chunks, the keys kept compactly: a campaign whose template went missing has every recipient
+        # failed.
+        keys = AddressSet()
+        chunk: list[tuple[str, str | None, bool]] = []
+        async for entry in self._ledger.failed(tenant_id, campaign_id):
+            if is_retryable_failure(entry[1]):
+                chunk.append(entry)
+            if len(chunk) >= RETRY_RESET_CHUNK:
+                for key in await self._ledger.reset(tenant_id, campaign_id, chunk, now=now):
+                    keys.add(key)
+                chunk = []
+        if chunk:
+            for key in await self._ledger.reset(tenant_id, campaign_id, chunk, now=now):
+                keys.add(key)
+        status = campaign.status
+        if keys and await self._store.reopen(tenant_id, campaign_id, now):
+            status = CampaignStatus.SENDING
+        elif keys:
+            status = (await self.get(tenant_id, campaign_id)).status
+        batches = 0
+        if keys:
+            batches = await self._queue_retry(campaign, call, keys)
+        log.info(
+            "campaign.retry_failed", tenantId=tenant_id, campaignId=campaign_id, call=call, requeued=len(keys),
+            batches=batches,
+        )  # fmt: skip
+        return status, call, len(keys), batches
+
+    async def _queue_retry(self, campaign: Campaign, call: int, keys: AddressSet) -> int:
+        """Queue the stored recipients whose key is in `keys` (their data comes from the recipient list)."""
+        assert self._queue is not None
+        size = campaign.batch_size or self._batch_size
+
+        async def wanted() -> AsyncIterator[Recipient]:
+            c = campaign
+            async for recipient in self._recipients.iter_recipients(c.tenant_id, c.campaign_id, c.recipient_parts):
+                if address_key(recipient.email) in keys:
+                    yield recipient
+
+        messages: list[tuple[str, str]] = []
+        batches = 0
+        async for position, recipients in abatched(wanted(), size):
+            messages.append(job_message(campaign, position, recipients, batch=retry_batch_id(call, position)))
+            batches = position
+            if len(messages) == 10:
+                await self._queue.send(messages)
+                messages = []
+        if messages:
+            await self._queue.send(messages)
+        return batches
 
     async def send(
         self, principal: Principal, campaign_id: str, body: SendRequest, authorization: str | None

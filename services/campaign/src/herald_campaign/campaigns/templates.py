@@ -10,6 +10,8 @@ import httpx
 from herald_campaign.campaigns.errors import TemplateNotFound, TemplateServiceUnavailable
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from herald_common.errors import HeraldError
 
 
@@ -53,6 +55,43 @@ class HttpTemplateCatalog:
         if version is None:
             raise TemplateServiceUnavailable("The template service gave no version for this template.")
         return version
+
+    async def render(
+        self, template_id: str, version: int | None, recipients: Sequence[dict[str, Any]], authorization: str | None
+    ) -> list[dict[str, Any]]:
+        """`POST /templates/{id}/render` with the caller's token; one result per recipient, in order. A template the
+        service refuses as a whole (422) fails every recipient with its detail."""
+        headers = {"Authorization": authorization} if authorization else {}
+        body: dict[str, Any] = {"recipients": list(recipients)}
+        if version is not None:
+            body["version"] = version
+        try:
+            response = await self._client.post(
+                f"/templates/{quote(template_id, safe='')}/render", json=body, headers=headers
+            )
+        except httpx.HTTPError as exc:
+            raise TemplateServiceUnavailable("The template service cannot be reached; try again.") from exc
+        if response.status_code == 404:
+            raise TemplateNotFound(f"Template '{template_id}' does not exist.")
+        if response.status_code == 422:
+            detail = _detail(response)
+            return [{"email": r["email"], "error": detail} for r in recipients]
+        if response.status_code >= 400:
+            raise _upstream_error(response.status_code, template_id)
+        try:
+            results = response.json().get("results")
+        except (ValueError, AttributeError):
+            results = None
+        if not isinstance(results, list) or len(results) != len(recipients):
+            raise TemplateServiceUnavailable("The template service answered a malformed render result.")
+        return [r if isinstance(r, dict) else {"error": "malformed render result"} for r in results]
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("detail", response.text))[:300]
+    except (ValueError, AttributeError):
+        return response.text[:300]
 
 
 def _upstream_error(status: int, template_id: str) -> HeraldError:

@@ -8,7 +8,7 @@ disappear, whitespace is collapsed.
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
+from html import unescape
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -26,30 +26,78 @@ _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 
 
-class _TextExtractor(HTMLParser):
+# One token at a time: a comment, a declaration or processing instruction, a tag (quoted attribute values may hold
+# `>`), a run of text, or a stray `<`. A regex scanner rather than `html.parser`: the text part is generated for
+# every recipient, and the stdlib parser cost more than the rest of a render put together.
+_TOKEN = re.compile(
+    r"""<!--.*?(?:-->|\Z)
+      | <[!?][^>]*>?
+      | <(/?)([a-zA-Z][^\s/>]*)((?:[^>"']|"[^"]*"|'[^']*')*)>
+      | [^<]+
+      | <""",
+    re.S | re.X,
+)
+_ATTR = re.compile(r"""([^\s=/>"']+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+)))?""")
+# Their content is not markup: skip to the closing tag.
+_RAW_TEXT_END = {tag: re.compile(rf"</{tag}", re.I) for tag in ("script", "style")}
+
+
+def _attributes(raw: str) -> dict[str, str | None]:
+    found: dict[str, str | None] = {}
+    for match in _ATTR.finditer(raw):
+        name, *values = match.groups()
+        value = next((v for v in values if v is not None), None)
+        found.setdefault(name.lower(), None if value is None else unescape(value))
+    return found
+
+
+class _TextExtractor:
     def __init__(self, tick: Callable[[], None]) -> None:
-        super().__init__(convert_charrefs=True)
         self._tick = tick
         self._parts: list[str] = []
         self._hidden = 0
         self._links: list[str | None] = []
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self._tick()
+    def feed(self, html: str) -> None:
+        pos, end = 0, len(html)
+        while pos < end:
+            self._tick()
+            match = _TOKEN.match(html, pos)
+            assert match is not None  # the last alternative matches any remaining character
+            pos = match.end()
+            tag = match.group(2)
+            if tag is None:
+                token = match.group(0)
+                if token[0] != "<" and not self._hidden:
+                    self._parts.append(unescape(token))
+                elif token == "<" and not self._hidden:
+                    self._parts.append(token)
+                continue
+            tag, attrs = tag.lower(), match.group(3)
+            if match.group(1):
+                self._end(tag)
+                continue
+            self._start(tag, attrs)
+            if attrs.rstrip().endswith("/"):
+                self._end(tag)
+            elif tag in _RAW_TEXT_END:
+                close = _RAW_TEXT_END[tag].search(html, pos)
+                pos = end if close is None else close.start()
+
+    def _start(self, tag: str, raw_attrs: str) -> None:
         if tag in _HIDDEN_TAGS:
             self._hidden += 1
         elif tag in _BLOCK_TAGS:
             self._parts.append("\n")
         if tag == "a":
-            href = dict(attrs).get("href")
+            href = _attributes(raw_attrs).get("href")
             self._links.append(href.strip() if href else None)
         elif tag == "img" and not self._hidden:
-            alt = dict(attrs).get("alt")
+            alt = _attributes(raw_attrs).get("alt")
             if alt:
                 self._parts.append(alt)
 
-    def handle_endtag(self, tag: str) -> None:
-        self._tick()
+    def _end(self, tag: str) -> None:
         if tag in _HIDDEN_TAGS:
             self._hidden = max(self._hidden - 1, 0)
         elif tag in _BLOCK_TAGS:
@@ -59,19 +107,15 @@ class _TextExtractor(HTMLParser):
             if href and not href.startswith(("#", "javascript:")) and not self._hidden:
                 self._parts.append(f" ({href})")
 
-    def handle_data(self, data: str) -> None:
-        self._tick()
-        if not self._hidden:
-            self._parts.append(data)
-
     def text(self) -> str:
-        lines = (_SPACES.sub(" ", line).strip() for line in "".join(self._parts).replace("\r\n", "\n").split("\n"))
+        # One pass of each regex over the whole text (never a newline in _SPACES), not one per line.
+        collapsed = _SPACES.sub(" ", "".join(self._parts).replace("\r\n", "\n"))
+        lines = [line.strip() for line in collapsed.split("\n")]
         return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
 
 def html_to_text(html: str, tick: Callable[[], None] = lambda: None) -> str:
     """Readable plain text for `html`; `tick` is called often so a render deadline also covers this step."""
-    parser = _TextExtractor(tick)
-    parser.feed(html)
-    parser.close()
-    return parser.text()
+    extractor = _TextExtractor(tick)
+    extractor.feed(html)
+    return extractor.text()

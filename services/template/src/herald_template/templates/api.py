@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from herald_common.auth import Marketer, Viewer  # noqa: TC001 - FastAPI resolves these at runtime
 from herald_template.templates.models import TEMPLATE_ID_PATTERN
 from herald_template.templates.schemas import (
+    ErrorOut,
     InlineRenderRequest,
     RenderRequest,
     RenderResponse,
@@ -21,17 +22,34 @@ from herald_template.templates.service import TemplateService
 
 router = APIRouter(tags=["templates"])
 
+
+def _error(description: str, code: str, detail: str) -> dict[str, Any]:
+    return {
+        "model": ErrorOut,
+        "description": description,
+        "content": {"application/json": {"example": {"error": code, "detail": detail}}},
+    }
+
+
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No token, or a bad one"},
-    404: {"description": "`TemplateNotFound`: unknown template or version (another tenant's answers the same)"},
-    422: {
-        "description": "Invalid body (field named), or a template that does not compile, is too large, reaches for "
-        "internals (`UnsafeTemplate`) or exceeds a render bound (`RenderLimitExceeded`)"
-    },
+    401: _error("No token, or a bad one", "Unauthorized", "Missing bearer token."),
+    404: _error(
+        "`TemplateNotFound`: unknown template or version (another tenant's answers the same)",
+        "TemplateNotFound",
+        "Template 'newsletter' version 9 does not exist.",
+    ),
+    413: _error("The request body is over the size limit", "PayloadTooLarge", "The request body is over the limit."),
+    422: _error(
+        "Invalid body (field named), or a template that does not compile, is too large, reaches for "
+        "internals (`UnsafeTemplate`) or exceeds a render bound (`RenderLimitExceeded`)",
+        "UnsafeTemplate",
+        "html line 1: access to '__class__' is not allowed.",
+    ),
 }
 
 
-def get_service(request: Request) -> TemplateService:
+async def get_service(request: Request) -> TemplateService:
+    # async: a plain `def` dependency would cost a thread-pool hop on every request.
     service: TemplateService = request.app.state.template_service
     return service
 
@@ -46,8 +64,8 @@ TemplateId = Annotated[str, Path(pattern=TEMPLATE_ID_PATTERN, description="User-
     status_code=status.HTTP_200_OK,
     responses={
         201: {"model": TemplateSaved, "description": "First version created"},
-        403: {"description": "Needs the marketer role"},
-        **_ERRORS,
+        403: _error("Needs the marketer role", "Forbidden", "This action needs the marketer role."),
+        **{k: _ERRORS[k] for k in (401, 413, 422)},
     },
 )
 async def save_template(
@@ -72,7 +90,7 @@ async def list_templates(principal: Viewer, service: Service) -> TemplateList:
     return TemplateList.of(await service.list_templates(principal.tenant_id))
 
 
-@router.get("/templates/{templateId}", response_model=TemplateOut, responses=_ERRORS)
+@router.get("/templates/{templateId}", response_model=TemplateOut, responses={k: _ERRORS[k] for k in (401, 404, 422)})
 async def get_template(
     templateId: TemplateId,
     principal: Viewer,
@@ -96,7 +114,7 @@ async def render_template(
     return RenderResponse.of(await service.render(principal.tenant_id, templateId, body.version, recipients))
 
 
-@router.post("/render", response_model=RenderResponse, responses=_ERRORS)
+@router.post("/render", response_model=RenderResponse, responses={k: _ERRORS[k] for k in (401, 413, 422)})
 async def render_inline(body: InlineRenderRequest, principal: Viewer, service: Service) -> RenderResponse:
     """Render a template given in the body (previews, other teams); nothing is stored."""
     recipients = [r.recipient() for r in body.recipients]

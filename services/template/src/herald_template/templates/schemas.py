@@ -39,9 +39,25 @@ class TemplateIn(Schema):
         return TemplateSource(self.subject, self.html, self.text)
 
 
+class ErrorOut(BaseModel):
+    """The SPEC's error shape, shared by every 4xx and 5xx answer."""
+
+    error: str = Field(description="A stable error code, e.g. `TemplateNotFound`, `UnsafeTemplate`.")
+    detail: str = Field(description="A human sentence; for a template error it names the part and the line.")
+    fields: list[str] | None = Field(default=None, description="For a body that does not validate: the fields.")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"error": "InvalidTemplate", "detail": "html line 3: unexpected '}'"}],
+        }
+    )
+
+
 class TemplateSaved(Schema):
     template_id: str
     version: int
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"templateId": "newsletter", "version": 3}]})
 
 
 class TemplateOut(Schema):
@@ -53,6 +69,23 @@ class TemplateOut(Schema):
     text: str | None
     created_at: str
     versions: list[int] | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "templateId": "newsletter",
+                    "version": 3,
+                    "name": "Spring newsletter",
+                    "subject": "Hi {{ first_name }}",
+                    "html": _HTML_EXAMPLE,
+                    "text": None,
+                    "createdAt": "2026-03-01T09:30:00.000Z",
+                    "versions": [1, 2, 3],
+                }
+            ]
+        }
+    )
 
     @classmethod
     def of(cls, found: TemplateVersion, versions: list[int] | None = None) -> TemplateOut:
@@ -77,6 +110,23 @@ class TemplateListItem(Schema):
 
 class TemplateList(Schema):
     templates: list[TemplateListItem]
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "templates": [
+                        {
+                            "templateId": "newsletter",
+                            "latestVersion": 3,
+                            "versions": [1, 2, 3],
+                            "updatedAt": "2026-03-01T09:30:00.000Z",
+                        }
+                    ]
+                }
+            ]
+        }
+    )
 
     @classmethod
     def of(cls, summaries: list[TemplateSummary]) -> TemplateList:

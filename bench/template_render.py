@@ -1,0 +1,294 @@
+"""The template service's render rate: the sandbox in this process (the ceiling) against the render API over HTTP.
+
+Both sides render the same 5 KB newsletter for recipients with distinct data (so the rendered-email cache never
+hits: this is the cost of real personalisation), text part generated from the HTML, as a send does.
+
+- `ceiling`: `RenderEngine.render` called in a loop on one thread, no HTTP, no JSON, no threads.
+- `api`: `herald-template` in a subprocess on a free port (uvicorn, its default settings), driven by a pooled
+  httpx client with several batches of 50 in flight, `POST /render` (the inline route: it needs no S3, and it
+  costs what the stored route costs once the pinned version is compiled and cached).
+
+`ratio` = API renders per second / ceiling renders per second (the issue's target: at least 0.7).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import httpx
+
+from herald_common.auth import mint_token
+from herald_common.settings import HeraldSettings
+from herald_template.rendering import Recipient, RenderedEmail, RenderEngine, RenderLimits, TemplateSource
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+BATCH_SIZE = 50  # the processor's default batch
+IN_FLIGHT = 4  # concurrent render calls (a few processor workers)
+ROUNDS = 3
+_START_TIMEOUT = 30.0
+
+
+class _Context(Protocol):
+    @property
+    def calls(self) -> int: ...
+
+
+SUBJECT = "{{ first_name }}, your {{ month }} Herald newsletter{% if points > 1000 %} ({{ points }} points!){% endif %}"
+
+_ARTICLE = """
+<tr><td class="article">
+  <h2><a href="https://news.example.com/{{ article.slug }}?utm_source=herald&amp;utm_campaign={{ month|lower }}">
+    {{ article.title }}</a></h2>
+  <p>{{ article.summary }}</p>
+  <p class="meta">{{ article.minutes }} min read &middot; {{ article.tag|upper }}</p>
+</td></tr>"""
+
+NEWSLETTER_HTML = (
+    """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>Herald newsletter, {{ month }}</title>
+<style>body{font-family:Helvetica,Arial,sans-serif;color:#222}h1{color:#0a4b78}.article{padding:12px 0}
+.meta{color:#777;font-size:12px}.footer{color:#999;font-size:11px}</style></head>
+<body><table width="100%" cellpadding="0" cellspacing="0"><tr><td>
+<h1>Hello {{ first_name|title }}!</h1>
+<p>Here is what happened at Herald in {{ month }}, picked for readers in {{ city }}.
+{% if plan == "pro" %}As a Pro member you get early access to everything below.{% else %}Upgrade to Pro to get
+early access to new features.{% endif %}</p>
+<p>You have <strong>{{ points }}</strong> loyalty points{% if points > 1000 %}, enough for a free month{% endif %}.</p>
+</td></tr>
+{% for article in articles %}"""
+    + _ARTICLE
+    + """{% endfor %}
+<tr><td>
+<h2>Also this month</h2>
+<ul>
+{% for item in ["Faster sends: batches of 50 in one call", "Live statistics within two seconds",
+  "A suppression list that looks after your reputation", "Throttles per campaign and per account"] %}
+  <li>{{ item }}</li>
+{% endfor %}
+</ul>
+<p>"""
+    + "Herald sends your campaigns through Amazon SES within your rate limits and keeps live statistics. " * 14
+    + """</p>
+</td></tr>
+<tr><td class="footer">
+<p>You receive this email as {{ email }} because you subscribed to the Herald newsletter.
+<a href="{{ unsubscribe_url }}">Unsubscribe</a> in one click, any time.</p>
+<p>Herald Inc., 1 Example Street, {{ city }}.</p>
+</td></tr></table></body></html>
+"""
+)
+
+TEMPLATE = TemplateSource(SUBJECT, NEWSLETTER_HTML)
+
+
+def recipient_data(i: int) -> dict[str, Any]:
+    """Distinct personalisation per recipient: no two render the same email."""
+    return {
+        "first_name": f"reader {i}",
+        "city": ("Lisbon", "Oslo", "Lagos", "Lima")[i % 4],
+        "plan": "pro" if i % 3 == 0 else "free",
+        "points": (i * 37) % 2000,
+        "month": "November",
+        "articles": [
+            {
+                "slug": f"story-{i}-{n}",
+                "title": f"Story {n} for reader {i}: what <good> email looks like",
+                "summary": "A look at deliverability, templates and the small things that make readers click. " * 3,
+                "minutes": 3 + n,
+                "tag": ("product", "guide", "news")[n % 3],
+            }
+            for n in range(5)
+        ],
+    }
+
+
+def _recipient(i: int) -> dict[str, Any]:
+    return {"email": f"reader{i}@example.com", "data": recipient_data(i), "unsubscribeUrl": f"https://h.example/u/{i}"}
+
+
+def measure_ceiling(recipients: int, first: int = 0) -> dict[str, Any]:
+    """The sandbox alone: compile once, render `recipients` emails on this thread (CPU is this thread's)."""
+    engine = RenderEngine(RenderLimits())
+    compiled = engine.compile(TEMPLATE)
+    people = [
+        Recipient(r["email"], r["data"], r["unsubscribeUrl"]) for r in map(_recipient, range(first, first + recipients))
+    ]
+    sample = engine.render(compiled, people[0])
+    assert isinstance(sample, RenderedEmail), sample
+    for person in people[:50]:  # warm-up
+        engine.render(compiled, person)
+    cpu0, wall0 = time.thread_time(), time.perf_counter()
+    for person in people:
+        engine.render(compiled, person)
+    cpu, wall = time.thread_time() - cpu0, time.perf_counter() - wall0
+    return {
+        "renders": recipients,
+        "htmlBytes": len(sample.html.encode()),
+        "textBytes": len(sample.text.encode()),
+        "wallSeconds": round(wall, 3),
+        "cpuSeconds": round(cpu, 3),
+        "rendersPerSecond": round(recipients / wall, 1),
+        "rendersPerCpuSecond": round(recipients / cpu, 1),
+    }
+
+
+@dataclass(frozen=True)
+class ServiceProcess:
+    url: str
+    settings: HeraldSettings  # what its tokens are minted with
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU the service process has used so far (every thread), from /proc."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def running_template_service(env: dict[str, str] | None = None) -> Iterator[ServiceProcess]:
+    """`herald-template` in a subprocess on a free port, its default settings (plus `env`); stopped on exit."""
+    port = _free_port()
+    settings = HeraldSettings(resource_prefix="bench", aws_endpoint_url="http://127.0.0.1:9")  # S3 is never called
+    child_env = os.environ | {
+        "HERALD_RESOURCE_PREFIX": settings.resource_prefix,
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "herald_template", "--port", str(port)],
+        env=child_env | (env or {}),
+        stdin=subprocess.DEVNULL,
+    )
+    service = ServiceProcess(f"http://127.0.0.1:{port}", settings, process.pid)
+    try:
+        deadline = time.monotonic() + _START_TIMEOUT
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"herald-template exited with {process.returncode}")
+            try:
+                if httpx.get(f"{service.url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("herald-template did not start")
+            time.sleep(0.1)
+        yield service
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _bodies(first: int, batches: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "subject": TEMPLATE.subject,
+            "html": TEMPLATE.html,
+            "recipients": [_recipient(first + b * BATCH_SIZE + i) for i in range(BATCH_SIZE)],
+        }
+        for b in range(batches)
+    ]
+
+
+async def measure_api(service: ServiceProcess, recipients: int, first: int = 0) -> dict[str, Any]:
+    """`recipients` renders as batches of 50 through `POST /render`, `IN_FLIGHT` calls at a time, one pooled client.
+
+    Recipients are numbered from `first`: give every call fresh numbers, or the service's render cache answers.
+    CPU is the service process's (what rendering costs the template service), not this client's.
+    """
+    bodies = _bodies(first, recipients // BATCH_SIZE)
+    errors = rendered = 0
+    token = mint_token(service.settings, tenant_id="bench", roles=("viewer",))
+    limits = httpx.Limits(max_connections=IN_FLIGHT, max_keepalive_connections=IN_FLIGHT)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=service.url, headers=headers, limits=limits, timeout=60) as client:
+        await asyncio.gather(*(client.get("/healthz") for _ in range(IN_FLIGHT)))  # open the pooled connections
+        queue = iter(bodies)
+
+        async def worker() -> None:
+            nonlocal errors, rendered
+            for body in queue:
+                answer = await client.post("/render", json=body)
+                if answer.status_code != 200:
+                    errors += 1
+                    continue
+                results = answer.json()["results"]
+                rendered += sum(1 for r in results if "html" in r)
+                errors += sum(1 for r in results if "error" in r)
+
+        cpu0, wall0 = service.cpu_seconds(), time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
+        cpu, wall = service.cpu_seconds() - cpu0, time.perf_counter() - wall0
+    return {
+        "renders": rendered,
+        "batches": len(bodies),
+        "batchSize": BATCH_SIZE,
+        "inFlight": IN_FLIGHT,
+        "errors": errors,
+        "wallSeconds": round(wall, 3),
+        "serviceCpuSeconds": round(cpu, 3),
+        "rendersPerSecond": round(rendered / wall, 1),
+        "rendersPerCpuSecond": round(rendered / cpu, 1) if cpu else None,
+    }
+
+
+async def template_render(ctx: _Context) -> dict[str, Any]:
+    """The ceiling and the API rate in one run, measured turn about in rounds, and their ratios.
+
+    The machine is shared, so wall-clock rates move with other people's load, and they favour the API side, which
+    runs in two processes (client and service) against the ceiling's one. The headline ratio therefore compares
+    renders per CPU-second: of the rendering thread for the ceiling, of the whole service process (event loop, HTTP,
+    JSON, validation, worker threads) for the API. The best round of each side is reported, and every round.
+    """
+    per_round = max(ctx.calls // ROUNDS // BATCH_SIZE, IN_FLIGHT) * BATCH_SIZE
+    ceilings, apis = [], []
+    with running_template_service() as service:
+        await measure_api(service, BATCH_SIZE * IN_FLIGHT, first=10**7)  # warm-up: the compile, the connections
+        for n in range(ROUNDS):
+            ceilings.append(measure_ceiling(per_round, first=n * per_round))
+            apis.append(await measure_api(service, per_round, first=10**6 + n * per_round))
+    ceiling = max(ceilings, key=lambda r: r["rendersPerCpuSecond"])
+    api = max(apis, key=lambda r: r["rendersPerCpuSecond"] or 0)
+    return {
+        # the columns of bench/run.py's table: one "call" is one recipient rendered through the API
+        "calls": sum(r["renders"] for r in apis),
+        "concurrency": IN_FLIGHT,
+        "errors": sum(r["errors"] for r in apis),
+        "callsPerCpuSecond": api["rendersPerCpuSecond"],
+        "cpuMicrosPerCall": round(1e6 / api["rendersPerCpuSecond"], 1) if api["rendersPerCpuSecond"] else None,
+        "wallCallsPerSecond": max(r["rendersPerSecond"] for r in apis),
+        "ceiling": ceiling,
+        "api": api,
+        "ratio": round((api["rendersPerCpuSecond"] or 0) / ceiling["rendersPerCpuSecond"], 3),
+        "wallRatio": round(max(r["rendersPerSecond"] for r in apis) / max(r["rendersPerSecond"] for r in ceilings), 3),
+        "target": 0.7,
+        "rounds": [
+            {
+                "ceiling": c["rendersPerCpuSecond"],
+                "api": a["rendersPerCpuSecond"],
+                "ceilingWall": c["rendersPerSecond"],
+                "apiWall": a["rendersPerSecond"],
+            }
+            for c, a in zip(ceilings, apis, strict=True)
+        ],
+    }

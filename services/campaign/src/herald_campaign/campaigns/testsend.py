@@ -1,0 +1,106 @@
+"""Test sends: a campaign rendered and sent to a few given addresses, outside the statistics and the ledger.
+
+Every test email carries the SES tag `herald-test` = `true` and the header `X-Herald-Test: true`, so analytics
+leaves its events out (docs/architecture.md). The SES client is the kit's, without automatic retries.
+"""
+
+from __future__ import annotations
+
+import re
+from email.errors import HeaderParseError
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import make_msgid
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from types_aiobotocore_ses import SESClient
+    from types_aiobotocore_sesv2 import SESV2Client
+
+    from herald_campaign.campaigns.models import Campaign
+
+# SPEC: a test send goes to at most this many addresses.
+MAX_TEST_ADDRESSES = 10
+
+_LINE_BREAK = re.compile(r"[\r\n]")
+_TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+class HeaderInjection(ValueError):
+    """A header value would carry a line break: refused, never repaired."""
+
+
+def tag_value(value: str) -> str:
+    """SES tag values allow only `[A-Za-z0-9_-]`."""
+    return _TAG_UNSAFE.sub("_", value)[:256] or "_"
+
+
+def herald_test_tags(c: Campaign) -> dict[str, str]:
+    return {
+        "herald-test": "true",
+        "herald-tenant": tag_value(c.tenant_id),
+        "herald-campaign": tag_value(c.campaign_id),
+    }
+
+
+def _address(addr_spec: str, display_name: str | None = None) -> Address:
+    for value in (addr_spec, display_name):
+        if value is not None and _LINE_BREAK.search(value):
+            raise HeaderInjection("a header value contains a line break")
+    try:
+        return Address(display_name=display_name or "", addr_spec=addr_spec)
+    except (ValueError, IndexError, HeaderParseError) as exc:
+        raise HeaderInjection(f"not a single address: {addr_spec!r}") from exc
+
+
+def build_test_message(c: Campaign, destination: str, subject: str, html: str, text: str | None) -> bytes:
+    """The raw RFC 5322 test message (CRLF line ends): text and HTML alternatives plus the Herald test headers."""
+    message = EmailMessage(policy=SMTP)
+    message["From"] = _address(c.from_address, c.from_name)
+    message["To"] = _address(destination)
+    if c.reply_to:
+        message["Reply-To"] = _address(c.reply_to)
+    message["Subject"] = "[TEST] " + " ".join(_LINE_BREAK.sub(" ", subject).split())
+    message["Message-ID"] = make_msgid(domain=c.from_address.rpartition("@")[2] or None)
+    message["X-Herald-Test"] = "true"
+    message["X-Herald-Tenant"] = c.tenant_id
+    message["X-Herald-Campaign"] = c.campaign_id
+    if text:
+        message.set_content(text, subtype="plain", cte="quoted-printable")
+        message.add_alternative(html, subtype="html", cte="quoted-printable")
+    else:
+        message.set_content(html, subtype="html", cte="quoted-printable")
+    return message.as_bytes()
+
+
+class SesTestMailer:
+    """The `TestMailer` port on SES v2 `SendEmail` (raw content) or v1 `SendRawEmail`, with the configuration set."""
+
+    def __init__(
+        self, configuration_set: str, *, sesv2: SESV2Client | None = None, ses: SESClient | None = None
+    ) -> None:
+        if (sesv2 is None) == (ses is None):
+            raise ValueError("exactly one of sesv2 and ses is needed")
+        self._v2 = sesv2
+        self._v1 = ses
+        self._configuration_set = configuration_set
+
+    async def send(self, destination: str, raw: bytes, tags: dict[str, str]) -> str:
+        pairs = [{"Name": k, "Value": v} for k, v in sorted(tags.items())]
+        if self._v2 is not None:
+            v2 = await self._v2.send_email(
+                Destination={"ToAddresses": [destination]},
+                Content={"Raw": {"Data": raw}},
+                ConfigurationSetName=self._configuration_set,
+                EmailTags=pairs,  # type: ignore[arg-type]
+            )
+            return v2["MessageId"]
+        assert self._v1 is not None
+        v1 = await self._v1.send_raw_email(
+            Destinations=[destination],
+            RawMessage={"Data": raw},
+            ConfigurationSetName=self._configuration_set,
+            Tags=pairs,  # type: ignore[arg-type]
+        )
+        return v1["MessageId"]

@@ -1,0 +1,400 @@
+"""deploy/cloudformation/herald.yaml: cfn-lint finds no error, and the template agrees with the code it deploys —
+resource names and keys with ResourceNames and provisioning, the load balancer's rules with the services' real
+routes, each task role with the AWS calls its service's source makes, and the four alarms of the flow document."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.decode import decode
+
+from herald_common import provisioning
+from herald_common.resources import ResourceNames
+
+pytestmark = pytest.mark.timeout(120)
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE_PATH = ROOT / "deploy" / "cloudformation" / "herald.yaml"
+NAMES = ResourceNames("${Prefix}")  # the template's names are `!Sub "${Prefix}-…"`
+TABLES = {
+    "CampaignsTable": ("campaigns", NAMES.campaigns_table),
+    "LedgerTable": ("ledger", NAMES.ledger_table),
+    "EventsTable": ("events", NAMES.events_table),
+    "SuppressionsTable": ("suppressions", NAMES.suppressions_table),
+}
+SERVICES = {"campaign": 8001, "template": 8002, "analytics": 8003, "processor": 8004}
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    decoded, problems = decode(str(TEMPLATE_PATH))
+    assert not problems, problems
+    assert decoded is not None
+    return dict(decoded)
+
+
+def resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {name: body for name, body in template["Resources"].items() if body["Type"] == kind}
+
+
+def props(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
+    body: dict[str, Any] = template["Resources"][logical_id]["Properties"]
+    return body
+
+
+def sub(value: Any) -> str:
+    assert isinstance(value, dict), value
+    assert "Fn::Sub" in value, value
+    text = value["Fn::Sub"]
+    assert isinstance(text, str)
+    return text
+
+
+def test_cfn_lint_reports_no_errors() -> None:
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), "--format", "json", str(TEMPLATE_PATH)],
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
+    findings = json.loads(result.stdout or "[]")
+    errors = [f for f in findings if f["Level"] == "Error"]
+    assert not errors, json.dumps(errors, indent=1)[:4000]
+
+
+def test_cfn_lint_would_catch_an_error(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(TEMPLATE_PATH.read_text().replace("BillingMode: PAY_PER_REQUEST", "BillingMode: PER_REQUEST", 1))
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), "--format", "json", str(broken)],
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
+    assert any(f["Level"] == "Error" for f in json.loads(result.stdout or "[]"))
+
+
+# --- data stores ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("logical_id", sorted(TABLES))
+def test_tables_have_the_documented_keys_recovery_and_kms_encryption(template: dict[str, Any], logical_id: str) -> None:
+    short, name = TABLES[logical_id]
+    table = props(template, logical_id)
+    assert sub(table["TableName"]) == name
+    pk, sk = provisioning._TABLE_KEYS[short]
+    expected = [{"AttributeName": pk, "KeyType": "HASH"}]
+    if sk:
+        expected.append({"AttributeName": sk, "KeyType": "RANGE"})
+    assert [dict(k) for k in table["KeySchema"]] == expected
+    assert {a["AttributeName"] for a in table["AttributeDefinitions"]} == {pk, sk} - {None}
+    assert "GlobalSecondaryIndexes" not in table  # docs/architecture.md defines none
+    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert table["SSESpecification"]["SSEEnabled"] is True
+    assert table["SSESpecification"]["SSEType"] == "KMS"
+    assert table["SSESpecification"]["KMSMasterKeyId"] == {"Ref": "DataKey"}
+    if short == "events":
+        assert table["TimeToLiveSpecification"] == {
+            "AttributeName": provisioning.EVENTS_TTL_ATTRIBUTE,
+            "Enabled": True,
+        }
+    assert template["Resources"][logical_id].get("DeletionPolicy") == "Retain"
+
+
+def test_bucket_is_the_services_bucket_encrypted_and_private(template: dict[str, Any]) -> None:
+    bucket = props(template, "DataBucket")
+    assert sub(bucket["BucketName"]) == NAMES.bucket
+    (rule,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    block = bucket["PublicAccessBlockConfiguration"]
+    assert all(
+        block[key] is True
+        for key in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")
+    )
+
+
+@pytest.mark.parametrize(
+    ("queue_id", "dlq_id", "name", "visibility"),
+    [
+        (
+            "EmailJobsQueue",
+            "EmailJobsDeadLetterQueue",
+            NAMES.email_jobs_queue,
+            provisioning.EMAIL_JOBS_VISIBILITY_SECONDS,
+        ),
+        (
+            "SesEventsQueue",
+            "SesEventsDeadLetterQueue",
+            NAMES.ses_events_queue,
+            provisioning.SES_EVENTS_VISIBILITY_SECONDS,
+        ),
+    ],
+)
+def test_queues_redrive_to_their_dead_letter_queues_as_provisioning_does(
+    template: dict[str, Any], queue_id: str, dlq_id: str, name: str, visibility: int
+) -> None:
+    queue, dlq = props(template, queue_id), props(template, dlq_id)
+    assert sub(queue["QueueName"]) == name
+    assert sub(dlq["QueueName"]) == NAMES.dead_letter_queue(name)
+    assert queue["VisibilityTimeout"] == visibility
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": [dlq_id, "Arn"]}
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == provisioning.DEFAULT_MAX_RECEIVE_COUNT
+    assert dlq["MessageRetentionPeriod"] == provisioning.DLQ_RETENTION_SECONDS
+    assert queue["KmsMasterKeyId"] == dlq["KmsMasterKeyId"] == {"Ref": "DataKey"}
+
+
+def test_ses_events_flow_from_the_configuration_set_through_sns_to_the_analytics_queue(
+    template: dict[str, Any],
+) -> None:
+    assert sub(props(template, "ConfigurationSet")["Name"]) == NAMES.configuration_set
+    assert sub(props(template, "SesEventsTopic")["TopicName"]) == NAMES.ses_events_topic
+    assert sub(props(template, "CampaignUpdatesTopic")["TopicName"]) == NAMES.campaign_updates_topic
+    destination = props(template, "ConfigurationSetEventDestination")
+    assert destination["ConfigurationSetName"] == {"Ref": "ConfigurationSet"}
+    assert destination["EventDestination"]["MatchingEventTypes"] == list(provisioning.SES_EVENT_TYPES)
+    assert destination["EventDestination"]["SnsDestination"]["TopicARN"] == {"Ref": "SesEventsTopic"}
+    subscription = props(template, "SesEventsSubscription")
+    assert subscription["TopicArn"] == {"Ref": "SesEventsTopic"}
+    assert subscription["Protocol"] == "sqs"
+    assert subscription["Endpoint"] == {"Fn::GetAtt": ["SesEventsQueue", "Arn"]}
+    policy = props(template, "SesEventsQueuePolicy")["PolicyDocument"]["Statement"][0]
+    assert policy["Principal"] == {"Service": "sns.amazonaws.com"}
+    assert policy["Condition"]["ArnEquals"]["aws:SourceArn"] == {"Ref": "SesEventsTopic"}
+
+
+# --- routing ----------------------------------------------------------------------------------------------------
+def _service_routes() -> dict[str, list[tuple[str, str]]]:
+    """Each routed service's real (method, path) pairs, with sample values for the path parameters."""
+    from herald_analytics.app import create_app as analytics_app
+    from herald_campaign.app import create_app as campaign_app
+    from herald_template.app import create_app as template_app
+
+    routes: dict[str, list[tuple[str, str]]] = {}
+    for service, factory in (("campaign", campaign_app), ("template", template_app), ("analytics", analytics_app)):
+        openapi = factory().openapi()
+        routes[service] = [
+            (method.upper(), re.sub(r"\{[^}]+\}", "x1", path))
+            for path, operations in openapi["paths"].items()
+            for method in operations
+        ]
+        assert routes[service]
+    return routes
+
+
+def _matches(condition: dict[str, Any], method: str, path: str) -> bool:
+    if condition["Field"] == "path-pattern":
+        return any(fnmatch.fnmatchcase(path, pattern) for pattern in condition["PathPatternConfig"]["Values"])
+    if condition["Field"] == "http-request-method":
+        return method in condition["HttpRequestMethodConfig"]["Values"]
+    raise AssertionError(f"unexpected condition {condition['Field']}")
+
+
+def _route(template: dict[str, Any], method: str, path: str) -> str | None:
+    """The target group an ALB sends the request to: the first rule by priority whose conditions all match (ALB `*`
+    matches any characters, `/` included, as fnmatch's does)."""
+    rules = sorted(
+        resources(template, "AWS::ElasticLoadBalancingV2::ListenerRule").values(),
+        key=lambda rule: int(rule["Properties"]["Priority"]),
+    )
+    for rule in rules:
+        if all(_matches(condition, method, path) for condition in rule["Properties"]["Conditions"]):
+            (action,) = rule["Properties"]["Actions"]
+            target = action["TargetGroupArn"]["Ref"]
+            assert isinstance(target, str)
+            return target
+    return None
+
+
+def test_every_route_of_every_service_reaches_that_service(template: dict[str, Any]) -> None:
+    target_of = {
+        service: next(
+            lb["TargetGroupArn"]["Ref"]
+            for lb in props(template, f"{service.capitalize()}Service").get("LoadBalancers", [])
+        )
+        for service in ("campaign", "template", "analytics")
+    }
+    for service, routes in _service_routes().items():
+        for method, path in routes:
+            assert _route(template, method, path) == target_of[service], (service, method, path)
+    assert _route(template, "GET", "/metrics") is None  # operations endpoints stay inside the VPC
+    assert _route(template, "POST", "/_emulator/reset") is None
+
+
+def test_processor_is_a_worker_without_a_load_balancer_scaled_on_its_queue(template: dict[str, Any]) -> None:
+    processor = props(template, "ProcessorService")
+    assert "LoadBalancers" not in processor
+    policy = props(template, "ProcessorBacklogScaling")
+    assert policy["ScalingTargetId"] == {"Ref": "ProcessorScalableTarget"}
+    assert "ProcessorService" in json.dumps(props(template, "ProcessorScalableTarget")["ResourceId"])
+    metrics = policy["TargetTrackingScalingPolicyConfiguration"]["CustomizedMetricSpecification"]["Metrics"]
+    queue_metric = next(m for m in metrics if "MetricStat" in m and m["MetricStat"]["Metric"]["Namespace"] == "AWS/SQS")
+    assert queue_metric["MetricStat"]["Metric"]["Dimensions"][0]["Value"] == {
+        "Fn::GetAtt": ["EmailJobsQueue", "QueueName"]
+    }
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_task_definitions_run_the_image_on_its_port_with_secrets_from_secrets_manager(
+    template: dict[str, Any], service: str
+) -> None:
+    (container,) = props(template, f"{service.capitalize()}TaskDefinition")["ContainerDefinitions"]
+    assert [m["ContainerPort"] for m in container["PortMappings"]] == [SERVICES[service]]
+    assert f"{SERVICES[service]}/healthz" in " ".join(container["HealthCheck"]["Command"])
+    environment = {e["Name"]: e["Value"] for e in container["Environment"] if isinstance(e, dict) and "Name" in e}
+    assert environment["HERALD_ENV"] == "prod"
+    assert environment["HERALD_RESOURCE_PREFIX"] == {"Ref": "Prefix"}
+    assert not [name for name in environment if "SECRET" in name]
+    secrets = {s["Name"]: s["ValueFrom"]["Ref"] for s in container["Secrets"]}
+    assert secrets["HERALD_JWT_SECRET"] == "JwtSecret"
+    for secret in secrets.values():
+        assert template["Resources"][secret]["Type"] == "AWS::SecretsManager::Secret"
+    if service in ("campaign", "processor"):  # unsubscribe links are signed and verified there
+        assert secrets["HERALD_UNSUBSCRIBE_SECRET"] == "UnsubscribeSecret"
+
+
+# --- IAM: each task role allows the calls its service's code makes ----------------------------------------------
+BOTO_TO_IAM = {
+    "get_item": "dynamodb:GetItem",
+    "put_item": "dynamodb:PutItem",
+    "update_item": "dynamodb:UpdateItem",
+    "delete_item": "dynamodb:DeleteItem",
+    "query": "dynamodb:Query",
+    "scan": "dynamodb:Scan",
+    "batch_get_item": "dynamodb:BatchGetItem",
+    "batch_write_item": "dynamodb:BatchWriteItem",
+    "transact_write_items": "dynamodb:UpdateItem",
+    "transact_get_items": "dynamodb:GetItem",
+    "describe_table": "dynamodb:DescribeTable",
+    "get_object": "s3:GetObject",
+    "head_object": "s3:GetObject",
+    "put_object": "s3:PutObject",
+    "delete_object": "s3:DeleteObject",
+    "delete_objects": "s3:DeleteObject",
+    "head_bucket": "s3:ListBucket",
+    "list_objects_v2": "s3:ListBucket",
+    "send_message": "sqs:SendMessage",
+    "send_message_batch": "sqs:SendMessage",
+    "receive_message": "sqs:ReceiveMessage",
+    "delete_message": "sqs:DeleteMessage",
+    "delete_message_batch": "sqs:DeleteMessage",
+    "change_message_visibility": "sqs:ChangeMessageVisibility",
+    "change_message_visibility_batch": "sqs:ChangeMessageVisibility",
+    "get_queue_url": "sqs:GetQueueUrl",
+    "get_queue_attributes": "sqs:GetQueueAttributes",
+    "publish": "sns:Publish",
+    "list_topics": "sns:ListTopics",
+    "send_email": "ses:SendEmail",
+    "send_raw_email": "ses:SendRawEmail",
+    "get_send_quota": "ses:GetSendQuota",
+    "get_account": "ses:GetAccount",
+}
+RESOURCE_OF_NAME = {
+    "campaigns_table": "CampaignsTable",
+    "ledger_table": "LedgerTable",
+    "events_table": "EventsTable",
+    "suppressions_table": "SuppressionsTable",
+    "email_jobs_queue": "EmailJobsQueue",
+    "ses_events_queue": "SesEventsQueue",
+    "bucket": "DataBucket",
+    "campaign_updates_topic": "CampaignUpdatesTopic",
+    "configuration_set": "ConfigurationSet",
+}
+
+
+def _source(service: str) -> str:
+    text = "\n".join(p.read_text() for p in (ROOT / "services" / service / "src").rglob("*.py"))
+    if "herald_common.sqs" in text:  # the shared poller's calls are the service's calls
+        text += (ROOT / "libs/common/src/herald_common/sqs.py").read_text()
+    return text
+
+
+def calls_made(source: str) -> set[str]:
+    called = set(re.findall(r"\.([a-z_]+)\(", source)) | set(re.findall(r"get_paginator\(\s*\"([a-z_0-9]+)\"", source))
+    return {BOTO_TO_IAM[name] for name in called if name in BOTO_TO_IAM}
+
+
+def _allowed(template: dict[str, Any], role: str) -> list[dict[str, Any]]:
+    statements = []
+    for policy in props(template, role)["Policies"]:
+        for statement in policy["PolicyDocument"]["Statement"]:
+            if statement["Effect"] == "Allow":
+                actions = statement["Action"]
+                statements.append({**statement, "Action": [actions] if isinstance(actions, str) else list(actions)})
+    return statements
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_task_role_allows_every_aws_call_of_its_service_on_the_resources_it_names(
+    template: dict[str, Any], service: str
+) -> None:
+    source = _source(service)
+    statements = _allowed(template, f"{service.capitalize()}TaskRole")
+    allowed = {action for statement in statements for action in statement["Action"]}
+    needed = calls_made(source)
+    assert needed, "the scan found no AWS call"
+    assert needed <= allowed, sorted(needed - allowed)
+    for name in set(re.findall(r"(?:names|resources)\.([a-z_]+)", source)) & set(RESOURCE_OF_NAME):
+        logical_id = RESOURCE_OF_NAME[name]
+        assert any(logical_id in json.dumps(statement.get("Resource")) for statement in statements), (service, name)
+    assert all("*" not in statement["Action"] and "dynamodb:*" not in statement["Action"] for statement in statements)
+
+
+def test_the_call_scan_sees_a_call_it_does_not_allow() -> None:
+    assert calls_made("await self._db.delete_item(TableName=t)") == {"dynamodb:DeleteItem"}
+    assert calls_made('sns.get_paginator("list_topics")') == {"sns:ListTopics"}
+
+
+def test_template_service_cannot_touch_dynamodb_queues_or_ses(template: dict[str, Any]) -> None:
+    actions = {a for s in _allowed(template, "TemplateTaskRole") for a in s["Action"]}
+    assert {a.split(":")[0] for a in actions} == {"s3", "kms"}
+
+
+def test_tenant_read_role_is_confined_to_its_tenants_leading_keys(template: dict[str, Any]) -> None:
+    for statement in _allowed(template, "TenantReadRole"):
+        if any(action.startswith("dynamodb:") for action in statement["Action"]):
+            condition = json.dumps(statement["Condition"])
+            assert "dynamodb:LeadingKeys" in condition
+            assert "${aws:PrincipalTag/herald-tenant}" in condition
+
+
+# --- alarms -----------------------------------------------------------------------------------------------------
+def test_the_flow_documents_four_alarms_exist_and_notify(template: dict[str, Any]) -> None:
+    alarms = resources(template, "AWS::CloudWatch::Alarm")
+    names = {sub(body["Properties"]["AlarmName"]) for body in alarms.values()}
+    assert {
+        "${Prefix}-high-error-rate",
+        "${Prefix}-queue-backup",
+        "${Prefix}-ses-quota",
+        "${Prefix}-processing-delays",
+    } <= names
+    for body in alarms.values():
+        assert body["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    queue_alarms = [body for body in alarms.values() if body["Properties"].get("Namespace") == "AWS/SQS"]
+    assert {
+        (b["Properties"]["MetricName"], b["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0])
+        for b in queue_alarms
+    } >= {
+        ("ApproximateNumberOfMessagesVisible", "EmailJobsQueue"),
+        ("ApproximateAgeOfOldestMessage", "EmailJobsQueue"),
+        ("ApproximateNumberOfMessagesVisible", "EmailJobsDeadLetterQueue"),
+    }
+
+
+def test_error_rate_alarm_counts_the_processors_failure_log_lines(template: dict[str, Any]) -> None:
+    metric_filter = props(template, "SendFailuresMetricFilter")
+    assert metric_filter["LogGroupName"] == {"Ref": "ProcessorLogGroup"}
+    event = re.search(r'\$\.event = "([^"]+)"', metric_filter["FilterPattern"])
+    assert event is not None
+    assert f'"{event.group(1)}"' in _source("processor")  # the processor really logs this event name
+
+
+def test_unrouted_paths_answer_with_specs_error_body(template: dict[str, Any]) -> None:
+    (action,) = props(template, "Listener")["DefaultActions"]
+    body = json.loads(action["FixedResponseConfig"]["MessageBody"])
+    assert set(body) == {"error", "detail"}
+    assert action["FixedResponseConfig"]["StatusCode"] == "404"
