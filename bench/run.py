@@ -29,7 +29,12 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from bench.analytics_ingest import analytics_ingest
+from bench.campaign_scale import campaign_send, campaign_upload
+from bench.processor_send import processor_send
 from bench.ses_stub import running_stub
+from bench.template_render import template_render
+from bench.throttle_adherence import throttle_adherence
 from herald_common.aws import open_clients
 from herald_common.settings import HeraldSettings
 
@@ -157,6 +162,15 @@ async def ses_client_v1(ctx: BenchContext) -> dict[str, Any]:
             )
 
         return await measure_calls(send, ctx.calls, ctx.concurrency) | {"messageBytes": len(raw)}
+
+
+# Benchmarks defined in their own modules (they do not import this one: `python -m bench.run` runs it as __main__).
+benchmark("template_render")(template_render)
+benchmark("campaign_upload")(campaign_upload)
+benchmark("campaign_send")(campaign_send)
+benchmark("analytics_ingest")(analytics_ingest)
+benchmark("processor_send")(processor_send)
+benchmark("throttle_adherence")(throttle_adherence)
 
 
 def machine_info(event_loop: str) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from herald_processor.domain import (
     TemplateMissing,
     TemplateServiceUnavailable,
     Throttle,
+    is_quota_pause,
 )
 from herald_processor.schemas import JobRecipient
 from herald_processor.service import BatchPolicy, BatchService, Ports
@@ -54,11 +55,23 @@ class FakeCampaigns:
             return True
         return False
 
-    async def pause(self, tenant_id: str, campaign_id: str, reason: str) -> bool:
+    async def pause(self, tenant_id: str, campaign_id: str, reason: str, *, resume_at: float | None = None) -> bool:
         if self.campaign.status is not CampaignStatus.SENDING:
             return False
-        self.set_status(CampaignStatus.PAUSED)
+        self.campaign = replace(
+            self.campaign, status=CampaignStatus.PAUSED, status_reason=reason, quota_resume_at=resume_at
+        )
         self.status_reason = reason
+        return True
+
+    async def resume_after_quota(self, tenant_id: str, campaign_id: str, now: float) -> bool:
+        c = self.campaign
+        if c.status is not CampaignStatus.PAUSED or not is_quota_pause(c.status_reason):
+            return False
+        if c.quota_resume_at is None or c.quota_resume_at > now:
+            return False
+        self.campaign = replace(c, status=CampaignStatus.SENDING, status_reason=None, quota_resume_at=None)
+        self.status_reason = None
         return True
 
 
@@ -108,9 +121,9 @@ class FakeLedger:
         self.rows[email] = Row(state=state, reason=reason, attempt=self.rows.get(email, Row()).attempt)
         return True
 
-    async def resolve_in_doubt(self, campaign: Campaign, entry: LedgerEntry) -> bool:
+    async def resolve_in_doubt(self, campaign: Campaign, entry: LedgerEntry, *, reconcile_window: float = 0.0) -> bool:
         row = self.rows[entry.email]
-        if row.state is not LedgerState.SENDING or (row.lease_expires_at or 0) >= time.time():
+        if row.state is not LedgerState.SENDING or (row.lease_expires_at or 0) >= time.time() - reconcile_window:
             return False
         row.state, row.reason = LedgerState.UNKNOWN, "lease_expired"
         return True

@@ -16,8 +16,17 @@ import pytest
 from herald_common.auth import Authenticator
 from herald_processor.app import build_service, create_app
 from herald_processor.config import Settings
-from herald_processor.domain import Campaign, CampaignStatus, LedgerState, SendOutcome, SendResult, TemplateMissing
+from herald_processor.domain import (
+    QUOTA_PAUSE_REASON,
+    Campaign,
+    CampaignStatus,
+    LedgerState,
+    SendOutcome,
+    SendResult,
+    TemplateMissing,
+)
 from herald_processor.ledger import DynamoDeliveryLedger
+from herald_processor.repository import DynamoCampaignStore
 from herald_processor.schemas import parse_job
 from herald_processor.templates import S3TemplateSource, template_key
 
@@ -234,7 +243,8 @@ async def test_the_ledger_adapter_keeps_its_conditions(herald_settings, aws):
     # An expired claim is in doubt: it becomes unknown, and nobody may claim it.
     gone = await ledger.claim(campaign, "b@example.com", owner="dead", batch_id="batch_000001", lease_seconds=-5)
     assert gone is not None
-    assert await ledger.resolve_in_doubt(campaign, gone)
+    assert not await ledger.resolve_in_doubt(campaign, gone, reconcile_window=60)  # its Send event may still come
+    assert await ledger.resolve_in_doubt(campaign, gone, reconcile_window=2)
     assert await ledger.claim(campaign, "b@example.com", owner="p2", batch_id="batch_000001", lease_seconds=60) is None
 
     finals = {"a@example.com": LedgerState.SENT, "b@example.com": LedgerState.UNKNOWN}
@@ -312,3 +322,30 @@ async def test_the_running_app_consumes_the_queue(emulator, herald_settings, pro
 
 async def _ready(client: httpx.AsyncClient) -> bool:
     return (await client.get("/readyz")).status_code == 200
+
+
+async def test_a_quota_pause_is_resumed_only_when_due_and_only_if_it_is_ours(herald_settings, aws):
+    settings = processor_settings(herald_settings)
+    store = DynamoCampaignStore(aws.dynamodb, settings.resources.campaigns_table)
+    campaign_id = await put_campaign(aws, settings, recipient_count=3)
+    now = time.time()
+    reason = f"{QUOTA_PAUSE_REASON}: sending resumes automatically after soon"
+    assert await store.pause(TENANT, campaign_id, reason, resume_at=now + 100)
+    paused = await store.get(TENANT, campaign_id)
+    assert paused is not None
+    assert (paused.status, paused.status_reason, paused.quota_resume_at) == (
+        CampaignStatus.PAUSED,
+        reason,
+        int(now + 100),
+    )
+    assert not await store.resume_after_quota(TENANT, campaign_id, now)  # not due yet
+    assert await store.resume_after_quota(TENANT, campaign_id, now + 101)
+    resumed = await store.get(TENANT, campaign_id)
+    assert resumed is not None
+    assert (resumed.status, resumed.status_reason, resumed.quota_resume_at) == (CampaignStatus.SENDING, None, None)
+
+    # A user's pause (another reason) is left alone even with an old resume time on the item.
+    user_paused = await put_campaign(
+        aws, settings, 3, status={"S": "paused"}, statusReason={"S": "paused by user"}, quotaResumeAt={"N": "1"}
+    )
+    assert not await store.resume_after_quota(TENANT, user_paused, now)

@@ -14,6 +14,7 @@ from herald_processor.decisions import (
     gate_for,
     lease_wait_seconds,
     retry_policy,
+    throttle_backoff_seconds,
 )
 from herald_processor.domain import (
     BatchDeferred,
@@ -49,6 +50,26 @@ def test_ledger_entry_decisions(entry, action):
 
 
 @pytest.mark.parametrize(
+    ("expires", "action"),
+    [
+        (NOW + 5, EntryAction.HELD),  # the lease is alive
+        (NOW, EntryAction.HELD),
+        (NOW - 1, EntryAction.RECONCILING),  # expired lately: its SES Send event may still come
+        (NOW - 60, EntryAction.RECONCILING),
+        (NOW - 61, EntryAction.IN_DOUBT),  # expired longer than the window ago: final `unknown`
+        (None, EntryAction.IN_DOUBT),  # no expiry to wait from
+    ],
+)
+def test_an_expired_claim_is_in_doubt_only_after_the_reconcile_window(expires, action):
+    assert decide_entry(LedgerEntry("a", LedgerState.SENDING, "p", expires), NOW, 60) is action
+
+
+def test_a_final_entry_is_never_in_doubt_whatever_its_lease():
+    entry = LedgerEntry("a", LedgerState.SENT, "p", NOW - 600)
+    assert decide_entry(entry, NOW, 60) is EntryAction.COUNT
+
+
+@pytest.mark.parametrize(
     ("status", "gate"),
     [
         (CampaignStatus.SENDING, Gate.PROCEED),
@@ -68,7 +89,7 @@ def test_only_sent_failed_and_unknown_are_final_send_results():
     assert final_state_for(SendResult.SENT) is LedgerState.SENT
     assert final_state_for(SendResult.FAILED) is LedgerState.FAILED
     assert final_state_for(SendResult.UNKNOWN) is LedgerState.UNKNOWN
-    for result in (SendResult.THROTTLED, SendResult.TRANSIENT, SendResult.PAUSE):
+    for result in (SendResult.THROTTLED, SendResult.TRANSIENT, SendResult.PAUSE, SendResult.QUOTA):
         assert final_state_for(result) is None
 
 
@@ -89,6 +110,8 @@ def client_error(code: str, status: int, message: str = "") -> ClientError:
         (client_error("MessageRejected", 400, "Email address is not verified."), SendResult.FAILED),
         (client_error("BadRequestException", 400), SendResult.FAILED),
         (client_error("SendingPausedException", 400), SendResult.PAUSE),
+        (client_error("Throttling", 400, "Daily message quota exceeded."), SendResult.QUOTA),
+        (client_error("LimitExceededException", 400, "Daily sending quota exceeded"), SendResult.QUOTA),
         (client_error("AccountSuspendedException", 400), SendResult.PAUSE),
         (client_error("InternalFailure", 500), SendResult.UNKNOWN),
         (client_error("ServiceUnavailable", 503), SendResult.UNKNOWN),
@@ -106,6 +129,13 @@ def test_a_programming_error_is_not_swallowed_as_an_outcome():
         classify_error(KeyError("bug"))
 
 
+def test_in_batch_throttle_backoff_is_full_jitter_growing_and_capped():
+    for in_a_row, ceiling in ((1, 0.1), (2, 0.2), (4, 0.8), (10, 2.0)):
+        pauses = [throttle_backoff_seconds(in_a_row) for _ in range(200)]
+        assert all(0.0 <= p <= ceiling for p in pauses)
+        assert max(pauses) > ceiling / 2  # jitter spans the range, not a fixed pause
+
+
 def test_retry_policy():
     assert isinstance(retry_policy(MalformedJob("nope"), 1), DeadLetter)
     assert isinstance(retry_policy(CampaignMissing("gone"), 1), DeadLetter)
@@ -119,6 +149,14 @@ def test_lease_wait_is_until_the_last_live_lease_runs_out():
     held = [LedgerEntry("a", LedgerState.SENDING, "p", NOW + 10), LedgerEntry("b", LedgerState.SENDING, "p", NOW + 30)]
     assert lease_wait_seconds(held, NOW) == 31
     assert lease_wait_seconds([], NOW) == 1
+
+
+def test_an_expired_lease_is_judged_again_after_the_reconcile_window():
+    expired = LedgerEntry("a", LedgerState.SENDING, "p", NOW - 10)
+    live = LedgerEntry("b", LedgerState.SENDING, "p", NOW + 30)
+    assert lease_wait_seconds([expired], NOW, 60) == 51
+    assert lease_wait_seconds([expired, live], NOW, 60) == 51
+    assert lease_wait_seconds([live], NOW, 60) == 31  # a live lease waits for its own end only
 
 
 def test_a_job_may_carry_bare_addresses_or_objects():

@@ -91,7 +91,7 @@ async def test_a_crashed_attempt_is_healed_final_counted_expired_unknown_live_de
     await ledger.claim(world.campaigns.campaign, "busy@example.com", owner="alive", batch_id="b", lease_seconds=60)
 
     with pytest.raises(BatchDeferred) as deferred:
-        await world.service().process(
+        await world.service(reconcile_window=0).process(
             job("done@example.com", "doubt@example.com", "busy@example.com", "new@example.com")
         )
 
@@ -102,18 +102,92 @@ async def test_a_crashed_attempt_is_healed_final_counted_expired_unknown_live_de
     assert 55 <= deferred.value.seconds <= 62  # back when the live lease has run out
 
 
+async def test_an_expired_claim_waits_out_the_reconcile_window_before_it_is_unknown(world):
+    ledger, now = world.ledger, int(time.time())
+    recipients(world, 2)
+    await ledger.claim(world.campaigns.campaign, "doubt@example.com", owner="dead", batch_id="b", lease_seconds=60)
+    ledger.rows["doubt@example.com"].lease_expires_at = now - 5  # died during the SES call, 5 s ago
+
+    with pytest.raises(BatchDeferred) as deferred:
+        await world.service(reconcile_window=30).process(job("doubt@example.com", "new@example.com"))
+    assert [e.destination for e in world.sender.sent] == ["new@example.com"]
+    assert ledger.states()["doubt@example.com"] == "sending"  # its Send event may still come
+    assert world.campaigns.counters == {"finalCount": 1, "sentCount": 1}
+    assert 24 <= deferred.value.seconds <= 27  # back when the window has passed
+
+    ledger.rows["doubt@example.com"].lease_expires_at = now - 31  # the window passed and no event came
+    await world.service(reconcile_window=30).process(job("doubt@example.com", "new@example.com"), receive_count=2)
+    assert ledger.states()["doubt@example.com"] == "unknown"
+    assert [e.destination for e in world.sender.sent] == ["new@example.com"]  # never resent
+    assert world.campaigns.counters == {"finalCount": 2, "sentCount": 1, "unknownCount": 1}
+    assert world.campaigns.campaign.status is CampaignStatus.SENT
+
+
+async def test_a_claim_reconciled_as_sent_by_analytics_is_counted_by_the_processor(world):
+    ledger, now = world.ledger, int(time.time())
+    recipients(world, 2)
+    await ledger.claim(world.campaigns.campaign, "doubt@example.com", owner="dead", batch_id="b", lease_seconds=60)
+    ledger.rows["doubt@example.com"].lease_expires_at = now - 5
+    with pytest.raises(BatchDeferred):
+        await world.service(reconcile_window=30).process(job("doubt@example.com", "new@example.com"))
+
+    # The SES Send event arrived: analytics made the row `sent` with its messageId, not counted.
+    row = ledger.rows["doubt@example.com"]
+    row.state, row.message_id = LedgerState.SENT, "ses-1"
+    await world.service(reconcile_window=30).process(job("doubt@example.com", "new@example.com"), receive_count=2)
+    assert ledger.states()["doubt@example.com"] == "sent"
+    assert [e.destination for e in world.sender.sent] == ["new@example.com"]
+    assert world.campaigns.counters == {"finalCount": 2, "sentCount": 2}
+    assert world.campaigns.campaign.status is CampaignStatus.SENT
+
+
+async def test_a_send_reconciled_while_our_lease_ran_out_is_counted_once(world):
+    recipients(world, 1)
+    ledger = world.ledger
+
+    def reconciled(email):  # the lease runs out during the call; analytics reconciles it from the Send event
+        row = ledger.rows[email.destination]
+        row.state, row.message_id, row.lease_owner = LedgerState.SENT, "ses-1", None
+
+    world.sender.on_send = reconciled
+    await world.service().process(job("a@example.com"))
+    assert world.campaigns.counters == {"finalCount": 1, "sentCount": 1}
+    assert ledger.entry("a@example.com").counted
+    assert world.campaigns.campaign.status is CampaignStatus.SENT
+
+
+async def test_a_passing_throttle_is_ridden_out_within_the_batch(world):
+    refusals = SendOutcome(SendResult.THROTTLED, reason="Throttling: Maximum sending rate exceeded.")
+    world.sender.script["b@example.com"] = refusals
+    calls: list[str] = []
+
+    def refuse_twice(email):
+        calls.append(email.destination)
+        if email.destination == "b@example.com" and calls.count("b@example.com") == 3:  # accepted the 3rd time
+            world.sender.script.pop("b@example.com")
+
+    world.sender.on_send = refuse_twice
+    await world.service(send_concurrency=1).process(job("a@example.com", "b@example.com", "c@example.com"))
+    assert calls == ["a@example.com", "b@example.com", "b@example.com", "b@example.com", "c@example.com"]
+    assert [e.destination for e in world.sender.sent] == ["a@example.com", "b@example.com", "c@example.com"]
+    assert world.ledger.entry("b@example.com").attempt == 3  # each try is a fresh claim, each refusal released it
+    assert world.campaigns.campaign.status is CampaignStatus.SENT
+
+
 async def test_ses_throttling_releases_the_claim_and_defers_the_batch(world):
     world.sender.script["b@example.com"] = SendOutcome(
         SendResult.THROTTLED, reason="Throttling: Maximum sending rate exceeded."
     )
     with pytest.raises(BatchDeferred):
-        await world.service(send_concurrency=1).process(job("a@example.com", "b@example.com", "c@example.com"))
+        await world.service(send_concurrency=1, throttle_retries=3).process(
+            job("a@example.com", "b@example.com", "c@example.com")
+        )
     assert world.ledger.states() == {"a@example.com": "sent", "b@example.com": "pending"}  # c never claimed
     assert world.campaigns.counters == {"finalCount": 1, "sentCount": 1}
     del world.sender.script["b@example.com"]
     await world.service().process(job("a@example.com", "b@example.com", "c@example.com"), receive_count=2)
     assert [e.destination for e in world.sender.sent] == ["a@example.com", "b@example.com", "c@example.com"]
-    assert world.ledger.entry("b@example.com").attempt == 2
+    assert world.ledger.entry("b@example.com").attempt == 4  # three refused claims, then the one that sent
     assert world.campaigns.campaign.status is CampaignStatus.SENT
 
 
@@ -143,6 +217,44 @@ async def test_account_sending_paused_pauses_the_campaign(world):
     assert "SendingPausedException" in (world.campaigns.status_reason or "")
     assert world.sender.sent == []
     assert world.ledger.states() == {"a@example.com": "pending"}
+
+
+async def test_the_daily_quota_pauses_the_campaign_until_it_frees_up(world):
+    world.sender.script["b@example.com"] = SendOutcome(
+        SendResult.QUOTA, reason="Throttling: Daily message quota exceeded."
+    )
+    with pytest.raises(BatchDeferred):
+        await world.service(send_concurrency=1, quota_pause_seconds=600).process(
+            job("a@example.com", "b@example.com", "c@example.com")
+        )
+    campaign = world.campaigns.campaign
+    assert campaign.status is CampaignStatus.PAUSED
+    assert (campaign.status_reason or "").startswith("SES daily sending quota exceeded: sending resumes")
+    assert campaign.quota_resume_at == pytest.approx(time.time() + 600, abs=5)
+    assert world.ledger.states() == {"a@example.com": "sent", "b@example.com": "pending"}  # released, not lost
+
+    # Before the pause is over, the batch comes back later (as far as SQS lets it wait) and touches nothing.
+    with pytest.raises(BatchDeferred) as deferred:
+        await world.service().process(job("a@example.com", "b@example.com", "c@example.com"), receive_count=2)
+    assert 590 <= deferred.value.seconds <= 601
+    assert [e.destination for e in world.sender.sent] == ["a@example.com"]
+
+    # Once it is over, the first batch back resumes the campaign and sends the rest.
+    del world.sender.script["b@example.com"]
+    world.campaigns.campaign = replace(campaign, quota_resume_at=time.time() - 1)
+    await world.service().process(job("a@example.com", "b@example.com", "c@example.com"), receive_count=3)
+    assert [e.destination for e in world.sender.sent] == ["a@example.com", "b@example.com", "c@example.com"]
+    assert world.campaigns.campaign.status is CampaignStatus.SENT
+
+
+async def test_a_user_pause_is_never_resumed_by_the_processor(world):
+    world.campaigns.campaign = replace(
+        world.campaigns.campaign, status=CampaignStatus.PAUSED, status_reason=None, quota_resume_at=time.time() - 60
+    )
+    with pytest.raises(BatchDeferred):
+        await world.service().process(job("a@example.com"))
+    assert world.campaigns.campaign.status is CampaignStatus.PAUSED
+    assert world.sender.sent == []
 
 
 async def test_a_paused_campaign_defers_without_touching_anything(world):

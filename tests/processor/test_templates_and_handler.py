@@ -11,7 +11,7 @@ import pytest
 from herald_common.auth import Authenticator
 from herald_common.settings import HeraldSettings
 from herald_common.sqs import SqsMessage
-from herald_processor.consumer import EmailJobHandler
+from herald_processor.consumer import MAX_RESCUES, EmailJobHandler
 from herald_processor.domain import (
     BatchDeferred,
     MalformedJob,
@@ -162,3 +162,25 @@ async def test_a_malformed_message_is_refused_before_any_work():
     with pytest.raises(MalformedJob):
         await handler(message("{", receive_count=1))
     assert service.calls == 0
+
+
+async def test_a_batch_whose_processors_keep_dying_comes_back_fresh_before_the_dead_letter_queue(
+    herald_settings, provisioned, aws
+):
+    queue = provisioned.email_jobs_queue_url
+    service = DeferringService()
+    handler = EmailJobHandler(service, aws.sqs, queue, requeue_after_receives=3)  # type: ignore[arg-type]
+    # Received a 4th time (3 receives died with their processor): handed back as a new message, not handled.
+    await handler(message(JOB, receive_count=4))
+    assert service.calls == 0
+    received = await aws.sqs.receive_message(
+        QueueUrl=queue, WaitTimeSeconds=5, MessageSystemAttributeNames=["ApproximateReceiveCount"]
+    )
+    (copy,) = received["Messages"]
+    assert json.loads(copy["Body"]) == json.loads(JOB) | {"rescues": 1}
+    assert copy["Attributes"]["ApproximateReceiveCount"] == "1"
+
+    # A batch rescued MAX_RESCUES times is handled as is (a true poison message then reaches the dead-letter queue).
+    exhausted = json.dumps(json.loads(JOB) | {"rescues": MAX_RESCUES})
+    await handler(message(exhausted, receive_count=4))
+    assert service.calls == 1

@@ -14,7 +14,8 @@ from herald_processor.config import Settings
 from herald_processor.ledger import DynamoDeliveryLedger
 from herald_processor.repository import DynamoCampaignStore, DynamoSuppressionList
 from herald_processor.service import BatchPolicy, BatchService, Ports
-from herald_processor.ses import SesEmailSender
+from herald_processor.ses import SesEmailSender, account_send_rate
+from herald_processor.shared_throttle import DynamoThrottleBucket
 from herald_processor.templates import HttpTemplateRenderer, S3TemplateSource
 from herald_processor.throttle import LocalThrottleBucket
 from herald_processor.worker import ProcessorWorker
@@ -25,14 +26,23 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from herald_common.aws import AwsClients
+    from herald_processor.ports import ThrottleBucket
 
 RENDER_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 
 
-def build_service(settings: Settings, aws: AwsClients, http: httpx.AsyncClient) -> BatchService:
+def build_service(
+    settings: Settings, aws: AwsClients, http: httpx.AsyncClient, *, account_rate: float | None = None
+) -> BatchService:
     """The batch service wired to DynamoDB, S3, SES and the template service."""
     names = settings.resources
     dynamodb = aws.require_dynamodb()
+    rate = settings.ses_max_send_rate or account_rate
+    throttle: ThrottleBucket = (
+        DynamoThrottleBucket(dynamodb, names.throttle_table, rate)
+        if settings.throttle_backend == "dynamodb"
+        else LocalThrottleBucket(rate)
+    )
     ports = Ports(
         campaigns=DynamoCampaignStore(dynamodb, names.campaigns_table),
         ledger=DynamoDeliveryLedger(dynamodb, names.ledger_table, names.campaigns_table),
@@ -44,7 +54,7 @@ def build_service(settings: Settings, aws: AwsClients, http: httpx.AsyncClient) 
             sesv2=aws.sesv2 if settings.ses_api_version == "v2" else None,
             ses=aws.ses if settings.ses_api_version == "v1" else None,
         ),
-        throttle=LocalThrottleBucket(settings.ses_max_send_rate),
+        throttle=throttle,
     )
     policy = BatchPolicy(
         processor_id=settings.processor_id,
@@ -55,6 +65,9 @@ def build_service(settings: Settings, aws: AwsClients, http: httpx.AsyncClient) 
         status_check_interval=settings.status_check_interval,
         batch_time_budget=settings.batch_time_budget,
         paused_retry_seconds=settings.paused_retry_seconds,
+        reconcile_window=settings.reconcile_window,
+        throttle_retries=settings.throttle_retries,
+        quota_pause_seconds=settings.quota_pause_seconds,
     )
     return BatchService(ports, policy)
 
@@ -79,7 +92,11 @@ def create_app(
                     transport=template_transport,
                 )
             )
-            worker = ProcessorWorker(settings, aws.require_sqs(), build_service(settings, aws, http))
+            account_rate = None
+            if settings.ses_max_send_rate is None and settings.aws_endpoint_url is None:
+                account_rate = await account_send_rate(sesv2=aws.sesv2, ses=aws.ses)  # real SES: its quota
+            service = build_service(settings, aws, http, account_rate=account_rate)
+            worker = ProcessorWorker(settings, aws.require_sqs(), service)
             app.state.worker = worker
             task = asyncio.create_task(worker.run(), name="email-jobs-worker")
             try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -28,15 +29,33 @@ class Settings(HeraldSettings):
         default=30.0, gt=0, description="after this, start no new send; the rest is retried"
     )
     lease_seconds: int = Field(default=60, ge=10, description="how long a ledger claim protects a recipient")
+    reconcile_window: float = Field(
+        default=60.0,
+        ge=0,
+        description="after a claim's lease ran out, how long its SES Send event may still reconcile it as `sent` "
+        "before it is final `unknown`",
+    )
+    throttle_retries: int = Field(
+        default=5, ge=1, description="SES throttles in a row a batch rides out (jittered pauses) before it defers"
+    )
     send_concurrency: int = Field(default=8, ge=1, le=64, description="SES calls in flight within one batch")
     ses_max_send_rate: float | None = Field(
-        default=None, gt=0, description="account-wide emails per second, per process"
+        default=None,
+        gt=0,
+        description="account-wide emails per second across all processors (default: SES GetSendQuota's "
+        "MaxSendRate on real AWS, none against an emulator)",
+    )
+    throttle_backend: Literal["dynamodb", "local"] = Field(
+        default="dynamodb", description="rate limits shared through the throttle table, or per process"
     )
     status_check_interval: float = Field(
         default=2.0, gt=0, description="how often a running batch re-reads the campaign status"
     )
     queue_depth_interval: float = Field(default=10.0, gt=0)
     paused_retry_seconds: int = Field(default=8, ge=1, le=900)
+    quota_pause_seconds: int = Field(
+        default=900, ge=1, description="how long a campaign pauses when the SES daily sending quota is used up"
+    )
     requeue_after_receives: int = Field(
         default=3, ge=1, description="a deferred batch received this often is re-sent as a fresh message"
     )

@@ -3,6 +3,7 @@ and turns "come back later" into a visibility change or, for long waits, a fresh
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 import structlog
@@ -15,12 +16,17 @@ if TYPE_CHECKING:
     from types_aiobotocore_sqs import SQSClient
 
     from herald_common.sqs import SqsMessage
+    from herald_processor.schemas import EmailJob
     from herald_processor.service import BatchService
 
 log = structlog.get_logger("herald.processor")
 
 # SQS limit: DelaySeconds of one message is at most 15 minutes.
 SQS_MAX_DELAY_SECONDS = 900
+# A batch received this many times more than `requeue_after_receives` without an outcome (its processors died, or
+# it kept failing) comes back fresh, at most MAX_RESCUES times; after that the queue's redrive dead-letters it.
+MAX_RESCUES = 5
+RESCUE_DELAY_SECONDS = 2
 
 
 class EmailJobHandler:
@@ -44,6 +50,14 @@ class EmailJobHandler:
             log.error("processor.malformed_job", detail=exc.detail, body=message.body[:200])
             raise
         structlog.contextvars.bind_contextvars(campaignId=job.campaign_id, batchId=job.batch_id, tenantId=job.tenant_id)
+        if message.receive_count > self._requeue_after and job.rescues < MAX_RESCUES:
+            # Deferrals come back fresh at `requeue_after` receives, so only crashes (kill -9 mid-batch) and failures
+            # get this far: before the receive count reaches the dead-letter threshold, hand the batch back as a new
+            # message. The ledger makes a second look harmless; MAX_RESCUES lets a true poison message dead-letter.
+            BATCHES.labels("rescued").inc()
+            await self._send_fresh(_with_rescues(message.body, job), RESCUE_DELAY_SECONDS)
+            log.warning("processor.batch_rescued", receiveCount=message.receive_count, rescues=job.rescues + 1)
+            return
         try:
             report = await self._service.process(job, receive_count=message.receive_count)
         except BatchDeferred as exc:
@@ -67,12 +81,18 @@ class EmailJobHandler:
         )
 
     async def _requeue(self, message: SqsMessage, seconds: int) -> None:
-        await self._sqs.send_message(
-            QueueUrl=self._queue_url,
-            MessageBody=message.body,
-            DelaySeconds=min(max(seconds, 0), SQS_MAX_DELAY_SECONDS),
-        )
+        await self._send_fresh(message.body, seconds)
         log.info("processor.batch_requeued", delay=seconds)
+
+    async def _send_fresh(self, body: str, seconds: int) -> None:
+        await self._sqs.send_message(
+            QueueUrl=self._queue_url, MessageBody=body, DelaySeconds=min(max(seconds, 0), SQS_MAX_DELAY_SECONDS)
+        )
+
+
+def _with_rescues(body: str, job: EmailJob) -> str:
+    """The message body with `rescues` one higher (everything else as it came)."""
+    return json.dumps(json.loads(body) | {"rescues": job.rescues + 1}, separators=(",", ":"))
 
 
 async def sample_queue_depth(sqs: SQSClient, queues: dict[str, str]) -> None:

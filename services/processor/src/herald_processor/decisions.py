@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -24,18 +25,28 @@ class EntryAction(StrEnum):
     COUNT = "count"  # final but not in the counters yet (a crashed attempt): count it now
     SKIP = "skip"  # final and counted: nothing to do, never counted twice
     HELD = "held"  # claimed under a live lease: someone is sending it right now
-    IN_DOUBT = "in_doubt"  # claimed, lease expired: the send may have happened → `unknown`
+    RECONCILING = "reconciling"  # lease expired lately: wait for the SES Send event to say whether it went out
+    IN_DOUBT = "in_doubt"  # lease expired longer than the reconcile window ago, no event came: final `unknown`
 
 
-def decide_entry(entry: LedgerEntry | None, now: float) -> EntryAction:
-    """What a batch does with a recipient, given its ledger entry (None: never seen) at epoch time `now`."""
+def decide_entry(entry: LedgerEntry | None, now: float, reconcile_window: float = 0.0) -> EntryAction:
+    """What a batch does with a recipient, given its ledger entry (None: never seen) at epoch time `now`.
+
+    A claim whose lease ran out may or may not have reached SES. It is never sent again: for `reconcile_window`
+    seconds after the lease ran out, the analytics service may still turn it `sent` from the SES Send event (the
+    processor then counts it); after that it is final `unknown`. A claim without an expiry cannot be waited for.
+    """
     if entry is None or entry.state is LedgerState.PENDING:
         return EntryAction.SEND
     if entry.state.is_final:
         return EntryAction.SKIP if entry.counted else EntryAction.COUNT
-    if entry.lease_expires_at is None or entry.lease_expires_at < now:
+    if entry.lease_expires_at is None:
         return EntryAction.IN_DOUBT
-    return EntryAction.HELD
+    if entry.lease_expires_at >= now:
+        return EntryAction.HELD
+    if entry.lease_expires_at + reconcile_window >= now:
+        return EntryAction.RECONCILING
+    return EntryAction.IN_DOUBT
 
 
 class Gate(StrEnum):
@@ -67,6 +78,11 @@ def throttled_retry_seconds(receive_count: int) -> int:
     return max(2, exponential_backoff(receive_count + 1, base=2.0, cap=120.0))
 
 
+def throttle_backoff_seconds(in_a_row: int, *, base: float = 0.1, cap: float = 2.0) -> float:
+    """Full-jitter pause before trying a throttled recipient again within the batch (AWS's "full jitter")."""
+    return random.uniform(0.0, min(cap, base * 2 ** max(in_a_row - 1, 0)))
+
+
 def retry_policy(error: BaseException, receive_count: int) -> RetryAction:
     """The poller's action for a batch that raised: dead-letter what can never work, retry the rest later."""
     if isinstance(error, MalformedJob | CampaignMissing):
@@ -76,7 +92,11 @@ def retry_policy(error: BaseException, receive_count: int) -> RetryAction:
     return RetryAfter(exponential_backoff(receive_count))
 
 
-def lease_wait_seconds(held: list[LedgerEntry], now: float) -> int:
-    """How long until every live lease among `held` has run out (so the batch can judge them again)."""
-    latest = max((e.lease_expires_at or 0 for e in held), default=0)
+def lease_wait_seconds(held: list[LedgerEntry], now: float, reconcile_window: float = 0.0) -> int:
+    """How long until every entry of `held` can be judged again: a live lease has run out, and an expired one has
+    waited out the reconcile window (pass 0 for live leases only)."""
+    latest = 0.0
+    for entry in held:
+        expires = entry.lease_expires_at or 0
+        latest = max(latest, expires + (reconcile_window if expires < now else 0.0))
     return max(1, int(latest - now) + 1)

@@ -59,11 +59,21 @@ class Campaign:
     template_version: int | None = None
     recipient_count: int = 0
     throttle: Throttle = field(default_factory=Throttle)
+    status_reason: str | None = None
+    quota_resume_at: float | None = None  # epoch s: when a pause for the SES daily quota may end
 
     @property
     def key(self) -> str:
         """The ledger's partition key for this campaign."""
         return campaign_key(self.tenant_id, self.campaign_id)
+
+
+QUOTA_PAUSE_REASON = "SES daily sending quota exceeded"
+
+
+def is_quota_pause(reason: str | None) -> bool:
+    """Whether a `statusReason` is the processor's own pause for the SES daily quota (it resumes those itself)."""
+    return bool(reason) and str(reason).startswith(QUOTA_PAUSE_REASON)
 
 
 def campaign_key(tenant_id: str, campaign_id: str) -> str:
@@ -113,6 +123,7 @@ class SendResult(StrEnum):
     TRANSIENT = "transient"  # the request never reached SES (connect failure): release and retry later
     UNKNOWN = "unknown"  # SES may have accepted it (5xx, read timeout): never resend blindly
     PAUSE = "pause"  # the account or configuration set may not send: pause the campaign
+    QUOTA = "quota"  # the account's 24-hour sending quota is used up: pause the campaign until it frees up
 
 
 @dataclass(frozen=True)

@@ -123,19 +123,20 @@ class DynamoDeliveryLedger:
             values[":reason"] = {"S": reason}
         return await self._update(campaign, email, update, _UNCLAIMED, values) is not None
 
-    async def resolve_in_doubt(self, campaign: Campaign, entry: LedgerEntry) -> bool:
-        """A claim whose lease ran out: the send may have happened, so it becomes `unknown`, never re-sent."""
+    async def resolve_in_doubt(self, campaign: Campaign, entry: LedgerEntry, *, reconcile_window: float = 0.0) -> bool:
+        """A claim whose lease ran out more than `reconcile_window` seconds ago with no SES Send event to reconcile
+        it: the send may have happened, so it becomes final `unknown`, never re-sent."""
         return (
             await self._update(
                 campaign,
                 entry.email,
                 "SET #s = :unknown, reason = :reason, updatedAt = :now",
-                "#s = :sending AND leaseExpiresAt < :epoch",
+                "#s = :sending AND leaseExpiresAt < :cutoff",
                 {
                     ":sending": {"S": LedgerState.SENDING.value},
                     ":unknown": {"S": LedgerState.UNKNOWN.value},
                     ":reason": {"S": "lease_expired"},
-                    ":epoch": {"N": str(int(time.time()))},
+                    ":cutoff": {"N": str(int(time.time() - reconcile_window))},
                 },
             )
             is not None

@@ -27,8 +27,12 @@ class CampaignStore(Protocol):
     async def complete_if_done(self, tenant_id: str, campaign_id: str) -> bool:
         """`sending` → `sent` (with `sentAt`) when `finalCount >= recipientCount`; True when this call did it."""
 
-    async def pause(self, tenant_id: str, campaign_id: str, reason: str) -> bool:
-        """`sending` → `paused` with `statusReason`; True when this call did it."""
+    async def pause(self, tenant_id: str, campaign_id: str, reason: str, *, resume_at: float | None = None) -> bool:
+        """`sending` → `paused` with `statusReason` (and, for a quota pause, when it may end); True when this call
+        did it."""
+
+    async def resume_after_quota(self, tenant_id: str, campaign_id: str, now: float) -> bool:
+        """`paused` for the SES daily quota, with its resume time passed → `sending`; True when this call did it."""
 
 
 class DeliveryLedger(Protocol):
@@ -45,8 +49,9 @@ class DeliveryLedger(Protocol):
     ) -> bool:
         """Give an unclaimed recipient a final state without sending (invalid, suppressed, cancelled, failed)."""
 
-    async def resolve_in_doubt(self, campaign: Campaign, entry: LedgerEntry) -> bool:
-        """A claim whose lease ran out: the send may have happened, so it becomes `unknown`, never re-sent."""
+    async def resolve_in_doubt(self, campaign: Campaign, entry: LedgerEntry, *, reconcile_window: float = 0.0) -> bool:
+        """A claim whose lease ran out more than `reconcile_window` seconds ago (no SES Send event reconciled it):
+        final `unknown`, never re-sent; False when the entry is no longer such a claim."""
 
     async def mark(self, campaign: Campaign, email: str, owner: str, outcome: SendOutcome, state: LedgerState) -> bool:
         """Record the final outcome of our own claim; False when the lease was lost meanwhile."""

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from herald_processor.domain import Campaign, CampaignStatus, Throttle
+from herald_processor.domain import QUOTA_PAUSE_REASON, Campaign, CampaignStatus, Throttle
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -78,6 +78,8 @@ def parse_campaign(item: dict[str, Any]) -> Campaign:
         throttle=Throttle(
             emails_per_minute=_int(throttle, "emailsPerMinute"), emails_per_hour=_int(throttle, "emailsPerHour")
         ),
+        status_reason=_str(item, "statusReason"),
+        quota_resume_at=_int(item, "quotaResumeAt"),
     )
 
 
@@ -134,14 +136,31 @@ class DynamoCampaignStore:
             {":sent": {"S": CampaignStatus.SENT.value}},
         )
 
-    async def pause(self, tenant_id: str, campaign_id: str, reason: str) -> bool:
-        """`sending` → `paused` with `statusReason`; True when this call did it."""
+    async def pause(self, tenant_id: str, campaign_id: str, reason: str, *, resume_at: float | None = None) -> bool:
+        """`sending` → `paused` with `statusReason` (and `quotaResumeAt` for a quota pause); True when this call did
+        it."""
+        update = "SET #s = :paused, statusReason = :reason, updatedAt = :now"
+        values: dict[str, Any] = {":paused": {"S": CampaignStatus.PAUSED.value}, ":reason": {"S": reason[:500]}}
+        if resume_at is not None:
+            update += ", quotaResumeAt = :resume"
+            values[":resume"] = {"N": str(int(resume_at))}
+        return await self._transition(
+            tenant_id, campaign_id, update + " ADD statsVersion :one", "#s = :sending", values
+        )
+
+    async def resume_after_quota(self, tenant_id: str, campaign_id: str, now: float) -> bool:
+        """`paused` (by the processor, for the SES daily quota, due) → `sending`; True when this call did it. A pause
+        by a user (another `statusReason`) is never resumed here."""
         return await self._transition(
             tenant_id,
             campaign_id,
-            "SET #s = :paused, statusReason = :reason, updatedAt = :now ADD statsVersion :one",
-            "#s = :sending",
-            {":paused": {"S": CampaignStatus.PAUSED.value}, ":reason": {"S": reason[:500]}},
+            "SET #s = :sending, updatedAt = :now REMOVE statusReason, quotaResumeAt ADD statsVersion :one",
+            "#s = :paused AND begins_with(statusReason, :quota) AND quotaResumeAt <= :epoch",
+            {
+                ":paused": {"S": CampaignStatus.PAUSED.value},
+                ":quota": {"S": QUOTA_PAUSE_REASON},
+                ":epoch": {"N": str(int(now))},
+            },
         )
 
 

@@ -39,6 +39,8 @@ class EmailJob(BaseModel):
     template_id: str | None = Field(default=None, alias="templateId", pattern=TENANT_PATTERN)
     template_version: int | None = Field(default=None, alias="templateVersion", ge=1)
     priority: Literal["high", "normal", "low"] = "normal"
+    # How often this batch was handed back to the queue as a fresh message after a crash-loop (processor-internal).
+    rescues: int = Field(default=0, ge=0)
 
     @field_validator("recipients", mode="before")
     @classmethod

@@ -6,14 +6,28 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import structlog
 
 from herald_common.metrics import EMAILS
-from herald_processor.decisions import Gate, final_state_for, gate_for, throttled_retry_seconds
-from herald_processor.domain import BatchDeferred, LedgerState, OutgoingEmail, SendOutcome, SendResult
+from herald_processor.decisions import (
+    Gate,
+    final_state_for,
+    gate_for,
+    throttle_backoff_seconds,
+    throttled_retry_seconds,
+)
+from herald_processor.domain import (
+    QUOTA_PAUSE_REASON,
+    BatchDeferred,
+    LedgerState,
+    OutgoingEmail,
+    SendOutcome,
+    SendResult,
+)
 from herald_processor.mime import Envelope, HeaderInjection, build_message, ses_tags
 
 if TYPE_CHECKING:
@@ -54,6 +68,7 @@ class SendRun:
     shutting_down: Callable[[], bool] = lambda: False
     stop: StopReason | None = None
     contended: int = 0
+    throttled_in_a_row: int = 0
     _untouched: list[Sendable] = field(default_factory=list)
     _deadline: float = 0.0
     _last_check: float = 0.0
@@ -86,10 +101,14 @@ class SendRun:
 
     async def _worker(self, queue: Iterator[Sendable]) -> None:
         for item in queue:  # a shared iterator: each recipient goes to exactly one worker
-            if self.stop is not None or not await self._may_send():
-                self._untouched.append(item)
-                continue
-            await self._send_one(item)
+            while True:
+                if self.stop is not None or not await self._may_send():
+                    self._untouched.append(item)
+                    break
+                if not await self._send_one(item):
+                    break
+                # SES refused it for now (nothing sent, the claim is back): try again after a full-jitter pause.
+                await asyncio.sleep(throttle_backoff_seconds(self.throttled_in_a_row))
 
     async def _may_send(self) -> bool:
         if self.shutting_down():
@@ -124,14 +143,15 @@ class SendRun:
             log.info("processor.batch_interrupted", status=None if current is None else current.status.value)
             self._halt(StopReason.CANCELLED if gate is Gate.CANCEL else StopReason.PAUSED)
 
-    async def _send_one(self, item: Sendable) -> None:
+    async def _send_one(self, item: Sendable) -> bool:
+        """Claim, build, send and record one recipient; True when SES refused it for now and it may be tried again."""
         ports, key = self.ports, item.address.key
         claimed = await ports.ledger.claim(
             self.campaign, key, owner=self.owner, batch_id=self.job.batch_id, lease_seconds=self.policy.lease_seconds
         )
         if claimed is None:
             self.contended += 1
-            return
+            return False
         envelope = Envelope(
             tenant_id=self.campaign.tenant_id,
             campaign_id=self.campaign.campaign_id,
@@ -149,14 +169,13 @@ class SendRun:
             )
         except HeaderInjection as exc:
             log.warning("processor.invalid_header", recipient=key, error=str(exc))
-            await self._record(key, SendOutcome(SendResult.FAILED, reason="invalid_header"))
-            return
+            return await self._record(key, SendOutcome(SendResult.FAILED, reason="invalid_header"))
         outcome = await ports.sender.send(
             OutgoingEmail(destination=envelope.destination, raw=raw, tags=ses_tags(envelope))
         )
-        await self._record(key, outcome)
+        return await self._record(key, outcome)
 
-    async def _record(self, key: str, outcome: SendOutcome) -> None:
+    async def _record(self, key: str, outcome: SendOutcome) -> bool:
         ports = self.ports
         state = final_state_for(outcome.result)
         if state is None:
@@ -169,18 +188,47 @@ class SendRun:
                     self.campaign.tenant_id, self.campaign.campaign_id, f"SES: {outcome.reason}"
                 )
                 self._halt(StopReason.PAUSED)
-            else:
-                log.warning("processor.send_throttled", result=outcome.result.value, reason=outcome.reason)
-                self._halt(StopReason.THROTTLED)
-            return
+                return False
+            if outcome.result is SendResult.QUOTA:
+                # The account's 24-hour quota is used up: pause, and resume (from the next batch to come back) once
+                # the pause is over; if SES still refuses then, the campaign pauses again.
+                resume_at = time.time() + self.policy.quota_pause_seconds
+                until = datetime.fromtimestamp(resume_at, UTC).isoformat(timespec="seconds")
+                log.error("processor.daily_quota_exceeded", reason=outcome.reason, resumeAt=until)
+                await ports.campaigns.pause(
+                    self.campaign.tenant_id,
+                    self.campaign.campaign_id,
+                    f"{QUOTA_PAUSE_REASON}: sending resumes automatically after {until}",
+                    resume_at=resume_at,
+                )
+                self._halt(StopReason.PAUSED)
+                return False
+            self.throttled_in_a_row += 1
+            log.warning(
+                "processor.send_throttled",
+                result=outcome.result.value,
+                reason=outcome.reason,
+                inARow=self.throttled_in_a_row,
+            )
+            if self.throttled_in_a_row < self.policy.throttle_retries:
+                return True
+            # SES keeps refusing: the batch comes back through the queue's visibility after a longer backoff.
+            self._halt(StopReason.THROTTLED)
+            return False
+        self.throttled_in_a_row = 0
         if state is not LedgerState.SENT:
             log.warning("processor.send_failed", recipient=key, state=state.value, reason=outcome.reason)
         if await ports.ledger.mark(self.campaign, key, self.owner, outcome, state):
             self.finals[key] = state
             EMAILS.labels(state.value).inc()
         else:
-            # Our lease ran out and someone judged the recipient in doubt; they counted it, we do not.
+            # Our lease ran out meanwhile: someone made the recipient `unknown` (and counted it), or analytics
+            # reconciled it `sent` from the SES Send event (uncounted: counted here, exactly once, by the ledger).
             log.warning("processor.lease_lost", recipient=key, outcome=state.value, messageId=outcome.message_id)
+            current = (await ports.ledger.snapshot(self.campaign, [key])).get(key)
+            if current is not None and current.state.is_final and not current.counted:
+                self.finals[key] = current.state
+        return False
 
     async def _settle_untouched(self, state: LedgerState) -> None:
         for item in self._untouched:

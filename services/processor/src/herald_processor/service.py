@@ -18,6 +18,7 @@ from herald_processor.domain import (
     LedgerState,
     RenderedEmail,
     TemplateMissing,
+    is_quota_pause,
 )
 from herald_processor.mime import unsubscribe_url
 from herald_processor.schemas import Address, check_address
@@ -53,6 +54,9 @@ class BatchPolicy:
     status_check_interval: float = 2.0
     batch_time_budget: float = 30.0
     paused_retry_seconds: int = 8
+    reconcile_window: float = 60.0
+    throttle_retries: int = 5  # SES throttles in a row a batch rides out in place before it defers
+    quota_pause_seconds: int = 900  # how long a campaign pauses when the SES daily quota is used up
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,9 @@ class BatchService:
             raise CampaignMissing(f"campaign {job.campaign_id} of tenant {job.tenant_id} does not exist")
         log.info("processor.batch_started", recipients=len(job.recipients), receiveCount=receive_count)
         gate = gate_for(campaign.status)
+        if gate is Gate.DEFER and is_quota_pause(campaign.status_reason):
+            campaign = await self._after_quota_pause(campaign)
+            gate = gate_for(campaign.status)
         if gate is Gate.DEFER:
             raise BatchDeferred(f"campaign is {campaign.status}", seconds=self._policy.paused_retry_seconds)
         finals: dict[str, LedgerState] = {}
@@ -110,6 +117,20 @@ class BatchService:
             )
         return report
 
+    async def _after_quota_pause(self, campaign: Campaign) -> Campaign:
+        """A campaign the processor paused for the SES daily quota: resume it once its pause is over."""
+        now = self._clock()
+        resume_at = campaign.quota_resume_at or 0
+        if resume_at > now:
+            seconds = max(self._policy.paused_retry_seconds, min(int(resume_at - now) + 1, 900))
+            raise BatchDeferred("SES daily quota: paused until it frees up", seconds=seconds)
+        if await self._ports.campaigns.resume_after_quota(campaign.tenant_id, campaign.campaign_id, now):
+            log.info("processor.quota_pause_ended")
+        current = await self._ports.campaigns.get(campaign.tenant_id, campaign.campaign_id)
+        if current is None:
+            raise CampaignMissing(f"campaign {campaign.campaign_id} of tenant {campaign.tenant_id} does not exist")
+        return current
+
     async def _run(
         self, job: EmailJob, campaign: Campaign, gate: Gate, finals: dict[str, LedgerState], receive_count: int
     ) -> None:
@@ -119,23 +140,30 @@ class BatchService:
             address = check_address(recipient.email)
             unique.setdefault(address.key, (recipient, address))
         snapshot = await ports.ledger.snapshot(campaign, list(unique))
-        held: list[LedgerEntry] = []
+        held: list[LedgerEntry] = []  # to judge again later: live leases, and expired ones awaiting their Send event
         candidates: list[tuple[JobRecipient, Address]] = []
+        window = self._policy.reconcile_window
         for key, (recipient, address) in unique.items():
             entry = snapshot.get(key)
-            action = decide_entry(entry, now)
+            action = decide_entry(entry, now, window)
             if action is EntryAction.SEND:
                 candidates.append((recipient, address))
             elif action is EntryAction.COUNT and entry is not None:
                 finals[key] = entry.state
             elif action is EntryAction.IN_DOUBT and entry is not None:
-                if await ports.ledger.resolve_in_doubt(campaign, entry):
-                    log.warning("processor.in_doubt", recipient=key, leaseOwner=entry.lease_owner)
+                if await ports.ledger.resolve_in_doubt(campaign, entry, reconcile_window=window):
+                    log.warning(
+                        "processor.recipient_unknown",
+                        recipient=key,
+                        leaseOwner=entry.lease_owner,
+                        leaseExpiresAt=entry.lease_expires_at,
+                        attempt=entry.attempt,
+                    )
                     EMAILS.labels("unknown").inc()
                     finals[key] = LedgerState.UNKNOWN
                 else:
-                    held.append(entry)
-            elif action is EntryAction.HELD and entry is not None:
+                    held.append(entry)  # reconciled or counted meanwhile: the next look counts it
+            elif action in (EntryAction.HELD, EntryAction.RECONCILING) and entry is not None:
                 held.append(entry)
 
         if gate is Gate.CANCEL:
@@ -146,8 +174,11 @@ class BatchService:
         if sendable:
             await self._render_and_send(job, campaign, sendable, finals, receive_count)
         if held:
-            # Someone holds a live claim: come back when it has run out, to count or resolve it.
-            raise BatchDeferred(f"{len(held)} recipients claimed elsewhere", seconds=lease_wait_seconds(held, now))
+            # A live claim elsewhere, or an expired one whose SES Send event may still come: come back when each can
+            # be judged (then counted, reconciled as `sent` by analytics, or made `unknown`).
+            raise BatchDeferred(
+                f"{len(held)} recipients claimed or in doubt", seconds=lease_wait_seconds(held, now, window)
+            )
 
     async def _settle(
         self,

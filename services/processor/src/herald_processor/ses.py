@@ -10,6 +10,7 @@ import asyncio
 import time
 from typing import TYPE_CHECKING
 
+import structlog
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -20,6 +21,8 @@ from botocore.exceptions import (
 
 from herald_common.metrics import SEND_DURATION
 from herald_processor.domain import OutgoingEmail, SendOutcome, SendResult
+
+log = structlog.get_logger("herald.processor")
 
 if TYPE_CHECKING:
     from types_aiobotocore_ses import SESClient
@@ -36,7 +39,8 @@ PAUSE_CODES = frozenset(
         "ConfigurationSetSendingPausedException",
     }
 )
-THROTTLE_MESSAGES = ("maximum sending rate exceeded", "daily message quota exceeded")
+THROTTLE_MESSAGES = ("maximum sending rate exceeded",)
+QUOTA_MESSAGES = ("daily message quota exceeded", "daily sending quota exceeded", "sending quota exceeded")
 
 
 def classify_error(exc: BaseException) -> SendOutcome:
@@ -47,6 +51,8 @@ def classify_error(exc: BaseException) -> SendOutcome:
         message = str(error.get("Message", ""))
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
         reason = f"{code}: {message}"[:300]
+        if any(m in message.lower() for m in QUOTA_MESSAGES):
+            return SendOutcome(SendResult.QUOTA, reason=reason)
         if code in THROTTLE_CODES or any(m in message.lower() for m in THROTTLE_MESSAGES):
             return SendOutcome(SendResult.THROTTLED, reason=reason)
         if code in PAUSE_CODES:
@@ -60,6 +66,18 @@ def classify_error(exc: BaseException) -> SendOutcome:
     if isinstance(exc, ReadTimeoutError | BotoCoreError | TimeoutError | OSError):
         return SendOutcome(SendResult.UNKNOWN, reason=type(exc).__name__)
     raise exc
+
+
+async def account_send_rate(*, sesv2: SESV2Client | None = None, ses: SESClient | None = None) -> float | None:
+    """The account's SES maximum send rate (emails per second) from GetSendQuota / GetAccount; None if unknown."""
+    try:
+        if sesv2 is not None:
+            return float((await sesv2.get_account())["SendQuota"]["MaxSendRate"])
+        if ses is not None:
+            return float((await ses.get_send_quota())["MaxSendRate"])
+    except (ClientError, BotoCoreError, KeyError) as exc:
+        log.warning("processor.send_quota_unknown", error=str(exc))
+    return None
 
 
 class SesEmailSender:

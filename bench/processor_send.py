@@ -1,0 +1,172 @@
+"""Processor CPU per email, against the raw SES client's CPU per call in the same run (issue 3, benchmark a).
+
+The batch service runs in this process, as the processor runs it (ledger claims and marks, counting, suppression
+check, MIME building, the SES call), with DynamoDB and S3 in an emulator subprocess and SES v2 pointed at the
+instant stub. The template service is an in-process stand-in (httpx.MockTransport) whose answer is built in
+advance, so its cost is the HTTP client's only. Not measured: SQS receive/delete (one each per batch of 50).
+The ratio divides the processor's CPU-seconds per email by a plain `send_email` loop's CPU-seconds per call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import secrets
+import tempfile
+import time
+from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from herald_cli.stack import DevStack
+from herald_common.aws import AwsClients, open_clients
+from herald_common.settings import HeraldSettings
+from herald_processor.app import build_service
+from herald_processor.config import Settings
+from herald_processor.schemas import parse_job
+from herald_processor.templates import template_key
+
+if TYPE_CHECKING:
+    from bench.run import BenchContext
+
+EMAILS = 1000
+BATCH = 50
+CONCURRENT_BATCHES = 4
+TENANT = "bench"
+TARGET_RATIO = 1.5
+
+
+def _renderer() -> httpx.MockTransport:
+    def handle(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        results = [
+            {
+                "email": r["email"],
+                "subject": "Hello",
+                "html": f'<p>Hello {r["data"]["first_name"]}</p><a href="{r["unsubscribeUrl"]}">unsubscribe</a>'
+                + "<p>This month: faster sends and live statistics.</p>" * 40,
+                "text": "Hello\n" + "This month: faster sends and live statistics.\n" * 40,
+            }
+            for r in body["recipients"]
+        ]
+        return httpx.Response(200, json={"templateId": "newsletter", "version": 1, "results": results})
+
+    return httpx.MockTransport(handle)
+
+
+async def _prepare(aws: AwsClients, settings: Settings, campaign_id: str) -> None:
+    await aws.require_dynamodb().put_item(
+        TableName=settings.resources.campaigns_table,
+        Item={
+            "tenantId": {"S": TENANT},
+            "campaignId": {"S": campaign_id},
+            "name": {"S": "Bench"},
+            "templateId": {"S": "newsletter"},
+            "templateVersion": {"N": "1"},
+            "fromAddress": {"S": "news@example.com"},
+            "status": {"S": "sending"},
+            "recipientCount": {"N": str(EMAILS)},
+        },
+    )
+    document = {"templateId": "newsletter", "version": 1, "name": "N", "subject": "Hello", "html": "<p>x</p>"}
+    await aws.require_s3().put_object(
+        Bucket=settings.resources.bucket,
+        Key=template_key(TENANT, "newsletter", 1),
+        Body=json.dumps(document).encode(),
+        ContentType="application/json",
+    )
+
+
+def _job(campaign_id: str, n: int) -> str:
+    emails = [f"user{n * BATCH + i}@example.com" for i in range(BATCH)]
+    return json.dumps(
+        {
+            "campaignId": campaign_id,
+            "tenantId": TENANT,
+            "batchId": f"batch_{n:06d}",
+            "recipients": [{"email": e, "data": {"first_name": f"U{i}"}} for i, e in enumerate(emails)],
+        }
+    )
+
+
+async def _raw_client_cpu_per_call(sesv2: Any, calls: int) -> float:
+    """The `ses_client_v2` loop (same client, same stub), in this run: CPU-seconds per `send_email`."""
+    raw = b"From: news@example.com\r\nTo: a@example.com\r\nSubject: x\r\n\r\n" + b"x" * 5000
+    counter = itertools.count()
+
+    async def worker() -> None:
+        while next(counter) < calls:
+            await sesv2.send_email(
+                FromEmailAddress="news@example.com",
+                Destination={"ToAddresses": ["a@example.com"]},
+                Content={"Raw": {"Data": raw}},
+                ConfigurationSetName="bench-events",
+                EmailTags=[{"Name": "herald-tenant", "Value": "bench"}],
+            )
+
+    await asyncio.gather(*(worker() for _ in range(32)))  # warm-up: pool and lazy model loading
+    counter = itertools.count()
+    cpu = time.process_time()
+    await asyncio.gather(*(worker() for _ in range(32)))
+    return (time.process_time() - cpu) / calls
+
+
+async def processor_send(ctx: BenchContext) -> dict[str, Any]:
+    prefix = f"bproc{os.getpid() % 10000}"
+    stack = DevStack(prefix=prefix, ports="free", log_dir=tempfile.mkdtemp(prefix="herald-bench-processor-"))
+    try:
+        stack._spawn("emulator")
+        stack._wait_ready(["emulator"])
+        settings = Settings(
+            resource_prefix=prefix,
+            aws_endpoint_url=stack.emulator_url,
+            template_url="http://template.bench",
+            public_url="https://herald.bench",
+            throttle_backend="local",
+        )
+        stub = HeraldSettings(resource_prefix=prefix, aws_endpoint_url=ctx.ses_stub_url)
+        async with AsyncExitStack() as exits:
+            aws = await open_clients(exits, settings, "dynamodb", "s3")
+            aws.sesv2 = (await open_clients(exits, stub, "sesv2")).sesv2
+            http = await exits.enter_async_context(
+                httpx.AsyncClient(base_url=settings.template_url, transport=_renderer())
+            )
+            service = build_service(settings, aws, http)
+            baseline = await _raw_client_cpu_per_call(aws.sesv2, min(ctx.calls, 2000))
+
+            async def run(campaign_id: str, batches: int) -> None:
+                jobs = iter(range(batches))
+
+                async def worker() -> None:
+                    for n in jobs:
+                        await service.process(parse_job(_job(campaign_id, n)))
+
+                await asyncio.gather(*(worker() for _ in range(CONCURRENT_BATCHES)))
+
+            warm = "camp_" + secrets.token_hex(8)
+            await _prepare(aws, settings, warm)
+            await run(warm, 2)
+            campaign_id = "camp_" + secrets.token_hex(8)
+            await _prepare(aws, settings, campaign_id)
+            cpu, wall = time.process_time(), time.perf_counter()
+            await run(campaign_id, EMAILS // BATCH)
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    finally:
+        stack.stop()
+    per_email = cpu / EMAILS
+    return {
+        "emails": EMAILS,
+        "batchSize": BATCH,
+        "concurrentBatches": CONCURRENT_BATCHES,
+        "processorCpuSecondsPerEmail": per_email,
+        "processorCpuMicrosPerEmail": round(per_email * 1e6, 1),
+        "rawSesClientCpuMicrosPerCall": round(baseline * 1e6, 1),
+        "ratio": round(per_email / baseline, 2),
+        "targetRatio": TARGET_RATIO,
+        "wallSeconds": round(wall, 2),
+        "note": "emulator (DynamoDB, S3) in a subprocess, SES v2 → instant stub, template service stand-in "
+        "in-process; SQS receive/delete not included",
+    }

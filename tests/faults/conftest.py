@@ -1,0 +1,176 @@
+"""Fault tests: the whole stack as real processes against the emulator, with processors killed, stopped, doubled and
+throttled. Short visibility, lease and reconcile settings make a crash heal in seconds instead of minutes."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import signal
+import subprocess
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import httpx
+import pytest
+
+from herald_cli.client import HeraldClient
+from herald_cli.stack import DevStack, free_port
+from herald_common.settings import HeraldSettings
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+# Processor settings for the fault runs (HERALD_*; the other services ignore what they do not know).
+FAULT_ENV = {
+    "HERALD_VISIBILITY_TIMEOUT": "10",
+    "HERALD_HANDLER_TIMEOUT": "9",
+    "HERALD_BATCH_TIME_BUDGET": "6",
+    "HERALD_LEASE_SECONDS": "10",
+    "HERALD_RECONCILE_WINDOW": "2",
+    "HERALD_PAUSED_RETRY_SECONDS": "1",
+    "HERALD_BATCH_SIZE": "25",
+}
+TEMPLATE_HTML = '<p>Hello {{ first_name }}</p><p><a href="{{ unsubscribe_url }}">Unsubscribe</a></p>'
+
+
+@pytest.fixture(scope="package")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
+    prefix = "flt" + secrets.token_hex(4)
+    with DevStack(prefix=prefix, ports="free", log_dir=tmp_path_factory.mktemp("fault-logs"), env=FAULT_ENV) as running:
+        yield running
+
+
+@pytest.fixture(scope="package")
+def client(stack: DevStack) -> Iterator[HeraldClient]:
+    with HeraldClient(stack.urls, stack.token("acme", "marketer"), timeout=60) as api:
+        api.put_template("faults", subject="News for {{ first_name }}", html=TEMPLATE_HTML)
+        yield api
+
+
+@pytest.fixture(autouse=True)
+def clean_faults(stack: DevStack) -> Iterator[None]:
+    """Every test starts and ends with no SES faults and the stack's processor running."""
+    httpx.delete(f"{stack.emulator_url}/_emulator/faults", timeout=10).raise_for_status()
+    if not stack.is_running("processor"):
+        stack.restart("processor")
+    yield
+    httpx.delete(f"{stack.emulator_url}/_emulator/faults", timeout=10).raise_for_status()
+
+
+def set_faults(stack: DevStack, **faults: float) -> None:
+    httpx.put(f"{stack.emulator_url}/_emulator/faults", json=faults, timeout=10).raise_for_status()
+
+
+@contextlib.contextmanager
+def extra_processor(stack: DevStack, log_dir: Path, name: str = "processor-2") -> Iterator[subprocess.Popen[bytes]]:
+    """A second processor process on the stack's queue (its own port and processor id), stopped with SIGTERM."""
+    port = free_port()
+    command = [str(stack.bin_dir / "herald-processor"), "--host", stack.host, "--port", str(port)]
+    with (log_dir / f"{name}.log").open("ab") as log:
+        process = subprocess.Popen(command, env=stack.env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://{stack.host}:{port}/readyz", timeout=1).status_code == 200:
+                    break
+            assert process.poll() is None, f"{name} exited early"
+            time.sleep(0.3)
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=35)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def recipients(count: int) -> list[dict[str, Any]]:
+    tag = secrets.token_hex(3)
+    return [{"email": f"r{i:04d}.{tag}@example.com", "data": {"first_name": f"R{i}"}} for i in range(count)]
+
+
+def start_campaign(client: HeraldClient, rows: list[dict[str, Any]], *, throttle: dict[str, int] | None = None) -> str:
+    campaign = client.create_campaign(name="Faults", template_id="faults", from_address="news@example.com")
+    campaign_id = str(campaign["campaignId"])
+    for start in range(0, len(rows), 500):
+        client.add_recipients(campaign_id, rows[start : start + 500])
+    client.send_campaign(campaign_id, throttle=throttle)
+    return campaign_id
+
+
+def wait_until_sent(client: HeraldClient, campaign_id: str, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    campaign: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        campaign = client.get_campaign(campaign_id)
+        if campaign["status"] in ("sent", "failed", "cancelled"):
+            return campaign
+        time.sleep(0.5)
+    return campaign
+
+
+@dataclass
+class Audit:
+    per_recipient: Counter[str]  # messages SES accepted, by destination
+    ledger: dict[str, str]  # ledger state by recipient
+    messages: list[dict[str, Any]]
+
+    @property
+    def duplicates(self) -> dict[str, int]:
+        return {email: n for email, n in self.per_recipient.items() if n > 1}
+
+    def lost(self, emails: list[str]) -> list[str]:
+        """Valid recipients with no message that are not `unknown` either."""
+        return [e for e in emails if self.per_recipient[e] == 0 and self.ledger.get(e) != "unknown"]
+
+    def states(self) -> Counter[str]:
+        return Counter(self.ledger.values())
+
+
+def audit(stack: DevStack, campaign_id: str) -> Audit:
+    response = httpx.get(f"{stack.emulator_url}/_emulator/ses/messages", timeout=30)
+    messages = [m for m in response.json()["messages"] if m["tags"].get("herald-campaign") == campaign_id]
+    per_recipient = Counter(d.lower() for m in messages for d in m["destinations"])
+    dynamodb = aws_client(stack, "dynamodb")
+    ledger: dict[str, str] = {}
+    kwargs: dict[str, Any] = {
+        "TableName": HeraldSettings(resource_prefix=stack.prefix).resources.ledger_table,
+        "KeyConditionExpression": "campaignKey = :k",
+        "ExpressionAttributeValues": {":k": {"S": f"acme#{campaign_id}"}},
+        "ConsistentRead": True,
+    }
+    while True:
+        page = dynamodb.query(**kwargs)
+        ledger |= {item["email"]["S"]: item["state"]["S"] for item in page["Items"]}
+        if "LastEvaluatedKey" not in page:
+            break
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return Audit(per_recipient=per_recipient, ledger=ledger, messages=messages)
+
+
+def aws_client(stack: DevStack, service: str) -> Any:
+    return boto3.client(
+        service,  # type: ignore[call-overload]
+        endpoint_url=stack.emulator_url,
+        region_name=stack.settings.aws_region,
+        aws_access_key_id=stack.env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=stack.env["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
+def dead_letters(stack: DevStack) -> int:
+    """Messages waiting in the email-jobs dead-letter queue."""
+    names = HeraldSettings(resource_prefix=stack.prefix).resources
+    sqs = aws_client(stack, "sqs")
+    url = sqs.get_queue_url(QueueName=names.dead_letter_queue(names.email_jobs_queue))["QueueUrl"]
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])

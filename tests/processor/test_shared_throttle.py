@@ -1,0 +1,86 @@
+"""The shared token bucket: its pure arithmetic, and several "processors" leasing from one DynamoDB table at once."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+
+import pytest
+
+from herald_processor.domain import Throttle
+from herald_processor.shared_throttle import DynamoThrottleBucket, Limit, lease_size, limits_for, refill
+
+
+def test_a_send_takes_from_the_campaign_minute_hour_and_account_buckets():
+    limits = limits_for("acme#camp_1", Throttle(emails_per_minute=600, emails_per_hour=7200), 14.0)
+    assert [(limit.key, limit.rate) for limit in limits] == [
+        ("acme#camp_1/minute", 10.0),
+        ("acme#camp_1/hour", 2.0),
+        ("account", 14.0),
+    ]
+    assert limits_for("acme#camp_1", Throttle(), None) == []
+
+
+@pytest.mark.parametrize(("rate", "block"), [(100.0, 5), (10.0, 5), (4.0, 2), (1.0, 1), (1 / 3600, 1)])
+def test_blocks_are_small_and_never_more_than_half_a_second_of_the_rate(rate, block):
+    assert Limit("k", rate).block == block
+    assert Limit("k", rate).capacity == block
+
+
+def test_refill_adds_the_rate_times_the_time_up_to_the_capacity():
+    limit = Limit("k", 10.0)
+    assert refill(0.0, 100.0, 100.2, limit) == pytest.approx(2.0)
+    assert refill(1.5, 100.0, 160.0, limit) == 5.0  # an idle bucket does not save up a minute's worth
+    assert refill(3.0, 100.0, 99.0, limit) == 3.0  # a clock behind the stored one adds nothing
+    assert lease_size(4.99, limit) == 4
+    assert lease_size(0.5, limit) == 0
+    assert lease_size(9.0, limit) == 5
+
+
+async def test_processors_sharing_the_table_stay_within_the_rate_together(herald_settings, aws):
+    table = herald_settings.resources.throttle_table
+    key = "acme#camp_" + secrets.token_hex(6)
+    throttle = Throttle(emails_per_minute=600)  # 10 per second for the whole fleet
+    processors = [DynamoThrottleBucket(aws.dynamodb, table) for _ in range(3)]
+    stamps: list[float] = []
+    run_for = 3.0
+    started = time.monotonic()
+
+    async def sender(bucket: DynamoThrottleBucket) -> None:
+        while time.monotonic() - started < run_for:
+            if await bucket.acquire(key, throttle, max_wait=run_for):
+                stamps.append(time.monotonic() - started)
+
+    await asyncio.gather(*(sender(bucket) for processor in processors for bucket in (processor, processor)))
+    within = [t for t in stamps if t < run_for]
+    # Rate × time plus the bucket's capacity (one block) at the start: never more, and not much less.
+    assert len(within) <= 10 * run_for + 5 + 1
+    assert len(within) >= 0.75 * 10 * run_for
+    one_second = max(sum(1 for t in within if s <= t < s + 1.0) for s in within)
+    assert one_second <= 10 + 5
+
+
+async def test_a_token_beyond_max_wait_is_refused_at_once(herald_settings, aws):
+    bucket = DynamoThrottleBucket(aws.dynamodb, herald_settings.resources.throttle_table)
+    key = "acme#camp_" + secrets.token_hex(6)
+    hourly = Throttle(emails_per_hour=60)  # one a minute: the first goes, the next is a minute away
+    assert await bucket.acquire(key, hourly, max_wait=0.5)
+    started = time.monotonic()
+    assert not await bucket.acquire(key, hourly, max_wait=0.5)
+    assert time.monotonic() - started < 0.5
+
+
+async def test_the_account_rate_applies_across_campaigns(herald_settings, aws):
+    table = herald_settings.resources.throttle_table
+    bucket = DynamoThrottleBucket(aws.dynamodb, table, account_rate=4.0)  # blocks of 2
+    first = [await bucket.acquire(f"acme#camp_{i}", Throttle(), max_wait=0.0) for i in range(3)]
+    assert first == [True, True, False]  # two campaigns took the account's block
+
+
+async def test_without_its_table_the_bucket_falls_back_to_per_process_limits(herald_settings, aws):
+    bucket = DynamoThrottleBucket(aws.dynamodb, herald_settings.resources.throttle_table + "-missing")
+    key = "acme#camp_" + secrets.token_hex(6)
+    hourly = Throttle(emails_per_hour=60)
+    assert await bucket.acquire(key, hourly, max_wait=0.5)
+    assert not await bucket.acquire(key, hourly, max_wait=0.5)  # still limited, now in this process
