@@ -167,4 +167,11 @@ def test_prometheus_profile_scrapes_every_service_of_the_compose_stack(compose: 
     mounted = {volume.split(":")[0] for volume in prometheus["volumes"]}
     for path in mounted:
         assert (ROOT / path).exists(), path
-    assert set(config["rule_files"]) == {"alerts.yml"}
+    assert set(config["rule_files"]) >= {"alerts.yml"}
+
+
+def test_prometheus_gets_every_rule_file_it_loads(compose: dict[str, Any]) -> None:
+    config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    mounted = {volume.split(":")[1] for volume in compose["services"]["prometheus"]["volumes"]}
+    for rule_file in config["rule_files"]:
+        assert f"/etc/prometheus/{rule_file}" in mounted, rule_file

@@ -1,8 +1,22 @@
-"""Prometheus metrics with the names SPEC.md fixes, defined once so every service exposes the same names."""
+"""Prometheus metrics with the names SPEC.md fixes, defined once so every service exposes the same names, and the
+small background samplers that keep the gauges fed from AWS (queue depths, SES quota)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING
+
+import structlog
+from botocore.exceptions import BotoCoreError, ClientError
 from prometheus_client import Counter, Gauge, Histogram
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Mapping
+
+    from types_aiobotocore_sqs import SQSClient
+
+log = structlog.get_logger("herald.metrics")
 
 EMAILS = Counter("herald_emails_total", "Emails by outcome", ["result"])
 BATCHES = Counter("herald_batches_total", "Email-job batches by outcome", ["result"])
@@ -20,3 +34,29 @@ HTTP_DURATION = Histogram(
     ["method", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
+SES_QUOTA_USED = Gauge(
+    "herald_ses_quota_used_ratio", "Share of the 24-hour SES sending quota used (SentLast24Hours / Max24HourSend)"
+)
+
+SAMPLE_ERRORS = (ClientError, BotoCoreError, OSError, KeyError, ValueError)
+
+
+async def sample_queue_depth(sqs: SQSClient, queues: Mapping[str, str]) -> None:
+    """Set `herald_queue_depth{queue}` from ApproximateNumberOfMessages of each (queue name → url)."""
+    for name, url in queues.items():
+        attributes = await sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+        QUEUE_DEPTH.labels(name).set(int(attributes.get("Attributes", {}).get("ApproximateNumberOfMessages", "0")))
+
+
+async def sample_every(
+    sample: Callable[[], Awaitable[None]], *, interval: float, stopping: asyncio.Event, name: str
+) -> None:
+    """Run `sample` now and then every `interval` seconds until `stopping` is set. A failed sample (AWS unreachable,
+    an odd answer) is logged at debug and skipped: the gauge keeps its last value and the next sample tries again."""
+    while not stopping.is_set():
+        try:
+            await sample()
+        except SAMPLE_ERRORS as exc:
+            log.debug("metrics.sample_failed", sampler=name, error=str(exc))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), timeout=interval)

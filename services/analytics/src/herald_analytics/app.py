@@ -22,6 +22,7 @@ from herald_analytics.stats.api import router as stats_router
 from herald_analytics.stats.repository import CampaignReader
 from herald_analytics.stats.service import StatsService
 from herald_common.aws import open_clients
+from herald_common.metrics import sample_every, sample_queue_depth
 from herald_common.sqs import SqsPoller
 from herald_common.web import create_service_app
 
@@ -114,10 +115,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 asyncio.create_task(poller.run(), name="analytics:ses-events"),
                 asyncio.create_task(publisher.run(), name="analytics:campaign-updates"),
             ]
+            depths = {names.ses_events_queue: queue_url, dlq_name: dead_letter_url}
+            sampling_stopped = asyncio.Event()
+            sampler = asyncio.create_task(
+                sample_every(
+                    lambda: sample_queue_depth(sqs, depths),
+                    interval=settings.analytics_queue_depth_interval,
+                    stopping=sampling_stopped,
+                    name="queue_depth",
+                ),
+                name="analytics:queue-depth",
+            )
             log.info("analytics.started", queue=names.ses_events_queue)
             try:
                 yield
             finally:
+                sampling_stopped.set()
+                await asyncio.gather(sampler, return_exceptions=True)
                 poller.stop()
                 await asyncio.gather(tasks[0], return_exceptions=True)
                 publisher.stop()  # after the poller: the last batch's counts are announced too

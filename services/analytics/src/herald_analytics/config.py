@@ -21,6 +21,8 @@ class Settings(HeraldSettings):
     analytics_event_lease_seconds: int = Field(default=30, ge=5)
     # Campaign-update messages are coalesced over this window: one per campaign touched, not one per event.
     analytics_update_window_seconds: float = Field(default=0.25, ge=0)
+    # How often herald_queue_depth{queue} is sampled for the ses-events queue and its dead-letter queue.
+    analytics_queue_depth_interval: float = Field(default=10.0, gt=0)
 
     # Live stream (`GET /campaigns/{id}/stream`): how often a stream re-reads the campaign item, and the keep-alive.
     stream_poll_interval: float = Field(default=0.5, gt=0)

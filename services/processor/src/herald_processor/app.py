@@ -14,7 +14,7 @@ from herald_processor.config import Settings
 from herald_processor.ledger import DynamoDeliveryLedger
 from herald_processor.repository import DynamoCampaignStore, DynamoSuppressionList
 from herald_processor.service import BatchPolicy, BatchService, Ports
-from herald_processor.ses import SesEmailSender, account_send_rate
+from herald_processor.ses import SesEmailSender, account_send_rate, send_quota_used
 from herald_processor.shared_throttle import DynamoThrottleBucket
 from herald_processor.templates import HttpTemplateRenderer, S3TemplateSource
 from herald_processor.throttle import LocalThrottleBucket
@@ -96,7 +96,12 @@ def create_app(
             if settings.ses_max_send_rate is None and settings.aws_endpoint_url is None:
                 account_rate = await account_send_rate(sesv2=aws.sesv2, ses=aws.ses)  # real SES: its quota
             service = build_service(settings, aws, http, account_rate=account_rate)
-            worker = ProcessorWorker(settings, aws.require_sqs(), service)
+            worker = ProcessorWorker(
+                settings,
+                aws.require_sqs(),
+                service,
+                ses_quota=lambda: send_quota_used(sesv2=aws.sesv2, ses=aws.ses),
+            )
             app.state.worker = worker
             task = asyncio.create_task(worker.run(), name="email-jobs-worker")
             try:

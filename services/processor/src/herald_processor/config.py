@@ -52,6 +52,9 @@ class Settings(HeraldSettings):
         default=2.0, gt=0, description="how often a running batch re-reads the campaign status"
     )
     queue_depth_interval: float = Field(default=10.0, gt=0)
+    ses_quota_interval: float = Field(
+        default=60.0, gt=0, description="how often herald_ses_quota_used_ratio is sampled from SES GetSendQuota"
+    )
     paused_retry_seconds: int = Field(default=8, ge=1, le=900)
     quota_pause_seconds: int = Field(
         default=900, ge=1, description="how long a campaign pauses when the SES daily sending quota is used up"

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from herald_common.metrics import BATCHES, QUEUE_DEPTH
+from herald_common.metrics import BATCHES
 from herald_processor.domain import BatchDeferred, MalformedJob
 from herald_processor.schemas import parse_job
 
@@ -47,7 +47,8 @@ class EmailJobHandler:
             job = parse_job(message.body)
         except MalformedJob as exc:
             BATCHES.labels("malformed").inc()
-            log.error("processor.malformed_job", detail=exc.detail, body=message.body[:200])
+            # Never the body: a job body is a recipient list (the message itself ends in the dead-letter queue).
+            log.error("processor.malformed_job", detail=exc.detail, bodyChars=len(message.body))
             raise
         structlog.contextvars.bind_contextvars(campaignId=job.campaign_id, batchId=job.batch_id, tenantId=job.tenant_id)
         if message.receive_count > self._requeue_after and job.rescues < MAX_RESCUES:
@@ -79,6 +80,10 @@ class EmailJobHandler:
             counted={s.value: n for s, n in report.counted.items()},
             campaignCompleted=report.campaign_completed,
         )
+        if report.campaign_completed:
+            # The flow document's campaign events: initiation is the campaign service's `campaign.send_accepted`;
+            # completion is known here, where the last batch is counted.
+            log.info("campaign.completed")
 
     async def _requeue(self, message: SqsMessage, seconds: int) -> None:
         await self._send_fresh(message.body, seconds)
@@ -93,10 +98,3 @@ class EmailJobHandler:
 def _with_rescues(body: str, job: EmailJob) -> str:
     """The message body with `rescues` one higher (everything else as it came)."""
     return json.dumps(json.loads(body) | {"rescues": job.rescues + 1}, separators=(",", ":"))
-
-
-async def sample_queue_depth(sqs: SQSClient, queues: dict[str, str]) -> None:
-    """Set `herald_queue_depth{queue}` from ApproximateNumberOfMessages of each (name → url)."""
-    for name, url in queues.items():
-        attributes = await sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
-        QUEUE_DEPTH.labels(name).set(int(attributes.get("Attributes", {}).get("ApproximateNumberOfMessages", "0")))

@@ -80,6 +80,22 @@ async def account_send_rate(*, sesv2: SESV2Client | None = None, ses: SESClient 
     return None
 
 
+async def send_quota_used(*, sesv2: SESV2Client | None = None, ses: SESClient | None = None) -> float | None:
+    """SentLast24Hours / Max24HourSend from GetAccount (v2) or GetSendQuota (v1); None if the quota is unlimited
+    (SES answers -1) or unknown. Errors are the caller's to skip (herald_common.metrics.sample_every)."""
+    if sesv2 is not None:
+        quota = (await sesv2.get_account())["SendQuota"]
+        sent, limit = quota.get("SentLast24Hours"), quota.get("Max24HourSend")
+    elif ses is not None:
+        answer = await ses.get_send_quota()
+        sent, limit = answer.get("SentLast24Hours"), answer.get("Max24HourSend")
+    else:
+        return None
+    if sent is None or limit is None or limit <= 0:
+        return None
+    return float(sent) / float(limit)
+
+
 class SesEmailSender:
     """`EmailSender` on SES v2 (`send_email`, `Content.Raw`) or v1 (`send_raw_email`)."""
 

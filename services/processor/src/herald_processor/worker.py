@@ -1,4 +1,5 @@
-"""The processor's background work: find the email-jobs queue, poll it, sample queue depths, stop cleanly."""
+"""The processor's background work: find the email-jobs queue, poll it, sample queue depths and the SES quota,
+stop cleanly."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ from typing import TYPE_CHECKING
 import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 
+from herald_common.metrics import SES_QUOTA_USED, sample_every, sample_queue_depth
 from herald_common.sqs import SqsPoller
-from herald_processor.consumer import EmailJobHandler, sample_queue_depth
+from herald_processor.consumer import EmailJobHandler
 from herald_processor.decisions import retry_policy
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from types_aiobotocore_sqs import SQSClient
 
     from herald_processor.config import Settings
@@ -29,8 +33,17 @@ SHUTDOWN_GRACE_SECONDS = 25.0
 class ProcessorWorker:
     """Runs the SqsPoller on the email-jobs queue until `stop()`; in-flight batches finish or are released."""
 
-    def __init__(self, settings: Settings, sqs: SQSClient, service: BatchService) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        sqs: SQSClient,
+        service: BatchService,
+        *,
+        ses_quota: Callable[[], Awaitable[float | None]] | None = None,
+    ) -> None:
+        """`ses_quota` answers the share of the 24-hour SES quota used (None: unknown), sampled in the background."""
         self._settings = settings
+        self._ses_quota = ses_quota
         self._sqs = sqs
         self._service = service
         self._stopping = asyncio.Event()
@@ -63,14 +76,27 @@ class ProcessorWorker:
             delay = min(10.0, delay * 2)
         return None
 
-    async def _sample_depth(self, queues: dict[str, str]) -> None:
-        while not self._stopping.is_set():
-            try:
-                await sample_queue_depth(self._sqs, queues)
-            except (ClientError, BotoCoreError, OSError) as exc:
-                log.debug("processor.queue_depth_failed", error=str(exc))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=self._settings.queue_depth_interval)
+    async def _sample_quota(self) -> None:
+        if self._ses_quota is not None and (ratio := await self._ses_quota()) is not None:
+            SES_QUOTA_USED.set(ratio)
+
+    def _samplers(self, queues: dict[str, str]) -> list[asyncio.Task[None]]:
+        settings = self._settings
+        samplers = [
+            sample_every(
+                lambda: sample_queue_depth(self._sqs, queues),
+                interval=settings.queue_depth_interval,
+                stopping=self._stopping,
+                name="queue_depth",
+            )
+        ]
+        if self._ses_quota is not None:
+            samplers.append(
+                sample_every(
+                    self._sample_quota, interval=settings.ses_quota_interval, stopping=self._stopping, name="ses_quota"
+                )
+            )
+        return [asyncio.create_task(sampler) for sampler in samplers]
 
     async def run(self) -> None:
         urls = await self._queue_urls()
@@ -94,13 +120,11 @@ class ProcessorWorker:
         if self._stopping.is_set():
             return
         names = settings.resources
-        depth = asyncio.create_task(
-            self._sample_depth({names.email_jobs_queue: url, names.dead_letter_queue(names.email_jobs_queue): dlq})
-        )
+        samplers = self._samplers({names.email_jobs_queue: url, names.dead_letter_queue(names.email_jobs_queue): dlq})
         try:
             await self._poller.run()
         finally:
             self._stopping.set()
-            depth.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await depth
+            for sampler in samplers:
+                sampler.cancel()
+            await asyncio.gather(*samplers, return_exceptions=True)
