@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -200,3 +201,11 @@ async def test_an_oversized_template_is_refused(
             many = await client.post("/render", json={"subject": "s", "html": "h", "recipients": three}, headers=auth())
             assert many.status_code == 422
             assert many.json()["error"] == "TooManyRecipients"
+
+
+async def test_the_service_lengthens_the_thread_switch_interval_while_it_runs(template_settings: Settings) -> None:
+    before = sys.getswitchinterval()
+    application = create_app(template_settings.model_copy(update={"render_switch_interval_seconds": 0.013}))
+    async with application.router.lifespan_context(application):
+        assert sys.getswitchinterval() == pytest.approx(0.013)
+    assert sys.getswitchinterval() == before  # the process's own setting is given back at shutdown

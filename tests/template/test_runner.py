@@ -94,6 +94,37 @@ def test_fingerprint_reads_only_the_template_variables() -> None:
     assert data_fingerprint(names, {}) != data_fingerprint(names, {"name": None})
 
 
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        (1, True),
+        (1, 1.0),
+        (1, "1"),
+        ("x", ["x"]),
+        ({"a": 1, "b": 2}, {"b": 2, "a": 1}),  # a `{% for %}` over a mapping renders its keys in order
+        ("<missing>", None),
+        ("\x00missing", None),
+    ],
+)
+def test_fingerprint_tells_apart_data_that_renders_differently(one: object, other: object) -> None:
+    names = frozenset({"name"})
+    assert data_fingerprint(names, {"name": one}) != data_fingerprint(names, {"name": other})
+    assert data_fingerprint(names, {"name": one}) != data_fingerprint(names, {})  # nor from a missing variable
+
+
+async def test_a_mapping_in_another_key_order_is_not_served_from_the_cache(renderer: SandboxRenderer) -> None:
+    source = TemplateSource("s", "{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}")
+    compiled = await renderer.compile(source, "order")
+    ab, ba = await renderer.render(
+        compiled,
+        [Recipient("a@example.com", {"d": {"a": 1, "b": 2}}), Recipient("b@example.com", {"d": {"b": 2, "a": 1}})],
+        "order",
+    )
+    assert isinstance(ab, RenderedEmail)
+    assert isinstance(ba, RenderedEmail)
+    assert (ab.html, ba.html) == ("a=1;b=2;", "b=2;a=1;")
+
+
 async def test_the_whole_call_has_a_time_bound() -> None:
     renderer = SandboxRenderer(RenderLimits(time_limit_seconds=5), call_time_limit=0.3)
     try:
@@ -192,6 +223,8 @@ def test_lru_evicts_by_count_and_by_cost() -> None:
     assert (by_cost.get("a"), len(by_cost)) == (None, 2)
     by_cost.put("d", "x" * 11)  # bigger than the whole budget: not kept, nothing evicted for it
     assert (by_cost.get("d"), len(by_cost)) == (None, 2)
+    by_cost.put("e", "x", extra_cost=2)  # a large key is charged too: 4 + 4 + 3 > 10, the oldest entry goes
+    assert (by_cost.get("b"), by_cost.get("c"), by_cost.get("e"), len(by_cost)) == (None, "x" * 4, "x", 2)
     disabled: LruCache[str] = LruCache(max_entries=0)
     disabled.put("a", "1")
     assert disabled.get("a") is None

@@ -18,6 +18,14 @@ class Settings(HeraldSettings):
     )
     render_max_recipients: int = Field(default=500, gt=0, description="per render call")
     render_workers: int = Field(default=2, gt=0, description="threads that render (CPU work, off the event loop)")
+    render_switch_interval_seconds: float = Field(
+        default=0.02,
+        gt=0,
+        le=0.1,
+        description="the interpreter's thread switch interval (`sys.setswitchinterval`) while the service runs: two "
+        "render threads hand the GIL to each other this often; Python's default 5 ms cost ~5-10% more CPU per render "
+        "in hand-offs (bench/template_render.py), and a waiting request still gets the GIL within one interval",
+    )
     template_cache_size: int = Field(default=256, ge=0, description="compiled template versions kept (LRU)")
     render_cache_bytes: int = Field(default=32 * 1024 * 1024, ge=0, description="rendered emails kept (LRU)")
 

@@ -29,8 +29,9 @@ class LruCache(Generic[V]):
             self._entries.move_to_end(key)
             return entry[0]
 
-    def put(self, key: Hashable, value: V) -> None:
-        cost = self._cost(value)
+    def put(self, key: Hashable, value: V, extra_cost: int = 0) -> None:
+        """Store `value`; `extra_cost` adds to its cost (for example the size of a large key)."""
+        cost = self._cost(value) + extra_cost
         if self._max_entries <= 0 or (self._max_cost is not None and cost > self._max_cost):
             return
         with self._lock:

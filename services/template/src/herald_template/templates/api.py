@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
-from herald_common.auth import Marketer, Viewer  # noqa: TC001 - FastAPI resolves these at runtime
+from herald_common.auth import Marketer, Viewer  # noqa: TC001 (FastAPI resolves route annotations at runtime)
 from herald_template.templates.models import TEMPLATE_ID_PATTERN
 from herald_template.templates.schemas import (
     ErrorOut,
@@ -17,6 +17,7 @@ from herald_template.templates.schemas import (
     TemplateList,
     TemplateOut,
     TemplateSaved,
+    render_response_json,
 )
 from herald_template.templates.service import TemplateService
 
@@ -108,14 +109,16 @@ async def render_template(
     body: RenderRequest,
     principal: Viewer,
     service: Service,
-) -> RenderResponse:
+) -> Response:
     """Render a stored template for each recipient; a recipient whose data fails gets `{email, error}`."""
     recipients = [r.recipient() for r in body.recipients]
-    return RenderResponse.of(await service.render(principal.tenant_id, templateId, body.version, recipients))
+    outcome = await service.render(principal.tenant_id, templateId, body.version, recipients)
+    return Response(render_response_json(outcome), media_type="application/json")
 
 
 @router.post("/render", response_model=RenderResponse, responses={k: _ERRORS[k] for k in (401, 413, 422)})
-async def render_inline(body: InlineRenderRequest, principal: Viewer, service: Service) -> RenderResponse:
+async def render_inline(body: InlineRenderRequest, principal: Viewer, service: Service) -> Response:
     """Render a template given in the body (previews, other teams); nothing is stored."""
     recipients = [r.recipient() for r in body.recipients]
-    return RenderResponse.of(await service.render_inline(principal.tenant_id, body.source(), recipients))
+    outcome = await service.render_inline(principal.tenant_id, body.source(), recipients)
+    return Response(render_response_json(outcome), media_type="application/json")
