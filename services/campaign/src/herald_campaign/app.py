@@ -21,13 +21,13 @@ from herald_campaign.campaigns.recipient_store import S3RecipientStore
 from herald_campaign.campaigns.repository import DynamoCampaignStore
 from herald_campaign.campaigns.service import CampaignService
 from herald_campaign.campaigns.templates import HttpTemplateCatalog
-from herald_campaign.campaigns.testsend import SesTestMailer
 from herald_campaign.config import Settings
 from herald_campaign.suppressions.api import router as suppressions_router
 from herald_campaign.suppressions.repository import DynamoSuppressionStore
 from herald_campaign.suppressions.service import SuppressionService
 from herald_campaign.unsubscribe.api import router as unsubscribe_router
 from herald_common.aws import open_clients
+from herald_common.ses import RawEmailSender
 from herald_common.web import create_service_app
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ def create_app(settings: Settings | None = None, *, template_client: httpx.Async
                 recipients_per_part=settings.recipients_per_part,
                 ledger=DynamoLedger(dynamodb, names.ledger_table, names.campaigns_table),
                 queue=queue,
-                mailer=SesTestMailer(names.configuration_set, sesv2=aws.sesv2, ses=aws.ses),
+                mailer=RawEmailSender(names.configuration_set, sesv2=aws.sesv2, ses=aws.ses),
                 public_url=settings.public_url,
             )
             app.state.suppression_service = SuppressionService(

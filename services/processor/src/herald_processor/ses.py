@@ -20,6 +20,7 @@ from botocore.exceptions import (
 )
 
 from herald_common.metrics import SEND_DURATION
+from herald_common.ses import RawEmailSender
 from herald_processor.domain import OutgoingEmail, SendOutcome, SendResult
 
 log = structlog.get_logger("herald.processor")
@@ -102,30 +103,10 @@ class SesEmailSender:
     def __init__(
         self, configuration_set: str, *, sesv2: SESV2Client | None = None, ses: SESClient | None = None
     ) -> None:
-        if (sesv2 is None) == (ses is None):
-            raise ValueError("exactly one of sesv2 and ses is needed")
-        self._v2 = sesv2
-        self._v1 = ses
-        self._configuration_set = configuration_set
+        self._raw = RawEmailSender(configuration_set, sesv2=sesv2, ses=ses)
 
     async def _call(self, email: OutgoingEmail) -> str:
-        tags = sorted(email.tags.items())
-        if self._v2 is not None:
-            v2 = await self._v2.send_email(
-                Destination={"ToAddresses": [email.destination]},
-                Content={"Raw": {"Data": email.raw}},
-                ConfigurationSetName=self._configuration_set,
-                EmailTags=[{"Name": k, "Value": v} for k, v in tags],
-            )
-            return v2["MessageId"]
-        assert self._v1 is not None
-        v1 = await self._v1.send_raw_email(
-            Destinations=[email.destination],
-            RawMessage={"Data": email.raw},
-            ConfigurationSetName=self._configuration_set,
-            Tags=[{"Name": k, "Value": v} for k, v in tags],
-        )
-        return v1["MessageId"]
+        return await self._raw.send(email.destination, email.raw, email.tags)
 
     async def send(self, email: OutgoingEmail) -> SendOutcome:
         """Send one raw email; SES errors come back as outcomes, never as exceptions."""

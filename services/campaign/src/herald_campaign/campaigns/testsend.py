@@ -15,9 +15,6 @@ from email.utils import make_msgid
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from types_aiobotocore_ses import SESClient
-    from types_aiobotocore_sesv2 import SESV2Client
-
     from herald_campaign.campaigns.models import Campaign
 
 # SPEC: a test send goes to at most this many addresses.
@@ -72,35 +69,3 @@ def build_test_message(c: Campaign, destination: str, subject: str, html: str, t
     else:
         message.set_content(html, subtype="html", cte="quoted-printable")
     return message.as_bytes()
-
-
-class SesTestMailer:
-    """The `TestMailer` port on SES v2 `SendEmail` (raw content) or v1 `SendRawEmail`, with the configuration set."""
-
-    def __init__(
-        self, configuration_set: str, *, sesv2: SESV2Client | None = None, ses: SESClient | None = None
-    ) -> None:
-        if (sesv2 is None) == (ses is None):
-            raise ValueError("exactly one of sesv2 and ses is needed")
-        self._v2 = sesv2
-        self._v1 = ses
-        self._configuration_set = configuration_set
-
-    async def send(self, destination: str, raw: bytes, tags: dict[str, str]) -> str:
-        pairs = [{"Name": k, "Value": v} for k, v in sorted(tags.items())]
-        if self._v2 is not None:
-            v2 = await self._v2.send_email(
-                Destination={"ToAddresses": [destination]},
-                Content={"Raw": {"Data": raw}},
-                ConfigurationSetName=self._configuration_set,
-                EmailTags=pairs,  # type: ignore[arg-type]
-            )
-            return v2["MessageId"]
-        assert self._v1 is not None
-        v1 = await self._v1.send_raw_email(
-            Destinations=[destination],
-            RawMessage={"Data": raw},
-            ConfigurationSetName=self._configuration_set,
-            Tags=pairs,  # type: ignore[arg-type]
-        )
-        return v1["MessageId"]
