@@ -11,17 +11,15 @@ import argparse
 import contextlib
 import json
 import os
-import socket
-import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import uvicorn
+
+from herald_cli.stack import free_port, serving
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -105,41 +103,16 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await _respond(send, 404, b'{"message": "not an SES send route"}', b"application/json")
 
 
-def _free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextlib.contextmanager
 def running_stub(host: str = "127.0.0.1", port: int | None = None, timeout: float = 15.0) -> Iterator[str]:
     """Run the stub in a child process on a free port; yield its URL; stop it on exit."""
-    port = port or _free_port(host)
+    port = port or free_port(host)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     command = [sys.executable, "-m", "bench.ses_stub", "--host", host, "--port", str(port)]
-    process = subprocess.Popen(command, env=env, cwd=REPO_ROOT, stdin=subprocess.DEVNULL)
     url = f"http://{host}:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the SES stub exited with {process.returncode}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the SES stub did not answer on {url} within {timeout:.0f} s")
-            time.sleep(0.05)
+    with serving(command, url, env=env, cwd=REPO_ROOT, timeout=timeout, name="the SES stub"):
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
-import subprocess
 import sys
 import time
 from contextlib import contextmanager
@@ -26,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
+from herald_cli.stack import free_port, serving
 from herald_common.auth import mint_token
 from herald_common.settings import HeraldSettings
 from herald_template.rendering import Recipient, RenderedEmail, RenderEngine, RenderLimits, TemplateSource
@@ -155,48 +154,21 @@ class ServiceProcess:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def running_template_service(env: dict[str, str] | None = None) -> Iterator[ServiceProcess]:
     """`herald-template` in a subprocess on a free port, its default settings (plus `env`); stopped on exit."""
-    port = _free_port()
+    port = free_port()
     settings = HeraldSettings(resource_prefix="bench", aws_endpoint_url="http://127.0.0.1:9")  # S3 is never called
     child_env = os.environ | {
         "HERALD_RESOURCE_PREFIX": settings.resource_prefix,
         "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "herald_template", "--port", str(port)],
-        env=child_env | (env or {}),
-        stdin=subprocess.DEVNULL,
-    )
-    service = ServiceProcess(f"http://127.0.0.1:{port}", settings, process.pid)
-    try:
-        deadline = time.monotonic() + _START_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"herald-template exited with {process.returncode}")
-            try:
-                if httpx.get(f"{service.url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("herald-template did not start")
-            time.sleep(0.1)
-        yield service
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    service_url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "herald_template", "--port", str(port)]
+    with serving(
+        command, service_url, env=child_env | (env or {}), timeout=_START_TIMEOUT, name="herald-template"
+    ) as process:
+        yield ServiceProcess(service_url, settings, process.pid)
 
 
 def _bodies(first: int, batches: int) -> list[dict[str, Any]]:

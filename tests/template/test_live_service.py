@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
+from herald_cli.stack import serving
 from herald_common.auth import mint_token
 
 if TYPE_CHECKING:
@@ -47,31 +47,13 @@ async def live(template_settings: Settings, free_port: Callable[[], int]) -> Asy
         "HERALD_RESOURCE_PREFIX": template_settings.resource_prefix,
         "AWS_ENDPOINT_URL": template_settings.aws_endpoint_url or "",
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "herald_template", "--port", str(port)], env=env, stdin=subprocess.DEVNULL
-    )
     token = mint_token(template_settings, tenant_id="tenant-live", roles=("viewer",))
     headers = {"Authorization": f"Bearer {token}"}
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=20) as client:
-            deadline = time.monotonic() + 30
-            while True:
-                assert process.poll() is None, "herald-template exited"
-                try:
-                    if (await client.get("/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "herald-template did not start"
-                await asyncio.sleep(0.1)
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "herald_template", "--port", str(port)]
+    with serving(command, url, env=env, name="herald-template"):
+        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=20) as client:
             yield client
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _hostile_body(html: str) -> dict[str, Any]:

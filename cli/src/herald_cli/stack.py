@@ -33,7 +33,7 @@ from herald_common.auth import mint_token
 from herald_common.settings import DEV_AWS_KEY, HeraldSettings
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 SERVICES = ("template", "campaign", "analytics", "processor")
 COMPONENTS = ("emulator", *SERVICES)
@@ -306,6 +306,40 @@ class DevStack:
         if not self.provision:
             return lambda: _answers(url, expect_ok=False)
         return lambda: _answers(url, expect_ok=False) and _provisioned(self.settings)
+
+
+@contextlib.contextmanager
+def serving(
+    command: Sequence[str],
+    url: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | str | None = None,
+    timeout: float = 30.0,
+    name: str = "server",
+) -> Iterator[subprocess.Popen[bytes]]:
+    """One server process, yielded once `{url}/healthz` answers 200; SIGTERM on exit, SIGKILL if it lingers.
+
+    For the single servers benchmarks and tests start (a stub, one service); DevStack runs the whole stack."""
+    process = subprocess.Popen(
+        list(command), env=dict(env) if env is not None else None, cwd=cwd, stdin=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while not _answers(f"{url.rstrip('/')}/healthz", expect_ok=True):
+            if process.poll() is not None:
+                raise StackError(f"{name} exited with {process.returncode}")
+            if time.monotonic() > deadline:
+                raise StackError(f"{name} did not answer on {url} within {timeout:.0f} s")
+            time.sleep(0.05)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def _answers(url: str, *, expect_ok: bool) -> bool:
