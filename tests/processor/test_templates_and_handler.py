@@ -8,7 +8,7 @@ import json
 import httpx
 import pytest
 
-from herald_common.auth import Authenticator
+from herald_common.api_keys import ApiKeyRegistry
 from herald_common.settings import HeraldSettings
 from herald_common.sqs import SqsMessage
 from herald_processor.consumer import MAX_RESCUES, EmailJobHandler
@@ -25,6 +25,7 @@ from herald_processor.schemas import JobRecipient, parse_job
 from herald_processor.templates import HttpTemplateRenderer, decode_template_body
 
 SETTINGS = HeraldSettings(template_url="http://template.test")
+SERVICE_KEY = "processor-service-key-of-at-least-32-chars"
 TEMPLATE = Template("newsletter", 4, "Hi")
 RECIPIENTS = [
     (JobRecipient(email="a@example.com", data={"n": 1}), "https://h/u/a"),
@@ -34,10 +35,10 @@ RECIPIENTS = [
 
 async def render_with(handler) -> list:
     async with httpx.AsyncClient(base_url=SETTINGS.template_url, transport=httpx.MockTransport(handler)) as client:
-        return await HttpTemplateRenderer(client, SETTINGS).render("acme", TEMPLATE, RECIPIENTS)
+        return await HttpTemplateRenderer(client, SERVICE_KEY).render("acme", TEMPLATE, RECIPIENTS)
 
 
-async def test_render_posts_one_call_with_a_tenant_token_and_maps_results():
+async def test_render_posts_one_call_with_the_service_key_for_the_tenant_and_maps_results():
     seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -65,9 +66,12 @@ async def test_render_posts_one_call_with_a_tenant_token_and_maps_results():
             {"email": "b@example.com", "data": {}, "unsubscribeUrl": "https://h/u/b"},
         ],
     }
-    principal = Authenticator(SETTINGS).authenticate(request.headers["authorization"])
-    assert principal.tenant_id == "acme"
-    assert principal.subject == "herald-processor"
+    assert "authorization" not in request.headers
+    holder = ApiKeyRegistry([], service_key=SERVICE_KEY).resolve(
+        request.headers["x-api-key"], request.headers["x-herald-tenant"]
+    )
+    assert holder is not None
+    assert holder.tenant_id == "acme"
 
 
 async def test_unknown_template_is_missing():

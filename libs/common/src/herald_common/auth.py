@@ -1,25 +1,39 @@
-"""JWT authentication and role checks, shared by every service.
+"""Authentication and role checks, shared by every service.
 
-HS256 with `HERALD_JWT_SECRET` in dev; RS256 against `HERALD_JWKS_URL` when it is set (prod). The algorithm list is
-fixed per mode, so a token cannot choose its own (`alg: none`, or HS256 signed with a public key, are refused).
+Bearer JWTs: HS256 with `HERALD_JWT_SECRET` in dev; RS256 against `HERALD_JWKS_URL` when it is set (prod). The
+algorithm list is fixed per mode, so a token cannot choose its own (`alg: none`, or HS256 signed with the RSA public
+key, are refused). `exp`, `iss`, `aud`, `sub`, `tenant_id` and `roles` are required. Every refusal is the same 401
+with the same sentence: the caller learns nothing about why (the reason is logged).
+
+Routes declare the role they need with `Viewer`, `Marketer` or `Admin` (each includes the ones before it).
+`StreamViewer` also accepts the token as an `access_token` query parameter (a browser's EventSource cannot send
+headers); `RenderCaller` also accepts an API key (`herald_common.api_keys`).
 """
 
 from __future__ import annotations
 
+import inspect
 import time
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
 import jwt
+import structlog
 from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
 
-from herald_common.errors import Forbidden, Unauthorized
+from herald_common.api_keys import valid_tenant_id
+from herald_common.errors import Forbidden, ServiceUnavailable, Unauthorized
+from herald_common.jwks import JwksKeySet, JwksUnavailable, UnknownSigningKey
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable
 
+    from herald_common.api_keys import ApiKeyRegistry
     from herald_common.settings import HeraldSettings
+
+log = structlog.get_logger("herald.auth")
 
 
 class Role(StrEnum):
@@ -30,12 +44,19 @@ class Role(StrEnum):
 
 # Each role includes the ones before it.
 _RANK = {Role.VIEWER: 0, Role.MARKETER: 1, Role.ADMIN: 2}
-REQUIRED_CLAIMS = ("exp", "sub", "tenant_id", "roles", "iss", "aud")
+REQUIRED_CLAIMS = ("exp", "iss", "aud", "sub", "tenant_id", "roles")
+HS256_ALGORITHMS = ["HS256"]
+RS256_ALGORITHMS = ["RS256"]
+CLOCK_SKEW_SECONDS = 5
+ACCESS_TOKEN_PARAM = "access_token"
+# One sentence for every refused credential: missing, malformed, forged, expired, wrong issuer or audience.
+INVALID_CREDENTIALS = "A valid bearer token is required."
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the token's subject, tenant and roles."""
+    """Who is calling: the token's subject (or `api-key:<name>`), tenant and roles."""
 
     subject: str
     tenant_id: str
@@ -45,40 +66,74 @@ class Principal:
         return any(_RANK[r] >= _RANK[role] for r in self.roles)
 
 
+def unauthorized() -> Unauthorized:
+    return Unauthorized(INVALID_CREDENTIALS, headers=_CHALLENGE)
+
+
 class Authenticator:
     """Validates bearer tokens. One per process, kept on `app.state.authenticator`."""
 
-    def __init__(self, settings: HeraldSettings) -> None:
+    def __init__(self, settings: HeraldSettings, *, jwks: JwksKeySet | None = None) -> None:
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
-        self._jwks: jwt.PyJWKClient | None = None
         self._secret = settings.jwt_secret
-        if settings.jwks_url:
-            self._jwks = jwt.PyJWKClient(settings.jwks_url, cache_keys=True, lifespan=300)
-
-    def _decode(self, token: str) -> dict[str, object]:
-        options: jwt.types.Options = {"require": list(REQUIRED_CLAIMS)}
-        if self._jwks is not None:
-            key = self._jwks.get_signing_key_from_jwt(token).key
-            return jwt.decode(
-                token, key, algorithms=["RS256"], audience=self._audience, issuer=self._issuer, options=options
+        self._jwks = jwks
+        if self._jwks is None and settings.jwks_url:
+            self._jwks = JwksKeySet(
+                settings.jwks_url,
+                cache_seconds=settings.jwks_cache_seconds,
+                min_refresh_seconds=settings.jwks_refresh_min_seconds,
             )
-        return jwt.decode(
-            token, self._secret, algorithms=["HS256"], audience=self._audience, issuer=self._issuer, options=options
-        )
 
-    def authenticate(self, authorization: str | None) -> Principal:
-        if not authorization or not authorization.lower().startswith("bearer "):
-            raise Unauthorized("A bearer token is required.", headers={"WWW-Authenticate": "Bearer"})
+    @property
+    def jwks(self) -> JwksKeySet | None:
+        return self._jwks
+
+    async def _key(self, token: str) -> str | jwt.PyJWK:
+        if self._jwks is None:
+            return self._secret
+        header = jwt.get_unverified_header(token)
+        kid = header.get("kid")
+        if not isinstance(kid, str) or header.get("alg") not in RS256_ALGORITHMS:
+            raise jwt.InvalidTokenError("an RS256 token with a kid is required")
         try:
-            claims = self._decode(authorization[7:].strip())
+            return await self._jwks.key_for(kid)
+        except UnknownSigningKey as exc:
+            raise jwt.InvalidTokenError(f"unknown kid {kid[:64]!r}") from exc
+        except JwksUnavailable as exc:
+            log.error("auth.jwks_unavailable")
+            raise ServiceUnavailable("Tokens cannot be verified right now; try again.") from exc
+
+    async def authenticate_token(self, token: str) -> Principal:
+        """The principal a token stands for; raises the generic 401 for any bad token."""
+        try:
+            key = await self._key(token)
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=HS256_ALGORITHMS if self._jwks is None else RS256_ALGORITHMS,
+                audience=self._audience,
+                issuer=self._issuer,
+                leeway=CLOCK_SKEW_SECONDS,
+                options={"require": list(REQUIRED_CLAIMS)},
+            )
         except (jwt.PyJWTError, ValueError) as exc:
-            raise Unauthorized("The token is not valid.", headers={"WWW-Authenticate": "Bearer"}) from exc
+            log.info("auth.token_refused", reason=type(exc).__name__, detail=str(exc)[:200])
+            raise unauthorized() from exc
         tenant, roles, sub = claims.get("tenant_id"), claims.get("roles"), claims.get("sub")
-        if not isinstance(tenant, str) or not tenant or not isinstance(sub, str) or not isinstance(roles, list):
-            raise Unauthorized("The token is not valid.", headers={"WWW-Authenticate": "Bearer"})
-        known = frozenset(Role(r) for r in roles if r in Role.__members__.values())
+        if not valid_tenant_id(tenant) or not isinstance(sub, str) or not sub or not isinstance(roles, list):
+            log.info("auth.token_refused", reason="bad_claims")
+            raise unauthorized()
+        known = frozenset(Role(r) for r in roles if isinstance(r, str) and r in Role.__members__.values())
+        assert isinstance(tenant, str)
         return Principal(subject=sub, tenant_id=tenant, roles=known)
+
+    async def authenticate(self, authorization: str | None) -> Principal:
+        """The principal of an `Authorization` header value (`Bearer <token>`)."""
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise unauthorized()
+        return await self.authenticate_token(token.strip())
 
 
 def mint_token(
@@ -89,7 +144,7 @@ def mint_token(
     subject: str = "dev-user",
     ttl_seconds: int = 12 * 3600,
 ) -> str:
-    """An HS256 token signed with the configured secret (dev tokens, and service-to-service calls in dev)."""
+    """An HS256 token signed with the configured secret (dev tokens and tests; prod tokens come from the IdP)."""
     now = int(time.time())
     claims = {
         "sub": subject,
@@ -103,28 +158,78 @@ def mint_token(
     return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
 
 
-async def current_principal(request: Request) -> Principal:
-    """The authenticated caller (401 without a valid token).
+# OpenAPI security schemes (auto_error=False: Herald answers in its own error shape).
+_bearer = HTTPBearer(auto_error=False, description="A JWT: `Authorization: Bearer <token>`.")
+_query_token = APIKeyQuery(
+    name=ACCESS_TOKEN_PARAM, auto_error=False, description="The same JWT as a query parameter (EventSource)."
+)
+_api_key = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="A render API key; `X-Herald-Tenant` names the tenant."
+)
 
-    Async on purpose: a plain `def` dependency costs a thread-pool hop per request for a check that takes
-    microseconds (the JWKS client's rare key fetch is the one blocking call, and its keys are cached)."""
+Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+async def _from_bearer(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
+    if credentials is None:
+        raise unauthorized()
     authenticator: Authenticator = request.app.state.authenticator
-    principal = authenticator.authenticate(request.headers.get("authorization"))
+    principal = await authenticator.authenticate_token(credentials.credentials)
     request.state.principal = principal
     return principal
 
 
-def require_role(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
+async def current_principal(request: Request, credentials: Bearer) -> Principal:
+    """The authenticated caller (401 without a valid bearer token)."""
+    return await _from_bearer(request, credentials)
+
+
+async def stream_principal(
+    request: Request, credentials: Bearer, access_token: Annotated[str | None, Depends(_query_token)]
+) -> Principal:
+    """The caller of a server-sent event stream: a bearer header, else the `access_token` query parameter."""
+    if credentials is None and access_token:
+        credentials = HTTPAuthorizationCredentials(scheme="Bearer", credentials=access_token)
+    return await _from_bearer(request, credentials)
+
+
+async def render_principal(
+    request: Request, credentials: Bearer, api_key: Annotated[str | None, Depends(_api_key)]
+) -> Principal:
+    """A render caller: a bearer token, or an API key (`X-API-Key`, `X-Herald-Tenant`) the app's registry knows."""
+    if credentials is not None or not api_key:
+        return await _from_bearer(request, credentials)
+    registry: ApiKeyRegistry | None = getattr(request.app.state, "api_keys", None)
+    holder = registry.resolve(api_key, request.headers.get("x-herald-tenant")) if registry is not None else None
+    if holder is None:
+        log.info("auth.api_key_refused")
+        raise unauthorized()
+    principal = Principal(subject=f"api-key:{holder.name}", tenant_id=holder.tenant_id, roles=frozenset({Role.VIEWER}))
+    request.state.principal = principal
+    return principal
+
+
+def require_role(
+    role: Role, authenticate: Callable[..., Awaitable[Principal]] = current_principal
+) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency that admits callers holding `role` (or a higher one), 403 otherwise."""
 
-    async def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    async def check(principal: Principal) -> Principal:
         if not principal.has(role):
             raise Forbidden(f"This action needs the '{role.value}' role.")
         return principal
 
+    # Set explicitly: with postponed annotations FastAPI could not resolve `authenticate` (a closure variable).
+    parameter = inspect.Parameter(
+        "principal", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Annotated[Principal, Depends(authenticate)]
+    )
+    check.__signature__ = inspect.Signature([parameter], return_annotation=Principal)  # type: ignore[attr-defined]
+    check.required_role = role  # type: ignore[attr-defined]  # read by the route × role test and table
     return check
 
 
 Viewer = Annotated[Principal, Depends(require_role(Role.VIEWER))]
 Marketer = Annotated[Principal, Depends(require_role(Role.MARKETER))]
 Admin = Annotated[Principal, Depends(require_role(Role.ADMIN))]
+StreamViewer = Annotated[Principal, Depends(require_role(Role.VIEWER, stream_principal))]
+RenderCaller = Annotated[Principal, Depends(require_role(Role.VIEWER, render_principal))]

@@ -15,6 +15,7 @@ from herald_common.resources import ResourceNames
 DEV_JWT_SECRET = "herald-dev-jwt-secret-not-for-production"
 DEV_UNSUBSCRIBE_SECRET = "herald-dev-unsubscribe-secret-not-for-production"
 DEV_AWS_KEY = "testing"  # the emulator accepts any credentials
+MIN_SECRET_LENGTH = 32  # bytes of an HS256 secret in prod (RFC 7518 §3.2: at least the hash size)
 
 
 class Environment(StrEnum):
@@ -40,6 +41,8 @@ class HeraldSettings(BaseSettings):
     jwt_issuer: str = "herald"
     jwt_audience: str = "herald-api"
     jwks_url: str | None = None
+    jwks_cache_seconds: float = Field(default=300.0, gt=0)  # how long fetched signing keys are trusted
+    jwks_refresh_min_seconds: float = Field(default=30.0, ge=0)  # at most one unknown-`kid` refresh per this
 
     template_url: str = "http://127.0.0.1:8002"
     public_url: str = "http://127.0.0.1:8001"
@@ -54,8 +57,14 @@ class HeraldSettings(BaseSettings):
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_prod(self) -> HeraldSettings:
         if self.env is Environment.PROD:
-            if self.jwks_url is None and self.jwt_secret in ("", DEV_JWT_SECRET):
-                raise ConfigurationError("HERALD_JWT_SECRET is missing or the dev default; prod refuses it")
+            if self.jwks_url is None and (
+                self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < MIN_SECRET_LENGTH
+            ):
+                raise ConfigurationError(
+                    f"HERALD_JWT_SECRET is missing, the dev default or under {MIN_SECRET_LENGTH} chars; prod refuses it"
+                )
+            if self.jwks_url is not None and not self.jwks_url.startswith("https://"):
+                raise ConfigurationError("HERALD_JWKS_URL must be an https:// URL in prod")
             if self.unsubscribe_secret in ("", DEV_UNSUBSCRIBE_SECRET):
                 raise ConfigurationError("HERALD_UNSUBSCRIBE_SECRET is missing or the dev default; prod refuses it")
         return self

@@ -48,7 +48,7 @@ def build_service(
         ledger=DynamoDeliveryLedger(dynamodb, names.ledger_table, names.campaigns_table),
         suppressions=DynamoSuppressionList(dynamodb, names.suppressions_table),
         templates=S3TemplateSource(aws.require_s3(), names.bucket),
-        renderer=HttpTemplateRenderer(http, settings),
+        renderer=HttpTemplateRenderer(http, settings.service_key.get_secret_value()),
         sender=SesEmailSender(
             names.configuration_set,
             sesv2=aws.sesv2 if settings.ses_api_version == "v2" else None,

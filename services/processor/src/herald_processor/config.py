@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from herald_common.settings import HeraldSettings
+from herald_common.api_keys import ServiceKeySettings
 
 
 def _default_processor_id() -> str:
@@ -17,7 +17,7 @@ def _default_processor_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
-class Settings(HeraldSettings):
+class Settings(ServiceKeySettings):
     """`HERALD_*` variables for the email processor."""
 
     concurrency: int = Field(default=4, ge=1, le=64, description="email-job batches handled at once")

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from botocore.exceptions import ClientError
 
-from herald_common.auth import mint_token
 from herald_processor.domain import (
     RenderedEmail,
     RenderFailure,
@@ -26,12 +25,10 @@ if TYPE_CHECKING:
 
     from types_aiobotocore_s3 import S3Client
 
-    from herald_common.settings import HeraldSettings
     from herald_processor.schemas import JobRecipient
 
 _CACHE_SIZE = 256
 _GZIP_MAGIC = b"\x1f\x8b"
-RENDER_TOKEN_TTL_SECONDS = 300
 
 
 def template_key(tenant_id: str, template_id: str, version: int) -> str:
@@ -119,30 +116,27 @@ def parse_render_results(payload: Any, expected: int) -> list[RenderResult]:
 
 
 class HttpTemplateRenderer:
-    """`TemplateRenderer` over the template service's render route, one call per batch on a pooled client."""
+    """`TemplateRenderer` over the template service's render route, one call per batch on a pooled client. It
+    authenticates with Herald's service key (`HERALD_SERVICE_KEY`) and names the batch's tenant in `X-Herald-Tenant`:
+    no user token exists in the processor, and minting one would need the IdP's private key."""
 
-    def __init__(self, client: httpx.AsyncClient, settings: HeraldSettings) -> None:
+    def __init__(self, client: httpx.AsyncClient, service_key: str) -> None:
         self._client = client
-        self._settings = settings
+        self._service_key = service_key
 
     async def render(
         self, tenant_id: str, template: Template, recipients: Sequence[tuple[JobRecipient, str]]
     ) -> list[RenderResult]:
         """One result per (recipient, unsubscribe URL), in order; raises TemplateServiceUnavailable/TemplateMissing."""
-        token = mint_token(
-            self._settings,
-            tenant_id=tenant_id,
-            roles=["marketer"],
-            subject="herald-processor",
-            ttl_seconds=RENDER_TOKEN_TTL_SECONDS,
-        )
         body = {
             "version": template.version,
             "recipients": [{"email": r.email, "data": r.data, "unsubscribeUrl": url} for r, url in recipients],
         }
         try:
             response = await self._client.post(
-                f"/templates/{template.template_id}/render", json=body, headers={"Authorization": f"Bearer {token}"}
+                f"/templates/{template.template_id}/render",
+                json=body,
+                headers={"X-API-Key": self._service_key, "X-Herald-Tenant": tenant_id},
             )
         except httpx.HTTPError as exc:
             raise TemplateServiceUnavailable(f"template service unreachable: {exc!r}") from exc

@@ -6,6 +6,7 @@ import sys
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
 
+from herald_common.api_keys import ApiKeyRegistry
 from herald_common.aws import open_clients
 from herald_common.web import create_service_app
 from herald_template.body_limit import BodySizeLimit
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         readiness=readiness,
     )
+    app.state.api_keys = ApiKeyRegistry(settings.template_api_keys, service_key=settings.service_key.get_secret_value())
     app.add_middleware(BodySizeLimit, max_bytes=settings.template_max_request_bytes)
     app.include_router(router)
     return app

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from herald_common.settings import HeraldSettings
+from herald_common.api_keys import DEV_SERVICE_KEY, ApiKeySpec, ServiceKeySettings, key_digest
+from herald_common.settings import ConfigurationError, Environment
 from herald_template.rendering import RenderLimits
 
 
-class Settings(HeraldSettings):
+class Settings(ServiceKeySettings):
+    template_api_keys: list[ApiKeySpec] = Field(
+        default_factory=list,
+        description="render API keys of other teams (JSON list of {name, sha256, tenants}); README 'Render API'",
+    )
     template_max_source_bytes: int = Field(default=512 * 1024, gt=0, description="subject + html + text, UTF-8")
     render_max_output_bytes: int = Field(default=1024 * 1024, gt=0, description="per recipient, all parts")
     render_time_limit_seconds: float = Field(default=1.0, gt=0, description="per recipient")
@@ -28,6 +33,14 @@ class Settings(HeraldSettings):
     )
     template_cache_size: int = Field(default=256, ge=0, description="compiled template versions kept (LRU)")
     render_cache_bytes: int = Field(default=32 * 1024 * 1024, ge=0, description="rendered emails kept (LRU)")
+
+    @model_validator(mode="after")
+    def _refuse_dev_key_digest_in_prod(self) -> Settings:
+        if self.env is Environment.PROD and any(
+            k.sha256 == key_digest(DEV_SERVICE_KEY) for k in self.template_api_keys
+        ):
+            raise ConfigurationError("HERALD_TEMPLATE_API_KEYS lists the dev service key; prod refuses it")
+        return self
 
     def render_limits(self) -> RenderLimits:
         return RenderLimits(

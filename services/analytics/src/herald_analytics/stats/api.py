@@ -9,7 +9,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from herald_analytics.stats.schemas import CampaignStats
 from herald_analytics.stats.service import StatsService
-from herald_common.auth import Viewer  # noqa: TC001 (FastAPI resolves route annotations at runtime)
+from herald_common.auth import StreamViewer, Viewer  # noqa: TC001 (FastAPI resolves route annotations at runtime)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -36,7 +36,9 @@ async def campaign_stats(campaign_id: str, principal: Viewer, service: Stats) ->
     response_class=EventSourceResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "`stats` events"}},
 )
-async def campaign_stream(campaign_id: str, principal: Viewer, service: Stats, request: Request) -> EventSourceResponse:
+async def campaign_stream(
+    campaign_id: str, principal: StreamViewer, service: Stats, request: Request
+) -> EventSourceResponse:
     """A server-sent event stream: a `stats` event with the statistics at once, then at every change."""
     first = await service.get_stats(principal.tenant_id, campaign_id)  # 404 before the stream starts
     updates = service.watch(principal.tenant_id, campaign_id, first)

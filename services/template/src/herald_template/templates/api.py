@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
-from herald_common.auth import Marketer, Viewer  # noqa: TC001 (FastAPI resolves route annotations at runtime)
+from herald_common.auth import Marketer, RenderCaller, Viewer  # noqa: TC001 (FastAPI resolves route annotations at runtime)
 from herald_template.templates.models import TEMPLATE_ID_PATTERN
 from herald_template.templates.schemas import (
     ErrorOut,
@@ -107,7 +107,7 @@ async def get_template(
 async def render_template(
     templateId: TemplateId,
     body: RenderRequest,
-    principal: Viewer,
+    principal: RenderCaller,
     service: Service,
 ) -> Response:
     """Render a stored template for each recipient; a recipient whose data fails gets `{email, error}`."""
@@ -117,7 +117,7 @@ async def render_template(
 
 
 @router.post("/render", response_model=RenderResponse, responses={k: _ERRORS[k] for k in (401, 413, 422)})
-async def render_inline(body: InlineRenderRequest, principal: Viewer, service: Service) -> Response:
+async def render_inline(body: InlineRenderRequest, principal: RenderCaller, service: Service) -> Response:
     """Render a template given in the body (previews, other teams); nothing is stored."""
     recipients = [r.recipient() for r in body.recipients]
     outcome = await service.render_inline(principal.tenant_id, body.source(), recipients)
