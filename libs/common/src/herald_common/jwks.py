@@ -79,7 +79,7 @@ class JwksKeySet:
             stale = now - self._fetched_at >= self._cache_seconds and not backing_off
             unknown = kid not in self._keys and now - self._last_unknown_refresh >= self._min_refresh_seconds
             if stale or unknown:
-                if unknown:
+                if unknown and not stale:
                     self._last_unknown_refresh = now
                 await self._refresh()
             if kid in self._keys:  # possibly a stale key, when the provider cannot be reached
