@@ -255,6 +255,8 @@ def test_task_definitions_run_the_image_on_its_port_with_secrets_from_secrets_ma
         assert template["Resources"][secret]["Type"] == "AWS::SecretsManager::Secret"
     if service in ("campaign", "processor"):  # unsubscribe links are signed and verified there
         assert secrets["HERALD_UNSUBSCRIBE_SECRET"] == "UnsubscribeSecret"
+    if service in ("template", "processor"):  # the processor renders with the service key; prod refuses none
+        assert secrets["HERALD_SERVICE_KEY"] == "ServiceKey"
 
 
 # --- IAM: each task role allows the calls its service's code makes ----------------------------------------------

@@ -102,7 +102,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_validation_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         errors = [dict(e) for e in exc.errors()]
-        fields = [".".join(str(p) for p in e.get("loc", ()) if p != "body") for e in errors]
+        fields = [".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body" for e in errors]
         body: dict[str, Any] = error_body("ValidationError", _describe_validation(errors))
         body["fields"] = fields
         return JSONResponse(body, status_code=422)

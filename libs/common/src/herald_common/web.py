@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from herald_common.auth import Authenticator
 from herald_common.errors import error_body, install_error_handlers
 from herald_common.metrics import HTTP_DURATION, HTTP_REQUESTS
+from herald_common.openapi import install_error_documentation
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -41,6 +42,7 @@ def create_service_app(
     app.state.settings = settings
     app.state.authenticator = Authenticator(settings)
     install_error_handlers(app)
+    install_error_documentation(app)
 
     @app.middleware("http")
     async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

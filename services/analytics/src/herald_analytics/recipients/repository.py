@@ -56,9 +56,10 @@ class LedgerReader:
         self._table = table
 
     async def page(
-        self, campaign_key: str, state: RecipientState | None, limit: int, after: str | None
+        self, tenant_id: str, campaign_id: str, state: RecipientState | None, limit: int, after: str | None
     ) -> tuple[list[dict[str, Any]], str | None]:
         """Up to `limit` rows in sort-key order after the email `after`, and the email to resume after (or None)."""
+        campaign_key = f"{tenant_id}#{campaign_id}"
         items: list[dict[str, Any]] = []
         start = after
         names: dict[str, str] = {}

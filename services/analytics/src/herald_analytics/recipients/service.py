@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 class LedgerSource(Protocol):
     async def page(
-        self, campaign_key: str, state: RecipientState | None, limit: int, after: str | None
+        self, tenant_id: str, campaign_id: str, state: RecipientState | None, limit: int, after: str | None
     ) -> tuple[list[dict[str, Any]], str | None]:
         """Up to `limit` rows after the email `after`, and the email to resume after (or None)."""
 
@@ -55,7 +55,7 @@ class RecipientsService:
         if await self._campaigns.get(tenant_id, campaign_id) is None:
             raise CampaignNotFound(f"Campaign {campaign_id} does not exist.")
         after = decode_token(campaign_id, token) if token else None
-        rows, resume = await self._ledger.page(f"{tenant_id}#{campaign_id}", state, limit, after)
+        rows, resume = await self._ledger.page(tenant_id, campaign_id, state, limit, after)
         return RecipientPage(
             campaignId=campaign_id,
             state=state,
