@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, settings
+from schemathesis import GenerationMode
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
@@ -25,6 +26,7 @@ from tests.security.routes import APPS
 
 if TYPE_CHECKING:
     from schemathesis import Case
+    from schemathesis.schemas import BaseSchema
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -39,9 +41,20 @@ BOUNDED = settings(
     suppress_health_check=list(HealthCheck),
 )
 
-campaign = schemathesis.openapi.from_dict(APPS["campaign"]().openapi())
-template = schemathesis.openapi.from_dict(APPS["template"]().openapi())
-analytics = schemathesis.openapi.from_dict(APPS["analytics"]().openapi())
+# Valid requests by default; HERALD_SCHEMATHESIS_MODES=all adds requests that break the schema (they must get 4xx).
+_MODES = os.environ.get("HERALD_SCHEMATHESIS_MODES", "positive")
+MODES = list(GenerationMode) if _MODES == "all" else [GenerationMode(m) for m in _MODES.split(",")]
+
+
+def _schema(service: str) -> BaseSchema:
+    schema = schemathesis.openapi.from_dict(APPS[service]().openapi())
+    schema.config.generation.update(modes=MODES)
+    return schema
+
+
+campaign = _schema("campaign")
+template = _schema("template")
+analytics = _schema("analytics")
 
 
 def _run(case: Case, service: str) -> None:

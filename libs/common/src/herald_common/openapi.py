@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-ERROR_SCHEMA_NAME = "ErrorResponse"
+ERROR_SCHEMA_NAME = "ErrorOut"  # the template service declares its own, same shape, with examples
 ERROR_SCHEMA: dict[str, Any] = {
     "title": ERROR_SCHEMA_NAME,
     "type": "object",
@@ -22,6 +22,7 @@ ERROR_SCHEMA: dict[str, Any] = {
         "detail": {"type": "string", "description": "A human sentence."},
         "fields": {"type": "array", "items": {"type": "string"}, "description": "422: the fields that failed."},
     },
+    "examples": [{"error": "CampaignNotFound", "detail": "Campaign 'camp_123' does not exist."}],
 }
 _REF = {"$ref": f"#/components/schemas/{ERROR_SCHEMA_NAME}"}
 _FASTAPI_VALIDATION = "#/components/schemas/HTTPValidationError"
@@ -35,7 +36,7 @@ def _error_response(description: str) -> dict[str, Any]:
 def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
     """Rewrite an OpenAPI document in place (and return it): error answers in Herald's shape."""
     components = schema.setdefault("components", {}).setdefault("schemas", {})
-    components[ERROR_SCHEMA_NAME] = ERROR_SCHEMA
+    components.setdefault(ERROR_SCHEMA_NAME, ERROR_SCHEMA)
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
