@@ -127,9 +127,9 @@ def test_missing_console_script_is_reported(tmp_path):
         stack.start()
 
 
-def test_tokens_are_minted_for_the_stack(bin_dir, tmp_path):
+async def test_tokens_are_minted_for_the_stack(bin_dir, tmp_path):
     stack = _stack(bin_dir, tmp_path)
-    principal = Authenticator(stack.settings).authenticate(f"Bearer {stack.token('acme', 'admin')}")
+    principal = await Authenticator(stack.settings).authenticate(f"Bearer {stack.token('acme', 'admin')}")
     assert (principal.tenant_id, {r.value for r in principal.roles}) == ("acme", {"admin"})
     with pytest.raises(ValueError, match="unknown component"):
         stack.kill("gateway")

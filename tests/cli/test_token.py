@@ -24,8 +24,8 @@ def _token(*args: str) -> str:
     return result.output.strip()
 
 
-def test_token_is_accepted_with_tenant_and_role():
-    principal = Authenticator(HeraldSettings()).authenticate(
+async def test_token_is_accepted_with_tenant_and_role():
+    principal = await Authenticator(HeraldSettings()).authenticate(
         f"Bearer {_token('--tenant', 'acme', '--role', 'marketer')}"
     )
     assert principal.tenant_id == "acme"
@@ -34,9 +34,9 @@ def test_token_is_accepted_with_tenant_and_role():
     assert not principal.has(Role.ADMIN)
 
 
-def test_several_roles_and_ttl():
+async def test_several_roles_and_ttl():
     token = _token("--tenant", "globex", "--role", "admin", "--role", "viewer", "--ttl", "120")
-    principal = Authenticator(HeraldSettings()).authenticate(f"Bearer {token}")
+    principal = await Authenticator(HeraldSettings()).authenticate(f"Bearer {token}")
     assert principal.tenant_id == "globex"
     assert principal.roles == {Role.ADMIN, Role.VIEWER}
     claims = jwt.decode(token, options={"verify_signature": False})
@@ -48,10 +48,10 @@ def test_unknown_role_is_refused():
     assert result.exit_code != 0
 
 
-def test_token_is_signed_with_the_configured_secret(monkeypatch):
+async def test_token_is_signed_with_the_configured_secret(monkeypatch):
     monkeypatch.setenv("HERALD_JWT_SECRET", "another-secret-of-enough-length-for-hs256")
     token = _token("--tenant", "acme")
-    assert Authenticator(HeraldSettings()).authenticate(f"Bearer {token}").tenant_id == "acme"
+    assert (await Authenticator(HeraldSettings()).authenticate(f"Bearer {token}")).tenant_id == "acme"
     monkeypatch.delenv("HERALD_JWT_SECRET")
     with pytest.raises(Unauthorized):
-        Authenticator(HeraldSettings()).authenticate(f"Bearer {token}")
+        await Authenticator(HeraldSettings()).authenticate(f"Bearer {token}")

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from herald_common.auth import Authenticator
+from herald_common.api_keys import ApiKeyRegistry
 from herald_processor.app import build_service, create_app
 from herald_processor.config import Settings
 from herald_processor.domain import (
@@ -34,12 +34,14 @@ TENANT = "acme"
 
 
 def stand_in_template_service(settings: Settings, calls: list[dict[str, Any]]) -> httpx.MockTransport:
-    authenticator = Authenticator(settings)
+    keys = ApiKeyRegistry([], service_key=settings.service_key.get_secret_value())
 
     def handle(request: httpx.Request) -> httpx.Response:
-        principal = authenticator.authenticate(request.headers.get("authorization"))
+        holder = keys.resolve(request.headers.get("x-api-key", ""), request.headers.get("x-herald-tenant"))
+        if holder is None:
+            return httpx.Response(401, json={"error": "Unauthorized", "detail": "A valid bearer token is required."})
         body = json.loads(request.content)
-        calls.append({"path": request.url.path, "tenant": principal.tenant_id, "body": body})
+        calls.append({"path": request.url.path, "tenant": holder.tenant_id, "body": body})
         if request.url.path != "/templates/newsletter/render":
             return httpx.Response(404, json={"error": "TemplateNotFound", "detail": "no"})
         results = [

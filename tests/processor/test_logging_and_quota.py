@@ -41,6 +41,7 @@ async def test_a_send_logs_its_ids_and_no_secret_or_recipient_list(herald_settin
         ses_quota_interval=0.2,
         jwt_secret="jwt-" + secrets.token_hex(16),
         unsubscribe_secret="unsub-" + secrets.token_hex(16),
+        service_key="svc-" + secrets.token_hex(16),
     )
     campaign_id = await put_campaign(aws, settings, recipient_count=4)
     await put_template(aws, settings, 2)
@@ -49,7 +50,7 @@ async def test_a_send_logs_its_ids_and_no_secret_or_recipient_list(herald_settin
     stand_in = stand_in_template_service(settings, calls)
 
     def template_service(request: httpx.Request) -> httpx.Response:
-        tokens.append(request.headers["authorization"].removeprefix("Bearer "))
+        tokens.append(request.headers["x-api-key"])
         return stand_in.handler(request)  # type: ignore[no-any-return]
 
     ok = [{"email": f"{name}@example.com", "data": {"first_name": name}} for name in ("ann", "bob", "dan")]
@@ -81,7 +82,8 @@ async def test_a_send_logs_its_ids_and_no_secret_or_recipient_list(herald_settin
 
             await wait_for(quota_sampled, timeout=10)
 
-    assert tokens, "the flow never called the template service with a token"
+    assert tokens, "the flow never called the template service"
+    assert set(tokens) == {settings.service_key.get_secret_value()}
     logs.assert_no_secrets([*set(tokens), settings.jwt_secret, settings.unsubscribe_secret], recipients)
 
     records = logs.records()
