@@ -6,6 +6,7 @@ Every refusal must be the same 401 with the same body: the attacker learns nothi
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import subprocess
@@ -264,3 +265,19 @@ def test_prod_settings_accept_real_secrets() -> None:
     assert settings.service_key.get_secret_value() == "k" * 40
     with pytest.raises(ConfigurationError, match="HERALD_SERVICE_KEY"):
         ProcessorSettings(env="prod", jwt_secret="j" * 40, unsubscribe_secret="u" * 40, service_key=DEV_SERVICE_KEY)
+
+
+async def test_a_symmetric_key_published_in_the_key_set_never_verifies_a_token(jwks: JwksServer) -> None:
+    secret = b"a-shared-secret-someone-published-by-mistake"
+    oct_key = {"kty": "oct", "kid": "oct-1", "k": base64.urlsafe_b64encode(secret).rstrip(b"=").decode()}
+
+    class WithOct(RsaKey):
+        def jwk(self) -> dict[str, Any]:
+            return oct_key
+
+    jwks.keys = [KEY, WithOct.__new__(WithOct)]
+    settings = HeraldSettings(jwks_url=jwks.url, jwt_issuer=ISSUER, jwt_audience=AUDIENCE)
+    app = _app(settings)
+    assert (await _get(app, KEY.sign(claims()))).status_code == 200
+    _assert_refused(await _get(app, forge({"alg": "HS256", "typ": "JWT", "kid": "oct-1"}, claims(), secret)))
+    _assert_refused(await _get(app, forge({"alg": "RS256", "typ": "JWT", "kid": "oct-1"}, claims(), secret)))
