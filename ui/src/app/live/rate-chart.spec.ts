@@ -12,9 +12,9 @@ describe('layoutBars', () => {
       { start: T0 + 120_000, sends: 0 },
     ]);
     expect(max).toBe(100);
-    expect(bars.map((b) => b.height)).toEqual([51, 102, 0]);
+    expect(bars.map((b) => b.height)).toEqual([60, 119, 0]);
     expect(bars[1].y).toBe(0);
-    expect(bars[0].y + bars[0].height).toBe(102); // every bar stands on the axis
+    expect(bars[0].y + bars[0].height).toBe(119); // every bar stands on the axis
     expect(bars.map((b) => b.label)).toEqual(['10:30', '10:31', '10:32']);
   });
 
@@ -37,5 +37,6 @@ describe('RateChart', () => {
     expect(element.querySelectorAll('rect.bar').length).toBe(2);
     expect(element.querySelector('svg')?.getAttribute('aria-label')).toBe('Sends per minute, last 2 minutes: 10:31 120.');
     expect(element.querySelector('figcaption')?.textContent).toContain('busiest minute: 120');
+    expect([...element.querySelectorAll('.ticks span')].map((t) => t.textContent)).toEqual(['10:30', '10:31']);
   });
 });

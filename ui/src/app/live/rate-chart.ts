@@ -4,7 +4,7 @@ import { MinuteBucket } from './send-rate';
 
 const WIDTH = 320;
 const HEIGHT = 120;
-const AXIS = 18; // room for the time labels under the bars
+const AXIS = 1; // the axis line's own room
 const GAP = 2;
 
 export interface Bar {
@@ -41,15 +41,20 @@ export function layoutBars(buckets: MinuteBucket[]): { bars: Bar[]; max: number 
     <figure class="chart">
       <svg [attr.viewBox]="'0 0 ' + width + ' ' + height" role="img" [attr.aria-label]="summary()" preserveAspectRatio="none">
         <line x1="0" [attr.y1]="height - axis" [attr.x2]="width" [attr.y2]="height - axis" class="axis" />
-        @for (bar of layout().bars; track bar.label; let i = $index) {
+        @for (bar of layout().bars; track bar.label) {
           <rect [attr.x]="bar.x" [attr.y]="bar.y" [attr.width]="bar.width" [attr.height]="bar.height" class="bar">
             <title>{{ bar.label }}: {{ bar.sends }} sends</title>
           </rect>
-          @if (i % labelEvery() === 0) {
-            <text [attr.x]="bar.x" [attr.y]="height - 4" class="tick">{{ bar.label }}</text>
-          }
         }
       </svg>
+      <!-- Time labels in HTML, so they keep their shape however the plot stretches. -->
+      <div class="ticks" aria-hidden="true">
+        @for (bar of layout().bars; track bar.label; let i = $index) {
+          @if (i % labelEvery() === 0) {
+            <span [style.left.%]="(bar.x / width) * 100">{{ bar.label }}</span>
+          }
+        }
+      </div>
       <figcaption>Sends per minute (busiest minute: {{ layout().max }})</figcaption>
     </figure>
   `,

@@ -67,6 +67,14 @@ export class CampaignDetail {
       untracked(() => this.load(id));
     });
     effect(() => {
+      // The stream saw the status change (the send's fan-out ended, a reputation guard paused it, someone else
+      // acted): read the campaign again for its new counts and reason.
+      const streamed = this.live()?.stats()?.status;
+      if (streamed && streamed !== untracked(() => this.campaign()?.status)) {
+        untracked(() => this.load(this.id()));
+      }
+    });
+    effect(() => {
       const stats = this.live()?.stats();
       if (stats) {
         untracked(() => this.series.record(Date.now(), stats.sent));
