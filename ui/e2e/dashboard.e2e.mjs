@@ -207,6 +207,40 @@ describe('the Herald dashboard', { timeout: 600_000 }, () => {
     noConsoleErrors();
   });
 
+  test('retries the failed recipients of a sent campaign', async () => {
+    const { page } = watched;
+    const created = await h.api('POST', `${h.stack.campaign}/campaigns`, {
+      name: 'One without a first name',
+      templateId: 'newsletter',
+      fromAddress: 'news@example.com',
+      recipients: [{ email: 'grace@example.com', data: { first_name: 'Grace' } }, { email: 'nameless@example.com' }],
+    });
+    assert.equal(created.status, 201);
+    await page.goto(`/dashboard/campaigns/${created.body.campaignId}`);
+    await statusIs(page, 'draft');
+    await page.getByRole('button', { name: 'Send campaign' }).click();
+    await statusIs(page, 'sent', SETTLE_MS);
+    await page.waitForFunction(() => document.querySelector('[data-counter="failed"] [data-testid="count"]')?.textContent === '1');
+    assert.equal(await count(page, 'sent'), 1);
+
+    await page.getByRole('button', { name: 'Retry failed' }).click();
+    await page.getByTestId('action-note').waitFor();
+    assert.equal(await page.getByTestId('action-note').textContent(), 'Retry 1: 1 failed recipients queued again in 1 batches.');
+    // The retry put the campaign back to sending (before its 202); the template still needs first_name, so the
+    // retried recipient fails again and the campaign ends sent again, which the page then shows.
+    const deadline = Date.now() + SETTLE_MS;
+    let campaign;
+    do {
+      await page.waitForTimeout(500);
+      campaign = (await h.api('GET', `${h.stack.campaign}/campaigns/${created.body.campaignId}`)).body;
+    } while (campaign.status !== 'sent' && Date.now() < deadline);
+    assert.equal(campaign.status, 'sent');
+    assert.equal(campaign.counts.failed, 1);
+    await statusIs(page, 'sent', SETTLE_MS);
+    await page.waitForFunction(() => document.querySelector('[data-counter="failed"] [data-testid="count"]')?.textContent === '1');
+    noConsoleErrors();
+  });
+
   test('lists the campaigns with their status', async () => {
     const { page } = watched;
     await page.getByRole('link', { name: 'Campaigns', exact: true }).click();

@@ -38,7 +38,7 @@ import { countersOf, finalRecipients, percent, progressOf } from './stats-math';
           </div>
           <p class="progress-text" data-testid="progress-text">{{ progressText() }}</p>
         </div>
-        <dl class="counters" aria-live="polite" aria-atomic="false">
+        <dl class="counters">
           @for (c of counters(); track c.key) {
             <div class="counter" [attr.data-counter]="c.key">
               <dt>{{ c.label }}</dt>
