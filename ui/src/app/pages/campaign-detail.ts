@@ -6,7 +6,9 @@ import { firstValueFrom } from 'rxjs';
 
 import { HeraldApi } from '../core/api';
 import { describeError } from '../core/errors';
+import { hasRole } from '../core/jwt';
 import { Campaign, CampaignStatus, Priority } from '../core/models';
+import { Session } from '../core/session';
 import { StatsStream, StatsStreams } from '../core/stats-stream';
 import { LiveView } from '../live/live-view';
 import { SendRateSeries } from '../live/send-rate';
@@ -28,6 +30,7 @@ export class CampaignDetail {
 
   private readonly api = inject(HeraldApi);
   private readonly streams = inject(StatsStreams);
+  private readonly session = inject(Session);
   private stream: StatsStream | null = null;
   private readonly series = new SendRateSeries();
 
@@ -45,9 +48,11 @@ export class CampaignDetail {
     const stats = this.live()?.stats();
     return stats ? (stats.statusReason ?? null) : (this.campaign()?.statusReason ?? null);
   });
+  /** Viewers watch; acting on a campaign needs the marketer role (the services refuse it with a 403 otherwise). */
+  readonly canAct = computed(() => hasRole(this.session.claims(), 'marketer'));
   readonly allowed = computed(() => {
     const status = this.status();
-    return status ? allowedActions(status) : new Set<Action>();
+    return status && this.canAct() ? allowedActions(status) : new Set<Action>();
   });
   readonly buckets = computed(() => {
     this.live()?.stats(); // recompute on every stats event as well as on the clock
