@@ -8,8 +8,13 @@ PACKAGES := libs/common services/campaign services/processor services/template s
 PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
 TENANT ?= acme
 ROLE ?= marketer
+# The dashboard (ui/): Angular, installed with npm from its lockfile.
+UI := ui
+UI_STAMP := $(UI)/node_modules/.installed
+UI_PORT ?= 4200
+export NG_CLI_ANALYTICS := false
 
-.PHONY: install dev demo test test-fast lint format token bench up clean
+.PHONY: install dev demo test test-fast test-ui ui ui-install lint format token bench up clean
 
 install: $(STAMP)
 
@@ -27,6 +32,26 @@ demo: install
 
 test: install
 	$(BIN)/pytest -q
+	$(MAKE) test-ui
+
+# The dashboard's tests: unit and component tests (Vitest), the gateway's routing table (node --test), then a
+# production build and the browser tests (headless Debian Chromium against a real stack on the emulator).
+test-ui: install ui-install
+	cd $(UI) && timeout 300 npm test
+	cd $(UI) && timeout 60 npm run test:gateway
+	cd $(UI) && timeout 300 npm run build
+	cd $(UI) && timeout 900 npm run e2e
+
+ui-install: $(UI_STAMP)
+
+$(UI_STAMP): $(UI)/package.json $(UI)/package-lock.json
+	cd $(UI) && npm ci --no-audit --no-fund
+	@touch $(UI_STAMP)
+
+# The dashboard on the Angular dev server, proxying the APIs to the stack `make dev` runs (ui/proxy.conf.mjs).
+ui: ui-install
+	@echo "Herald dashboard: http://127.0.0.1:$(UI_PORT)/  (start the stack with 'make dev' first; sign in with the token it printed, or 'make token')"
+	cd $(UI) && npx ng serve --proxy-config proxy.conf.mjs --host 127.0.0.1 --port $(UI_PORT)
 
 test-fast: install
 	$(BIN)/pytest -q -m "not e2e"

@@ -400,3 +400,22 @@ def test_unrouted_paths_answer_with_specs_error_body(template: dict[str, Any]) -
     body = json.loads(action["FixedResponseConfig"]["MessageBody"])
     assert set(body) == {"error", "detail"}
     assert action["FixedResponseConfig"]["StatusCode"] == "404"
+
+
+DASHBOARD_PATHS = ("/", "/sign-in", "/dashboard", "/dashboard/campaigns/camp_x1", "/main-ABC123.js", "/styles-X.css")
+
+
+def test_dashboard_pages_and_bundles_reach_the_ui_service_after_every_api_rule(template: dict[str, Any]) -> None:
+    (ui,) = props(template, "UiService")["LoadBalancers"]
+    assert ui["ContainerPort"] == 8080
+    for path in DASHBOARD_PATHS:
+        assert _route(template, "GET", path) == ui["TargetGroupArn"]["Ref"], path
+    api_priorities = [
+        int(props(template, rule)["Priority"])
+        for rule in ("AnalyticsRule", "AnalyticsRecipientsRule", "CampaignRule", "TemplateRule")
+    ]
+    assert all(int(props(template, rule)["Priority"]) > max(api_priorities) for rule in ("UiPagesRule", "UiAssetsRule"))
+    (container,) = props(template, "UiTaskDefinition")["ContainerDefinitions"]
+    assert container["Image"] == {"Ref": "UiImage"}
+    assert "8080/healthz" in " ".join(container["HealthCheck"]["Command"])
+    assert _route(template, "GET", "/metrics") is None  # still the listener's JSON 404

@@ -1,0 +1,255 @@
+// The dashboard end to end, in headless Chromium, against the real stack on the emulator:
+// sign in, create a campaign, preview it, send it, pause and resume it, watch the counters reach their final values,
+// and see a 409 in words. Fails on any console error. Screenshots go to ui/e2e/artifacts/.
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+import { ARTIFACTS, startHarness, watchedPage } from './harness.mjs';
+
+const REGULAR = 56;
+const SIMULATOR = ['bounce@simulator.amazonses.com', 'complaint@simulator.amazonses.com', 'suppressionlist@simulator.amazonses.com'];
+// 56 ordinary readers, 3 SES simulator addresses, 1 malformed address and 1 duplicate row.
+const RECIPIENTS_CSV = [
+  'email,first_name',
+  ...Array.from({ length: REGULAR }, (_, i) => `reader${i + 1}@example.com,Reader${i + 1}`),
+  ...SIMULATOR.map((email) => `${email},Sim`),
+  'not-an-address,Broken',
+  'reader1@example.com,Again',
+].join('\n');
+// What the statistics must settle at (docs/architecture.md; the emulator bounces bounce@ and suppressionlist@
+// permanently, and delivers complaint@ before its complaint).
+const FINAL = { sent: 59, delivered: 57, bounced: 2, complained: 1, suppressed: 0, invalid: 1, unknown: 0, failed: 0 };
+const SETTLE_MS = 150_000;
+
+let h;
+let context;
+let watched;
+let campaignUrl;
+
+async function count(page, key) {
+  return Number(await page.locator(`[data-counter="${key}"] [data-testid="count"]`).textContent());
+}
+
+async function statusIs(page, status, timeout = 30_000) {
+  await page.locator(`[data-testid="status"][data-status="${status}"]`).waitFor({ timeout });
+}
+
+/** The form controls and buttons on the page that have no accessible name. */
+function unlabelled(page) {
+  return page.evaluate(() =>
+    [...document.querySelectorAll('input, select, textarea, button')]
+      .filter((el) => {
+        const labelled = (el.labels && el.labels.length > 0) || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby');
+        const text = el.tagName === 'BUTTON' && el.textContent.trim().length > 0;
+        return !labelled && !text;
+      })
+      .map((el) => el.outerHTML.slice(0, 80)),
+  );
+}
+
+function noConsoleErrors() {
+  assert.deepEqual(watched.errors, [], 'the page logged errors');
+}
+
+before(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  h = await startHarness();
+  context = await h.browser.newContext({ viewport: { width: 1280, height: 800 }, baseURL: h.baseUrl });
+  watched = await watchedPage(context);
+});
+
+after(async () => {
+  await context?.close().catch(() => {});
+  await h?.close();
+});
+
+describe('the Herald dashboard', { timeout: 600_000 }, () => {
+  test('refuses a malformed token and signs in with a real one, by keyboard', async () => {
+    const { page } = watched;
+    await page.goto('/');
+    await page.waitForURL('**/sign-in');
+    assert.deepEqual(await unlabelled(page), []);
+    for (let i = 0; i < 6 && (await page.evaluate(() => document.activeElement?.id)) !== 'token'; i++) {
+      await page.keyboard.press('Tab');
+    }
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'token', 'Tab reaches the token field');
+    await page.keyboard.type('not-a-token');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Enter');
+    assert.match(await page.getByTestId('sign-in-error').textContent(), /three parts separated by dots/);
+
+    await page.getByLabel('Access token').fill(h.stack.marketer);
+    await page.getByLabel('Access token').focus();
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Enter');
+    await page.waitForURL('**/dashboard');
+    await page.getByRole('heading', { name: 'Campaigns' }).waitFor();
+    assert.equal(await page.getByTestId('who').textContent(), 'acme · marketer');
+    noConsoleErrors();
+  });
+
+  test('creates a draft campaign (and the demo template) in the UI', async () => {
+    const { page } = watched;
+    await page.getByRole('link', { name: 'New campaign' }).first().click();
+    await page.getByRole('heading', { name: 'New campaign' }).waitFor();
+    await page.getByRole('button', { name: /Create the demo template/ }).click();
+    await page.locator('#template option[value="newsletter"]').waitFor({ state: 'attached' });
+    await page.getByLabel('Name', { exact: true }).fill('Browser test campaign');
+    await page.getByLabel('Recipients').fill(RECIPIENTS_CSV);
+    assert.deepEqual(await unlabelled(page), []);
+    await page.getByRole('button', { name: 'Create draft' }).click();
+    await page.waitForURL(/\/dashboard\/campaigns\/camp_[a-z0-9]+$/);
+    campaignUrl = new URL(page.url()).pathname;
+    await statusIs(page, 'draft');
+    const summary = page.getByTestId('recipients-summary');
+    await summary.waitFor();
+    const facts = await summary.locator('div').evaluateAll((rows) =>
+      Object.fromEntries(rows.map((r) => [r.querySelector('dt').textContent, r.querySelector('dd').textContent])),
+    );
+    assert.equal(facts['Submitted'], '60');
+    assert.equal(facts['Accepted'], '59');
+    assert.equal(facts['Invalid at intake'], '1');
+    assert.equal(facts['Duplicates folded'], '1');
+    noConsoleErrors();
+  });
+
+  test('previews the template through the render API, and says why a recipient cannot be rendered', async () => {
+    const { page } = watched;
+    await page.getByRole('button', { name: 'Render preview' }).click();
+    await page.getByTestId('preview-subject').waitFor();
+    assert.equal(await page.getByTestId('preview-subject').textContent(), 'Ada, the Herald newsletter is here');
+    const heading = await page.frameLocator('iframe.preview').locator('h1').textContent();
+    assert.equal(heading, 'Hello Ada!');
+
+    await page.getByLabel('Sample data (JSON)').fill('{}');
+    await page.getByRole('button', { name: 'Render preview' }).click();
+    await page.getByTestId('preview-error').waitFor();
+    assert.match(await page.getByTestId('preview-error').textContent(), /cannot be rendered: .*first_name/);
+    noConsoleErrors();
+  });
+
+  test('sends with a throttle, pauses, resumes and watches the counters reach their final values', async () => {
+    const { page } = watched;
+    assert.deepEqual(await unlabelled(page), []);
+    await page.getByLabel('Emails per minute').fill('120');
+    await page.getByLabel('Priority').selectOption('high');
+    await page.getByRole('button', { name: 'Send campaign' }).click();
+    await statusIs(page, 'sending');
+    await page.locator('[data-testid="stream-state"]', { hasText: 'Live' }).waitFor({ timeout: 30_000 });
+    assert.match(await page.getByTestId('action-note').textContent(), /the campaign is sending/);
+
+    // Pause while it is still sending (120 a minute: the 59 sends take about 30 s).
+    await page.getByRole('button', { name: 'Pause' }).click();
+    await statusIs(page, 'paused');
+    await page.waitForTimeout(3000); // a send already under way when the pause landed may still finish
+    const heldAt = await count(page, 'sent');
+    await page.waitForTimeout(4000);
+    assert.equal(await count(page, 'sent'), heldAt, 'nothing is sent while paused');
+    assert.ok(heldAt < FINAL.sent, `paused before the end (sent ${heldAt})`);
+    assert.equal(await page.getByRole('button', { name: 'Pause' }).isDisabled(), true);
+
+    await page.getByRole('button', { name: 'Resume' }).click();
+    await statusIs(page, 'sending');
+    await statusIs(page, 'sent', SETTLE_MS);
+    await page.waitForFunction(
+      (expected) =>
+        Object.entries(expected).every(
+          ([key, value]) => document.querySelector(`[data-counter="${key}"] [data-testid="count"]`)?.textContent === String(value),
+        ),
+      FINAL,
+      { timeout: SETTLE_MS },
+    );
+    for (const [key, value] of Object.entries(FINAL)) {
+      assert.equal(await count(page, key), value, key);
+    }
+    assert.equal(await page.getByTestId('progress-text').textContent(), '60 of 60 recipients final (100.0 %)');
+    assert.equal(await page.getByRole('progressbar').getAttribute('aria-valuenow'), '60');
+    assert.match(await page.locator('[data-counter="delivered"] .rate').textContent(), /^96\.6 % of sent$/);
+    const chart = await page.locator('app-rate-chart svg').getAttribute('aria-label');
+    assert.doesNotMatch(chart, /none yet/, 'the chart shows the sends');
+    assert.ok((await page.locator('rect.bar').evaluateAll((bars) => bars.filter((b) => Number(b.getAttribute('height')) > 0).length)) >= 1);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'live-view.png'), fullPage: true });
+
+    await page.setViewportSize({ width: 390, height: 844 });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `no sideways scrolling at phone width (${overflow}px too wide)`);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'live-view-phone.png'), fullPage: true });
+    await page.setViewportSize({ width: 1280, height: 800 });
+    noConsoleErrors();
+  });
+
+  test('shows a 409 in words when someone else sent the campaign first', async () => {
+    const { page } = watched;
+    const created = await h.api('POST', `${h.stack.campaign}/campaigns`, {
+      name: 'Sent by someone else',
+      templateId: 'newsletter',
+      fromAddress: 'news@example.com',
+      recipients: [{ email: 'ada@example.com', data: { first_name: 'Ada' } }],
+    });
+    assert.equal(created.status, 201);
+    const id = created.body.campaignId;
+    await page.goto(`/dashboard/campaigns/${id}`);
+    await statusIs(page, 'draft');
+    const other = await h.api('POST', `${h.stack.campaign}/campaigns/${id}/send`, { sendAt: 'immediate' });
+    assert.equal(other.status, 202);
+
+    await watched.allowing(/status of 409/, async () => {
+      await page.getByRole('button', { name: 'Send campaign' }).click();
+      await page.getByTestId('action-error').waitFor();
+    });
+    const message = await page.getByTestId('action-error').textContent();
+    assert.match(message, /^Campaign already (sending|sent): \S.*/);
+    assert.doesNotMatch(message, /[{}]/, 'words, not JSON');
+    assert.equal(await page.getByTestId('action-error').getAttribute('role'), 'alert');
+    await page.locator('[data-testid="status"]:not([data-status="draft"])').waitFor();
+    noConsoleErrors();
+  });
+
+  test('retries the failed recipients of a sent campaign', async () => {
+    const { page } = watched;
+    const created = await h.api('POST', `${h.stack.campaign}/campaigns`, {
+      name: 'One without a first name',
+      templateId: 'newsletter',
+      fromAddress: 'news@example.com',
+      recipients: [{ email: 'grace@example.com', data: { first_name: 'Grace' } }, { email: 'nameless@example.com' }],
+    });
+    assert.equal(created.status, 201);
+    await page.goto(`/dashboard/campaigns/${created.body.campaignId}`);
+    await statusIs(page, 'draft');
+    await page.getByRole('button', { name: 'Send campaign' }).click();
+    await statusIs(page, 'sent', SETTLE_MS);
+    await page.waitForFunction(() => document.querySelector('[data-counter="failed"] [data-testid="count"]')?.textContent === '1');
+    assert.equal(await count(page, 'sent'), 1);
+
+    await page.getByRole('button', { name: 'Retry failed' }).click();
+    await page.getByTestId('action-note').waitFor();
+    assert.equal(await page.getByTestId('action-note').textContent(), 'Retry 1: 1 failed recipients queued again in 1 batches.');
+    // The retry put the campaign back to sending (before its 202); the template still needs first_name, so the
+    // retried recipient fails again and the campaign ends sent again, which the page then shows.
+    const deadline = Date.now() + SETTLE_MS;
+    let campaign;
+    do {
+      await page.waitForTimeout(500);
+      campaign = (await h.api('GET', `${h.stack.campaign}/campaigns/${created.body.campaignId}`)).body;
+    } while (campaign.status !== 'sent' && Date.now() < deadline);
+    assert.equal(campaign.status, 'sent');
+    assert.equal(campaign.counts.failed, 1);
+    await statusIs(page, 'sent', SETTLE_MS);
+    await page.waitForFunction(() => document.querySelector('[data-counter="failed"] [data-testid="count"]')?.textContent === '1');
+    noConsoleErrors();
+  });
+
+  test('lists the campaigns with their status', async () => {
+    const { page } = watched;
+    await page.getByRole('link', { name: 'Campaigns', exact: true }).click();
+    const row = page.getByRole('row', { name: /Browser test campaign/ });
+    await row.waitFor();
+    assert.equal(await row.locator('.status').textContent(), 'sent');
+    await page.getByRole('row', { name: /Sent by someone else/ }).waitFor();
+    await page.goto(campaignUrl); // a reload of a dashboard page works behind the gateway
+    await statusIs(page, 'sent');
+    noConsoleErrors();
+  });
+});

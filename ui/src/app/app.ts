@@ -1,0 +1,38 @@
+import { ChangeDetectionStrategy, Component, inject } from '@angular/core';
+import { Router, RouterLink, RouterLinkActive, RouterOutlet } from '@angular/router';
+
+import { Session } from './core/session';
+
+@Component({
+  selector: 'app-root',
+  imports: [RouterOutlet, RouterLink, RouterLinkActive],
+  changeDetection: ChangeDetectionStrategy.OnPush,
+  template: `
+    <a class="skip-link" href="#main">Skip to content</a>
+    <header class="topbar">
+      <a class="brand" routerLink="/dashboard">Herald</a>
+      @if (session.claims(); as claims) {
+        <nav aria-label="Main">
+          <a routerLink="/dashboard" routerLinkActive="active" [routerLinkActiveOptions]="{ exact: true }">Campaigns</a>
+          <a routerLink="/dashboard/new" routerLinkActive="active">New campaign</a>
+        </nav>
+        <div class="who">
+          <span data-testid="who">{{ claims.tenantId }} · {{ claims.roles.join(', ') || 'no role' }}</span>
+          <button type="button" (click)="signOut()">Sign out</button>
+        </div>
+      }
+    </header>
+    <main id="main" tabindex="-1">
+      <router-outlet />
+    </main>
+  `,
+})
+export class App {
+  readonly session = inject(Session);
+  private readonly router = inject(Router);
+
+  signOut(): void {
+    this.session.signOut();
+    void this.router.navigateByUrl('/sign-in');
+  }
+}
