@@ -59,6 +59,13 @@ class Settings(HeraldSettings):
     quota_pause_seconds: int = Field(
         default=900, ge=1, description="how long a campaign pauses when the SES daily sending quota is used up"
     )
+    idle_poll_seconds: int = Field(
+        default=1,
+        ge=1,
+        le=20,
+        description="with every email-jobs queue empty, how long to long-poll the high-priority one before looking "
+        "at all three again (the most a normal or low batch waits for an idle processor)",
+    )
     requeue_after_receives: int = Field(
         default=3, ge=1, description="a deferred batch received this often is re-sent as a fresh message"
     )
