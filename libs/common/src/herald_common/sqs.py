@@ -6,9 +6,11 @@ finish within a grace period and releases what is left back to the queue.
 
 One poller may read several queues in priority order (the processor's high / normal / low email jobs): each receive
 fills the free slots from the highest-priority queue first and only then from the next, with short polls, so a lower
-queue is read only while every higher one answered empty; when all are empty it long-polls the highest one for
-`idle_wait` seconds and starts over. It never receives more messages than it has free slots, so nothing waits in
-memory and nothing is handed back (a hand-back would count towards the dead-letter queue's receive limit).
+queue is read only while every higher one answered empty; when all are empty it long-polls, for `idle_wait` seconds,
+the queue it last received from (at first the highest: a campaign whose batches come back after a delay or a
+throttle is picked up the moment they are visible again), and starts over. It never receives more messages than it
+has free slots, so nothing waits in memory and nothing is handed back (a hand-back would count towards the
+dead-letter queue's receive limit).
 """
 
 from __future__ import annotations
@@ -162,6 +164,7 @@ class SqsPoller:
             raise ValueError("a poller needs at least one queue")
         self._queues = tuple(queue_url)
         self._idle_wait = min(max(idle_wait, 1), SQS_MAX_WAIT_SECONDS)
+        self._last_active = self._queues[0].url
         self._handler = handler
         self._concurrency = max(1, concurrency)
         self._visibility = min(visibility_timeout, SQS_MAX_VISIBILITY_SECONDS)
@@ -234,19 +237,22 @@ class SqsPoller:
             if self._stopping.is_set():
                 return messages
             try:
-                messages += await self._receive_from(queue.url, count - len(messages), 0)
+                received = await self._receive_from(queue.url, count - len(messages), 0)
             except (ClientError, BotoCoreError, OSError) as exc:
                 log.warning("sqs.receive_failed", poller=self._name, queue=queue.url, error=str(exc))
                 failures.append(exc)
                 continue
+            if received:
+                messages += received
+                self._last_active = queue.url
             if len(messages) >= count:
                 return messages
         if messages:
             return messages
         if len(failures) == len(self._queues):
             raise failures[0]
-        # Every queue is empty: wait briefly on the highest one, then look at all of them again.
-        return await self._receive_from(self._queues[0].url, count, self._idle_wait)
+        # Every queue is empty: wait briefly on the one that last had work, then look at all of them again.
+        return await self._receive_from(self._last_active, count, self._idle_wait)
 
     async def _receive_from(self, queue_url: str, count: int, wait: int) -> list[SqsMessage]:
         receive = self._sqs.receive_message(

@@ -63,8 +63,8 @@ class Settings(HeraldSettings):
         default=1,
         ge=1,
         le=20,
-        description="with every email-jobs queue empty, how long to long-poll the high-priority one before looking "
-        "at all three again (the most a normal or low batch waits for an idle processor)",
+        description="with every email-jobs queue empty, how long to long-poll the one last taken from before "
+        "looking at all three again (about the most a batch of another priority waits for an idle processor)",
     )
     requeue_after_receives: int = Field(
         default=3, ge=1, description="a deferred batch received this often is re-sent as a fresh message"
