@@ -300,7 +300,7 @@ def test_a_fanout_killed_9_midway_resumes_with_no_batch_missing_and_each_recipie
     stack.kill("processor", signal.SIGTERM)  # the queue keeps every batch for inspection
     campaign = stack.process("campaign")
     assert campaign is not None
-    recipients = 400  # 200 batches, checkpointed every 10
+    recipients = 240  # 120 batches, checkpointed every 10
     for _attempt in range(3):
         campaign_id, emails = draft(client, template_id, recipients)
         send(stack, campaign_id)
