@@ -127,16 +127,17 @@ async def wait_for_fanouts(app: FastAPI) -> None:
 
 
 async def drain_jobs(aws: AwsClients, settings: Settings) -> list[dict[str, Any]]:
-    """Every message on the email-jobs queue (deleted as read)."""
+    """Every message on the email-jobs queues (deleted as read), each body with `_queue`: the queue it was on."""
     sqs = aws.require_sqs()
-    url = (await sqs.get_queue_url(QueueName=settings.resources.email_jobs_queue))["QueueUrl"]
     bodies: list[dict[str, Any]] = []
-    empty = 0
-    while empty < 2:
-        response = await sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
-        messages = response.get("Messages", [])
-        empty = empty + 1 if not messages else 0
-        for m in messages:
-            bodies.append(json.loads(m["Body"]))
-            await sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    for name in settings.resources.email_jobs_queues:
+        url = (await sqs.get_queue_url(QueueName=name))["QueueUrl"]
+        empty = 0
+        while empty < 2:
+            response = await sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+            messages = response.get("Messages", [])
+            empty = empty + 1 if not messages else 0
+            for m in messages:
+                bodies.append(json.loads(m["Body"]) | {"_queue": name})
+                await sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
     return sorted(bodies, key=lambda b: b["batchId"])

@@ -40,6 +40,8 @@ async def test_send_queues_batches_in_the_documented_shape(
     jobs = await drain_jobs(aws, campaign_settings)
     assert [j["batchId"] for j in jobs] == ["batch_000001", "batch_000002", "batch_000003"]
     assert [len(j["recipients"]) for j in jobs] == [50, 50, 20]
+    # A high-priority campaign's batches go to the high queue only.
+    assert {j.pop("_queue") for j in jobs} == {campaign_settings.resources.email_jobs_queue_for("high")}
     for job in jobs:
         assert set(job) == {
             "campaignId",

@@ -82,7 +82,11 @@ async def test_reset_empties_everything_and_provisions_again(emulator_process, a
         assert (await control.get("/_emulator/ses/messages")).json() == {"messages": []}
         assert (await control.get("/_emulator/faults")).json() == {}
         queues = {u.rsplit("/", 1)[1] for u in (await aws.require_sqs().list_queues()).get("QueueUrls", [])}
-        assert queues == {"rz-email-jobs", "rz-email-jobs-dlq", "rz-ses-events", "rz-ses-events-dlq"}
+        assert queues == {
+            *(f"rz-email-jobs-{p}{dlq}" for p in ("high", "normal", "low") for dlq in ("", "-dlq")),
+            "rz-ses-events",
+            "rz-ses-events-dlq",
+        }
         items = await aws.require_dynamodb().scan(TableName="rz-campaigns")
         assert items["Count"] == 0
 

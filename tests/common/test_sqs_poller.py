@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from herald_common.sqs import Delete, RetryAfter, SqsPoller, exponential_backoff
+from herald_common.sqs import DeadLetter, Delete, PolledQueue, RetryAfter, SqsPoller, exponential_backoff
 
 
 async def queue_depth(sqs, url: str) -> tuple[int, int]:
@@ -116,3 +116,64 @@ async def test_work_unfinished_within_the_grace_period_is_released(provisioned, 
 def test_backoff_stays_within_its_bounds():
     assert all(1 <= exponential_backoff(n, base=2, cap=10) <= 10 for n in range(1, 30))
     assert isinstance(Delete(), Delete)
+
+
+async def test_priority_queues_are_read_highest_first_and_each_message_settles_on_its_own_queue(provisioned, aws):
+    """Three queues in priority order, filled lowest first: with one slot, every high message is handled before any
+    normal one and every normal before any low one; a poison message goes to its own queue's dead-letter queue."""
+    urls = provisioned.email_jobs_queue_urls
+    dlqs = provisioned.email_jobs_dlq_urls
+    for priority in ("low", "normal", "high"):
+        for n in range(3):
+            await aws.sqs.send_message(QueueUrl=urls[priority], MessageBody=f"{priority}-{n}")
+    await aws.sqs.send_message(QueueUrl=urls["normal"], MessageBody="normal-poison")
+    handled: list[str] = []
+
+    async def handler(message):
+        handled.append(message.body)
+        if message.body == "normal-poison":
+            raise RuntimeError("poison")
+        if message.body == "high-0":  # a high batch that arrives while normal ones wait still goes first
+            await aws.sqs.send_message(QueueUrl=urls["high"], MessageBody="high-late")
+
+    poller = SqsPoller(
+        aws.sqs,
+        [PolledQueue(urls[p], dlqs[p]) for p in ("high", "normal", "low")],
+        handler,
+        concurrency=1,
+        visibility_timeout=30,
+        retry_policy=lambda _error, _count: DeadLetter("poison"),
+    )
+    task = asyncio.create_task(poller.run())
+    await wait_for(lambda: len(handled) == 11, timeout=15)
+    poller.stop()
+    await asyncio.wait_for(task, 5)
+    rank = {"high": 0, "normal": 1, "low": 2}
+    ranks = [rank[body.split("-")[0]] for body in handled]
+    assert ranks == sorted(ranks), handled
+    assert handled.index("high-late") < min(handled.index(f"normal-{n}") for n in range(3))
+    for priority in ("high", "normal", "low"):
+        assert await queue_depth(aws.sqs, urls[priority]) == (0, 0)
+    dead = await aws.sqs.receive_message(QueueUrl=dlqs["normal"], WaitTimeSeconds=1)
+    assert [m["Body"] for m in dead["Messages"]] == ["normal-poison"]
+    assert await queue_depth(aws.sqs, dlqs["high"]) == (0, 0)
+
+
+async def test_an_idle_priority_poller_picks_up_a_low_message_within_its_idle_wait(provisioned, aws):
+    urls = provisioned.email_jobs_queue_urls
+    handled: list[float] = []
+
+    async def handler(message):
+        handled.append(time.monotonic())
+
+    poller = SqsPoller(
+        aws.sqs, [PolledQueue(urls[p]) for p in ("high", "normal", "low")], handler, concurrency=2, idle_wait=1
+    )
+    task = asyncio.create_task(poller.run())
+    await asyncio.sleep(1.5)  # idle: every queue empty for a while
+    sent = time.monotonic()
+    await aws.sqs.send_message(QueueUrl=urls["low"], MessageBody="late")
+    await wait_for(lambda: bool(handled), timeout=10)
+    poller.stop()
+    await asyncio.wait_for(task, 5)
+    assert handled[0] - sent < 5  # one idle wait (1 s) plus the emulator's answer times, with room for a busy box

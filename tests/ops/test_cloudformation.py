@@ -16,7 +16,7 @@ import pytest
 from cfnlint.decode import decode
 
 from herald_common import provisioning
-from herald_common.resources import ResourceNames
+from herald_common.resources import EMAIL_JOB_PRIORITIES, ResourceNames
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -121,11 +121,14 @@ def test_bucket_is_the_services_bucket_encrypted_and_private(template: dict[str,
 @pytest.mark.parametrize(
     ("queue_id", "dlq_id", "name", "visibility"),
     [
-        (
-            "EmailJobsQueue",
-            "EmailJobsDeadLetterQueue",
-            NAMES.email_jobs_queue,
-            provisioning.EMAIL_JOBS_VISIBILITY_SECONDS,
+        *(
+            (
+                f"EmailJobs{priority.capitalize()}Queue",
+                f"EmailJobs{priority.capitalize()}DeadLetterQueue",
+                NAMES.email_jobs_queue_for(priority),
+                provisioning.EMAIL_JOBS_VISIBILITY_SECONDS,
+            )
+            for priority in EMAIL_JOB_PRIORITIES
         ),
         (
             "SesEventsQueue",
@@ -232,10 +235,13 @@ def test_processor_is_a_worker_without_a_load_balancer_scaled_on_its_queue(templ
     assert policy["ScalingTargetId"] == {"Ref": "ProcessorScalableTarget"}
     assert "ProcessorService" in json.dumps(props(template, "ProcessorScalableTarget")["ResourceId"])
     metrics = policy["TargetTrackingScalingPolicyConfiguration"]["CustomizedMetricSpecification"]["Metrics"]
-    queue_metric = next(m for m in metrics if "MetricStat" in m and m["MetricStat"]["Metric"]["Namespace"] == "AWS/SQS")
-    assert queue_metric["MetricStat"]["Metric"]["Dimensions"][0]["Value"] == {
-        "Fn::GetAtt": ["EmailJobsQueue", "QueueName"]
+    queue_metrics = [m for m in metrics if "MetricStat" in m and m["MetricStat"]["Metric"]["Namespace"] == "AWS/SQS"]
+    # The backlog of every priority's queue counts.
+    assert {m["MetricStat"]["Metric"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0] for m in queue_metrics} == {
+        f"EmailJobs{priority.capitalize()}Queue" for priority in EMAIL_JOB_PRIORITIES
     }
+    backlog = next(m for m in metrics if m["Id"] == "backlog")
+    assert all(m["Id"] in backlog["Expression"] for m in queue_metrics)
 
 
 @pytest.mark.parametrize("service", sorted(SERVICES))
@@ -295,12 +301,14 @@ BOTO_TO_IAM = {
     "get_send_quota": "ses:GetSendQuota",
     "get_account": "ses:GetAccount",
 }
-RESOURCE_OF_NAME = {
+RESOURCE_OF_NAME: dict[str, str | tuple[str, ...]] = {
     "campaigns_table": "CampaignsTable",
     "ledger_table": "LedgerTable",
     "events_table": "EventsTable",
     "suppressions_table": "SuppressionsTable",
-    "email_jobs_queue": "EmailJobsQueue",
+    "email_jobs_queue": "EmailJobsNormalQueue",
+    "email_jobs_queue_for": tuple(f"EmailJobs{p.capitalize()}Queue" for p in EMAIL_JOB_PRIORITIES),
+    "email_jobs_queues": tuple(f"EmailJobs{p.capitalize()}Queue" for p in EMAIL_JOB_PRIORITIES),
     "ses_events_queue": "SesEventsQueue",
     "bucket": "DataBucket",
     "campaign_updates_topic": "CampaignUpdatesTopic",
@@ -341,8 +349,13 @@ def test_task_role_allows_every_aws_call_of_its_service_on_the_resources_it_name
     assert needed, "the scan found no AWS call"
     assert needed <= allowed, sorted(needed - allowed)
     for name in set(re.findall(r"(?:names|resources)\.([a-z_]+)", source)) & set(RESOURCE_OF_NAME):
-        logical_id = RESOURCE_OF_NAME[name]
-        assert any(logical_id in json.dumps(statement.get("Resource")) for statement in statements), (service, name)
+        logical_ids = RESOURCE_OF_NAME[name]
+        for logical_id in (logical_ids,) if isinstance(logical_ids, str) else logical_ids:
+            assert any(logical_id in json.dumps(statement.get("Resource")) for statement in statements), (
+                service,
+                name,
+                logical_id,
+            )
     assert all("*" not in statement["Action"] and "dynamodb:*" not in statement["Action"] for statement in statements)
 
 
@@ -376,15 +389,21 @@ def test_the_flow_documents_four_alarms_exist_and_notify(template: dict[str, Any
     } <= names
     for body in alarms.values():
         assert body["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
-    queue_alarms = [body for body in alarms.values() if body["Properties"].get("Namespace") == "AWS/SQS"]
-    assert {
-        (b["Properties"]["MetricName"], b["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0])
-        for b in queue_alarms
-    } >= {
-        ("ApproximateNumberOfMessagesVisible", "EmailJobsQueue"),
-        ("ApproximateAgeOfOldestMessage", "EmailJobsQueue"),
-        ("ApproximateNumberOfMessagesVisible", "EmailJobsDeadLetterQueue"),
+    watched = {
+        (
+            metric["MetricStat"]["Metric"]["MetricName"],
+            metric["MetricStat"]["Metric"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0],
+        )
+        for body in alarms.values()
+        for metric in body["Properties"].get("Metrics", [])
+        if "MetricStat" in metric and metric["MetricStat"]["Metric"]["Namespace"] == "AWS/SQS"
     }
+    for priority in (p.capitalize() for p in EMAIL_JOB_PRIORITIES):
+        assert {
+            ("ApproximateNumberOfMessagesVisible", f"EmailJobs{priority}Queue"),
+            ("ApproximateAgeOfOldestMessage", f"EmailJobs{priority}Queue"),
+            ("ApproximateNumberOfMessagesVisible", f"EmailJobs{priority}DeadLetterQueue"),
+        } <= watched
 
 
 def test_error_rate_alarm_counts_the_processors_failure_log_lines(template: dict[str, Any]) -> None:

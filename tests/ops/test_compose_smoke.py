@@ -87,4 +87,5 @@ def test_a_campaign_is_sent_through_localstack(stack: ServiceUrls) -> None:
         assert status == "sent"
     metrics = httpx.get(f"{stack.processor}/metrics", timeout=10).text
     assert 'herald_emails_total{result="sent"} 5.0' in metrics
-    assert 'herald_queue_depth{queue="herald-email-jobs"}' in metrics
+    for priority in ("high", "normal", "low"):
+        assert f'herald_queue_depth{{queue="herald-email-jobs-{priority}"}}' in metrics

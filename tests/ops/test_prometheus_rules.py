@@ -124,18 +124,19 @@ def test_prometheus_loads_both_rule_files() -> None:
 def test_queue_matchers_tell_the_job_queue_from_its_dead_letter_queue() -> None:
     """herald_queue_depth{queue} carries the full queue name (the processor labels it with ResourceNames)."""
     names = ResourceNames("acme-prod")
-    jobs, dlq = names.email_jobs_queue, names.dead_letter_queue(names.email_jobs_queue)
     by_alert = {rule["alert"]: rule["expr"] for rule in _rules()}
 
     def selects(expr: str, queue: str) -> bool:
         (pattern,) = re.findall(r'queue=~"([^"]*)"', expr)
         return re.fullmatch(pattern, queue) is not None  # PromQL regex matchers are fully anchored
 
-    assert selects(by_alert["HeraldQueueBackup"], jobs)
-    assert not selects(by_alert["HeraldQueueBackup"], dlq)
+    for jobs in (*names.email_jobs_queues, names.legacy_email_jobs_queue):
+        dlq = names.dead_letter_queue(jobs)
+        assert selects(by_alert["HeraldQueueBackup"], jobs)
+        assert not selects(by_alert["HeraldQueueBackup"], dlq)
+        assert selects(by_alert["HeraldDeadLetters"], dlq)
+        assert not selects(by_alert["HeraldDeadLetters"], jobs)
     assert not selects(by_alert["HeraldQueueBackup"], names.ses_events_queue)
-    assert selects(by_alert["HeraldDeadLetters"], dlq)
-    assert not selects(by_alert["HeraldDeadLetters"], jobs)
 
 
 PROMTOOL = shutil.which("promtool")

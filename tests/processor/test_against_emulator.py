@@ -318,7 +318,10 @@ async def test_the_running_app_consumes_the_queue(emulator, herald_settings, pro
             metrics = (await client.get("/metrics")).text
             assert 'herald_emails_total{result="sent"}' in metrics
             assert 'herald_batches_total{result="malformed"}' in metrics
-            assert f'herald_queue_depth{{queue="{settings.resources.email_jobs_queue}"}}' in metrics
+            names = settings.resources
+            for queue in names.email_jobs_queues:  # every priority's queue and its dead-letter queue
+                assert f'herald_queue_depth{{queue="{queue}"}}' in metrics
+                assert f'herald_queue_depth{{queue="{names.dead_letter_queue(queue)}"}}' in metrics
             assert (await client.get("/healthz")).json() == {"status": "ok"}
 
 

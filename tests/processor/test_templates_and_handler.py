@@ -148,7 +148,7 @@ JOB = json.dumps(
 
 async def test_a_deferred_batch_is_retried_then_requeued_fresh(herald_settings, provisioned, aws):
     queue = provisioned.email_jobs_queue_url
-    handler = EmailJobHandler(DeferringService(), aws.sqs, queue, requeue_after_receives=3)  # type: ignore[arg-type]
+    handler = EmailJobHandler(DeferringService(), aws.sqs, provisioned.email_jobs_queue_urls, requeue_after_receives=3)  # type: ignore[arg-type]
     with pytest.raises(BatchDeferred):
         await handler(message(JOB, receive_count=2))  # the poller turns this into RetryAfter
     await handler(message(JOB, receive_count=3))  # returns: the poller deletes this one, a fresh copy waits
@@ -162,7 +162,7 @@ async def test_a_deferred_batch_is_retried_then_requeued_fresh(herald_settings, 
 
 async def test_a_malformed_message_is_refused_before_any_work():
     service = DeferringService()
-    handler = EmailJobHandler(service, None, "q")  # type: ignore[arg-type]
+    handler = EmailJobHandler(service, None, {"normal": "q"})  # type: ignore[arg-type]
     with pytest.raises(MalformedJob):
         await handler(message("{", receive_count=1))
     assert service.calls == 0
@@ -173,7 +173,7 @@ async def test_a_batch_whose_processors_keep_dying_comes_back_fresh_before_the_d
 ):
     queue = provisioned.email_jobs_queue_url
     service = DeferringService()
-    handler = EmailJobHandler(service, aws.sqs, queue, requeue_after_receives=3)  # type: ignore[arg-type]
+    handler = EmailJobHandler(service, aws.sqs, provisioned.email_jobs_queue_urls, requeue_after_receives=3)  # type: ignore[arg-type]
     # Received a 4th time (3 receives died with their processor): handed back as a new message, not handled.
     await handler(message(JOB, receive_count=4))
     assert service.calls == 0

@@ -96,8 +96,9 @@ async def _seed_retryable(harness) -> None:
 
 
 async def _jobs(harness, wait: int = 0) -> list[dict[str, Any]]:
+    """Jobs on the high-priority queue: the seeded campaign's priority, so its retries go there."""
     response = await harness.aws.require_sqs().receive_message(
-        QueueUrl=harness.provisioned.email_jobs_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait
+        QueueUrl=harness.provisioned.email_jobs_queue_urls["high"], MaxNumberOfMessages=10, WaitTimeSeconds=wait
     )
     return [json.loads(m["Body"]) for m in response.get("Messages", [])]
 

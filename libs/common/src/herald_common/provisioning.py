@@ -12,13 +12,14 @@ import asyncio
 import json
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import structlog
 from botocore.exceptions import ClientError
 
 from herald_common.aws import open_clients
+from herald_common.resources import EMAIL_JOB_PRIORITIES
 from herald_common.settings import HeraldSettings
 
 if TYPE_CHECKING:
@@ -67,7 +68,9 @@ _TABLE_KEYS: dict[str, tuple[str, str | None]] = {
 
 @dataclass(frozen=True)
 class Provisioned:
-    """What provisioning created (or found): the URLs and ARNs a process needs."""
+    """What provisioning created (or found): the URLs and ARNs a process needs. `email_jobs_queue_url` and
+    `email_jobs_dlq_url` are the `normal` priority's; `email_jobs_queue_urls` / `email_jobs_dlq_urls` hold each
+    priority's (`high`, `normal`, `low`)."""
 
     email_jobs_queue_url: str
     email_jobs_dlq_url: str
@@ -78,6 +81,8 @@ class Provisioned:
     configuration_set: str
     bucket: str
     tables: tuple[str, ...]
+    email_jobs_queue_urls: dict[str, str] = field(default_factory=dict)
+    email_jobs_dlq_urls: dict[str, str] = field(default_factory=dict)
 
 
 def _code(exc: ClientError) -> str:
@@ -234,14 +239,19 @@ async def provision(
         (
             _,
             _,
-            (jobs_url, _, jobs_dlq),
+            jobs,
             (events_url, events_arn, events_dlq),
             events_topic,
             updates_topic,
         ) = await asyncio.gather(
             _create_tables(aws.require_dynamodb(), names),
             _create_bucket(aws.require_s3(), names.bucket, settings.aws_region),
-            _queue_with_dlq(sqs, names.email_jobs_queue, EMAIL_JOBS_VISIBILITY_SECONDS, max_receive_count),
+            asyncio.gather(  # one queue (and dead-letter queue) per priority
+                *(
+                    _queue_with_dlq(sqs, queue, EMAIL_JOBS_VISIBILITY_SECONDS, max_receive_count)
+                    for queue in names.email_jobs_queues
+                )
+            ),
             _queue_with_dlq(sqs, names.ses_events_queue, SES_EVENTS_VISIBILITY_SECONDS, max_receive_count),
             _create_topic(sns, names.ses_events_topic),
             _create_topic(sns, names.campaign_updates_topic),
@@ -249,9 +259,11 @@ async def provision(
         await _subscribe_queue(sqs, sns, events_topic, events_url, events_arn)
         await _configure_ses(aws.ses, identities, names.configuration_set, events_topic)
     log.info("provisioning.done", prefix=names.prefix, endpoint=settings.aws_endpoint_url)
+    queue_urls = {priority: url for priority, (url, _, _) in zip(EMAIL_JOB_PRIORITIES, jobs, strict=True)}
+    dlq_urls = {priority: dlq for priority, (_, _, dlq) in zip(EMAIL_JOB_PRIORITIES, jobs, strict=True)}
     return Provisioned(
-        email_jobs_queue_url=jobs_url,
-        email_jobs_dlq_url=jobs_dlq,
+        email_jobs_queue_url=queue_urls["normal"],
+        email_jobs_dlq_url=dlq_urls["normal"],
         ses_events_queue_url=events_url,
         ses_events_dlq_url=events_dlq,
         ses_events_topic_arn=events_topic,
@@ -259,6 +271,8 @@ async def provision(
         configuration_set=names.configuration_set,
         bucket=names.bucket,
         tables=names.tables,
+        email_jobs_queue_urls=queue_urls,
+        email_jobs_dlq_urls=dlq_urls,
     )
 
 

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Email-job priorities, in the order the processors take them: every waiting `high` batch before any `normal` one,
+# every `normal` before any `low` (docs/architecture.md, SQS).
+EMAIL_JOB_PRIORITIES = ("high", "normal", "low")
+DEFAULT_PRIORITY = "normal"
+
 
 @dataclass(frozen=True)
 class ResourceNames:
@@ -52,8 +57,26 @@ class ResourceNames:
         return f"{self.prefix}-data"
 
     # SQS ----------------------------------------------------------------------------------------
+    def email_jobs_queue_for(self, priority: str) -> str:
+        """The email-jobs queue of one priority (`high`, `normal`, `low`), each with its own dead-letter queue."""
+        if priority not in EMAIL_JOB_PRIORITIES:
+            raise ValueError(f"unknown priority {priority!r}; one of {', '.join(EMAIL_JOB_PRIORITIES)}")
+        return f"{self.prefix}-email-jobs-{priority}"
+
+    @property
+    def email_jobs_queues(self) -> tuple[str, ...]:
+        """The email-jobs queues, highest priority first (the order the processors read them)."""
+        return tuple(self.email_jobs_queue_for(p) for p in EMAIL_JOB_PRIORITIES)
+
     @property
     def email_jobs_queue(self) -> str:
+        """The `normal` email-jobs queue (where a job without a priority belongs)."""
+        return self.email_jobs_queue_for(DEFAULT_PRIORITY)
+
+    @property
+    def legacy_email_jobs_queue(self) -> str:
+        """The single email-jobs queue of stacks provisioned before priorities: no longer created; processors
+        still drain it (at `normal` priority) while it exists."""
         return f"{self.prefix}-email-jobs"
 
     @property
@@ -67,7 +90,7 @@ class ResourceNames:
 
     @property
     def queues(self) -> tuple[str, ...]:
-        return (self.email_jobs_queue, self.ses_events_queue)
+        return (*self.email_jobs_queues, self.ses_events_queue)
 
     # SNS ----------------------------------------------------------------------------------------
     @property

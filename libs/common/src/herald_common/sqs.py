@@ -3,6 +3,14 @@
 Long polling, a bounded number of messages in flight, each handled under a timeout shorter than what the heartbeat
 keeps extending, deleted only after its handler succeeded; on stop it receives nothing more, lets in-flight work
 finish within a grace period and releases what is left back to the queue.
+
+One poller may read several queues in priority order (the processor's high / normal / low email jobs): each receive
+fills the free slots from the highest-priority queue first and only then from the next, with short polls, so a lower
+queue is read only while every higher one answered empty; when all are empty it long-polls, for `idle_wait` seconds,
+the queue it last received from (at first the highest: a campaign whose batches come back after a delay or a
+throttle is picked up the moment they are visible again), and starts over. It never receives more messages than it
+has free slots, so nothing waits in memory and nothing is handed back (a hand-back would count towards the
+dead-letter queue's receive limit).
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Sequence
 
     from types_aiobotocore_sqs import SQSClient
 
@@ -37,6 +45,15 @@ class SqsMessage:
     body: str
     receive_count: int
     attributes: dict[str, str] = field(default_factory=dict)
+    queue_url: str = ""  # the queue it came from (heartbeat, delete and release go back there)
+
+
+@dataclass(frozen=True)
+class PolledQueue:
+    """One queue a poller reads, with the dead-letter queue its poison messages are moved to."""
+
+    url: str
+    dead_letter_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -120,12 +137,12 @@ class MessageHandler(Protocol):
 
 
 class SqsPoller:
-    """Receive, handle, delete. One instance per queue per process."""
+    """Receive, handle, delete. One instance per queue (or per priority-ordered list of queues) per process."""
 
     def __init__(
         self,
         sqs: SQSClient,
-        queue_url: str,
+        queue_url: str | Sequence[PolledQueue],
         handler: MessageHandler,
         *,
         concurrency: int = 4,
@@ -137,23 +154,31 @@ class SqsPoller:
         shutdown_grace: float = 20.0,
         name: str = "sqs",
         on_receive: Callable[[int], Awaitable[None] | None] | None = None,
+        idle_wait: int = 1,
     ) -> None:
+        """`queue_url`: one queue (with `dead_letter_url`), or several `PolledQueue`s, highest priority first."""
         self._sqs = sqs
-        self._queue_url = queue_url
+        if isinstance(queue_url, str):
+            queue_url = [PolledQueue(queue_url, dead_letter_url)]
+        if not queue_url:
+            raise ValueError("a poller needs at least one queue")
+        self._queues = tuple(queue_url)
+        self._idle_wait = min(max(idle_wait, 1), SQS_MAX_WAIT_SECONDS)
+        self._last_active = self._queues[0].url
         self._handler = handler
         self._concurrency = max(1, concurrency)
         self._visibility = min(visibility_timeout, SQS_MAX_VISIBILITY_SECONDS)
         self._handler_timeout = handler_timeout
         self._wait = min(wait_time, SQS_MAX_WAIT_SECONDS)
         self._retry_policy = retry_policy
-        self._dead_letter_url = dead_letter_url
         self._grace = shutdown_grace
         self._name = name
         self._on_receive = on_receive
         self._slots = asyncio.Semaphore(self._concurrency)
         self._in_flight: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
-        self._deleter = BatchDeleter(sqs, queue_url, name=name)
+        self._deleters = {q.url: BatchDeleter(sqs, q.url, name=name) for q in self._queues}
+        self._dead_letters = {q.url: q.dead_letter_url for q in self._queues}
 
     @property
     def in_flight(self) -> int:
@@ -202,10 +227,38 @@ class SqsPoller:
             await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
 
     async def _receive(self, count: int) -> list[SqsMessage]:
+        if len(self._queues) == 1:
+            return await self._receive_from(self._queues[0].url, count, self._wait)
+        # Priority order: short polls, highest queue first, the next one only for the slots still free. A queue that
+        # cannot be read is passed over this round (the others keep going); all of them failing is a receive error.
+        messages: list[SqsMessage] = []
+        failures: list[Exception] = []
+        for queue in self._queues:
+            if self._stopping.is_set():
+                return messages
+            try:
+                received = await self._receive_from(queue.url, count - len(messages), 0)
+            except (ClientError, BotoCoreError, OSError) as exc:
+                log.warning("sqs.receive_failed", poller=self._name, queue=queue.url, error=str(exc))
+                failures.append(exc)
+                continue
+            if received:
+                messages += received
+                self._last_active = queue.url
+            if len(messages) >= count:
+                return messages
+        if messages:
+            return messages
+        if len(failures) == len(self._queues):
+            raise failures[0]
+        # Every queue is empty: wait briefly on the one that last had work, then look at all of them again.
+        return await self._receive_from(self._last_active, count, self._idle_wait)
+
+    async def _receive_from(self, queue_url: str, count: int, wait: int) -> list[SqsMessage]:
         receive = self._sqs.receive_message(
-            QueueUrl=self._queue_url,
+            QueueUrl=queue_url,
             MaxNumberOfMessages=count,
-            WaitTimeSeconds=self._wait,
+            WaitTimeSeconds=wait,
             VisibilityTimeout=self._visibility,
             MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
         )
@@ -227,6 +280,7 @@ class SqsPoller:
                 body=m["Body"],
                 receive_count=int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1")),
                 attributes=dict(m.get("Attributes", {})),
+                queue_url=queue_url,
             )
             for m in response.get("Messages", [])
         ]
@@ -238,7 +292,7 @@ class SqsPoller:
             await asyncio.sleep(interval)
             try:
                 await self._sqs.change_message_visibility(
-                    QueueUrl=self._queue_url,
+                    QueueUrl=self._url_of(message),
                     ReceiptHandle=message.receipt_handle,
                     VisibilityTimeout=self._visibility,
                 )
@@ -270,30 +324,36 @@ class SqsPoller:
             heartbeat.cancel()
             self._slots.release()
 
+    def _url_of(self, message: SqsMessage) -> str:
+        return message.queue_url or self._queues[0].url
+
     async def _settle(self, message: SqsMessage, action: RetryAction) -> None:
+        url = self._url_of(message)
+        dead_letter_url = self._dead_letters.get(url)
         try:
             if isinstance(action, Delete):
-                await self._deleter.delete(message.receipt_handle)
+                await self._deleters[url].delete(message.receipt_handle)
             elif isinstance(action, RetryAfter):
                 await self._sqs.change_message_visibility(
-                    QueueUrl=self._queue_url,
+                    QueueUrl=url,
                     ReceiptHandle=message.receipt_handle,
                     VisibilityTimeout=min(max(action.seconds, 0), SQS_MAX_VISIBILITY_SECONDS),
                 )
-            elif self._dead_letter_url is not None:
+            elif dead_letter_url is not None:
                 await self._sqs.send_message(
-                    QueueUrl=self._dead_letter_url,
+                    QueueUrl=dead_letter_url,
                     MessageBody=message.body,
                     MessageAttributes={"reason": {"DataType": "String", "StringValue": action.reason[:256]}},
                 )
-                await self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message.receipt_handle)
+                await self._sqs.delete_message(QueueUrl=url, ReceiptHandle=message.receipt_handle)
         except (ClientError, BotoCoreError) as exc:
             # The message becomes visible again when its timeout runs out: nothing is lost.
             log.warning("sqs.settle_failed", poller=self._name, action=type(action).__name__, error=str(exc))
 
     async def _drain(self) -> None:
         await self._drain_in_flight()
-        await self._deleter.flush()
+        for deleter in self._deleters.values():
+            await deleter.flush()
 
     async def _drain_in_flight(self) -> None:
         if not self._in_flight:

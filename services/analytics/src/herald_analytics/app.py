@@ -23,6 +23,7 @@ from herald_analytics.stats.repository import CampaignReader
 from herald_analytics.stats.service import StatsService
 from herald_common.aws import open_clients
 from herald_common.metrics import sample_every, sample_queue_depth
+from herald_common.resources import EMAIL_JOB_PRIORITIES
 from herald_common.sqs import SqsPoller
 from herald_common.web import create_service_app
 
@@ -56,7 +57,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             aws = await open_clients(stack, settings, "dynamodb", "sqs", "sns", "s3")
             dynamodb, sqs, sns = aws.require_dynamodb(), aws.require_sqs(), aws.require_sns()
             queue_url = (await sqs.get_queue_url(QueueName=names.ses_events_queue))["QueueUrl"]
-            email_jobs_url = (await sqs.get_queue_url(QueueName=names.email_jobs_queue))["QueueUrl"]
+            email_jobs_urls = {  # soft-bounce retries go to the campaign priority's queue
+                priority: (await sqs.get_queue_url(QueueName=names.email_jobs_queue_for(priority)))["QueueUrl"]
+                for priority in EMAIL_JOB_PRIORITIES
+            }
             dlq_name = names.dead_letter_queue(names.ses_events_queue)
             dead_letter_url = (await sqs.get_queue_url(QueueName=dlq_name))["QueueUrl"]
             campaigns = CampaignReader(dynamodb, names.campaigns_table)
@@ -79,7 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 updates=publisher,
                 retries=RetryJobs(
                     sqs,
-                    email_jobs_url,
+                    email_jobs_urls,
                     aws.require_s3(),
                     names.bucket,
                     campaigns,

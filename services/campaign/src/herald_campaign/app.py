@@ -19,6 +19,8 @@ from herald_campaign.campaigns.job_queue import SqsJobQueue
 from herald_campaign.campaigns.ledger import DynamoLedger
 from herald_campaign.campaigns.recipient_store import S3RecipientStore
 from herald_campaign.campaigns.repository import DynamoCampaignStore
+from herald_campaign.campaigns.retry import RetryResumer, RetryRunner
+from herald_campaign.campaigns.retry_store import DynamoRetryStore
 from herald_campaign.campaigns.service import CampaignService
 from herald_campaign.campaigns.templates import HttpTemplateCatalog
 from herald_campaign.config import Settings
@@ -27,6 +29,7 @@ from herald_campaign.suppressions.repository import DynamoSuppressionStore
 from herald_campaign.suppressions.service import SuppressionService
 from herald_campaign.unsubscribe.api import router as unsubscribe_router
 from herald_common.aws import open_clients
+from herald_common.resources import EMAIL_JOB_PRIORITIES
 from herald_common.ses import RawEmailSender
 from herald_common.web import create_service_app
 
@@ -38,8 +41,8 @@ if TYPE_CHECKING:
 log = structlog.get_logger("herald.campaign")
 
 DESCRIPTION = (
-    "Campaigns, their recipients, send (answered at once, fanned out onto the email-jobs queue in the background), "
-    "pause/resume/cancel, the tenant's suppression list, and the public unsubscribe link."
+    "Campaigns, their recipients, send (answered at once, fanned out onto the priority's email-jobs queue in the "
+    "background), pause/resume/cancel, the tenant's suppression list, and the public unsubscribe link."
 )
 
 
@@ -55,7 +58,10 @@ def create_app(settings: Settings | None = None, *, template_client: httpx.Async
             ses_name = "sesv2" if settings.ses_api_version == "v2" else "ses"
             aws = await open_clients(stack, settings, "dynamodb", "s3", "sqs", ses_name)
             dynamodb, s3, sqs = aws.require_dynamodb(), aws.require_s3(), aws.require_sqs()
-            queue_url = (await sqs.get_queue_url(QueueName=names.email_jobs_queue))["QueueUrl"]
+            queue_urls = {
+                priority: (await sqs.get_queue_url(QueueName=names.email_jobs_queue_for(priority)))["QueueUrl"]
+                for priority in EMAIL_JOB_PRIORITIES
+            }
             http = template_client
             if http is None:
                 http = httpx.AsyncClient(
@@ -66,7 +72,7 @@ def create_app(settings: Settings | None = None, *, template_client: httpx.Async
                 stack.push_async_callback(http.aclose)
             recipients = S3RecipientStore(s3, names.bucket)
             fanout_store = DynamoFanoutStore(dynamodb, names.campaigns_table)
-            queue = SqsJobQueue(sqs, queue_url)
+            queue = SqsJobQueue(sqs, queue_urls)
             runner = FanoutRunner(
                 recipients=recipients,
                 queue=queue,
@@ -76,10 +82,24 @@ def create_app(settings: Settings | None = None, *, template_client: httpx.Async
                 default_batch_size=settings.batch_size,
             )
             supervisor = FanoutSupervisor(runner, fanout_store)
+            campaign_store = DynamoCampaignStore(dynamodb, names.campaigns_table)
+            retry_store = DynamoRetryStore(dynamodb, names.campaigns_table)
+            retries = RetryRunner(
+                store=retry_store,
+                campaigns=campaign_store,
+                ledger=DynamoLedger(dynamodb, names.ledger_table, names.campaigns_table),
+                recipients=recipients,
+                queue=queue,
+                owner=runner.owner,
+                lease_seconds=settings.fanout_lease_seconds,
+                default_batch_size=settings.batch_size,
+            )
+            resumer = RetryResumer(retries, retry_store)
             app.state.aws = aws
             app.state.fanouts = supervisor
+            app.state.retries = resumer
             app.state.campaign_service = CampaignService(
-                store=DynamoCampaignStore(dynamodb, names.campaigns_table),
+                store=campaign_store,
                 recipients=recipients,
                 templates=HttpTemplateCatalog(http),
                 runner=runner,
@@ -88,8 +108,8 @@ def create_app(settings: Settings | None = None, *, template_client: httpx.Async
                 max_inline_recipients=settings.max_recipients_per_request,
                 max_upload_recipients=settings.max_upload_recipients,
                 recipients_per_part=settings.recipients_per_part,
-                ledger=DynamoLedger(dynamodb, names.ledger_table, names.campaigns_table),
-                queue=queue,
+                retries=retries,
+                retry_store=retry_store,
                 mailer=RawEmailSender(names.configuration_set, sesv2=aws.sesv2, ses=aws.ses),
                 public_url=settings.public_url,
             )
@@ -99,7 +119,10 @@ def create_app(settings: Settings | None = None, *, template_client: httpx.Async
             # Closed in reverse: the scheduler stops first, then running fan-outs finish (or are cancelled and
             # release their lease), then the clients close.
             stack.push_async_callback(supervisor.shutdown, settings.shutdown_grace_seconds)
-            scheduler = Scheduler(fanout_store, supervisor, runner, settings.scheduler_interval_seconds)
+            stack.push_async_callback(resumer.shutdown, settings.shutdown_grace_seconds)
+            scheduler = Scheduler(
+                fanout_store, supervisor, runner, settings.scheduler_interval_seconds, retries=resumer
+            )
             app.state.scheduler = scheduler
             scheduler_task = asyncio.create_task(scheduler.run(), name="campaign-scheduler")
             stack.push_async_callback(_stop, scheduler_task)

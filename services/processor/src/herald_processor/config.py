@@ -59,6 +59,13 @@ class Settings(ServiceKeySettings):
     quota_pause_seconds: int = Field(
         default=900, ge=1, description="how long a campaign pauses when the SES daily sending quota is used up"
     )
+    idle_poll_seconds: int = Field(
+        default=1,
+        ge=1,
+        le=20,
+        description="with every email-jobs queue empty, how long to long-poll the one last taken from before "
+        "looking at all three again (about the most a batch of another priority waits for an idle processor)",
+    )
     requeue_after_receives: int = Field(
         default=3, ge=1, description="a deferred batch received this often is re-sent as a fresh message"
     )

@@ -12,7 +12,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from herald_common.metrics import SES_QUOTA_USED, sample_every, sample_queue_depth
 from herald_common.sqs import SqsPoller
-from herald_processor.consumer import EmailJobHandler
+from herald_processor.consumer import EmailJobHandler, EmailJobQueues, find_email_job_queues
 from herald_processor.decisions import retry_policy
 
 if TYPE_CHECKING:
@@ -59,16 +59,13 @@ class ProcessorWorker:
         if self._poller is not None:
             self._poller.stop()
 
-    async def _queue_urls(self) -> tuple[str, str] | None:
-        """(queue, dead-letter queue) URLs, asked again until provisioning has created them or we are stopped."""
+    async def _queue_urls(self) -> EmailJobQueues | None:
+        """The email-jobs queues, asked again until provisioning has created them or we are stopped."""
         names = self._settings.resources
         delay = 0.5
         while not self._stopping.is_set():
             try:
-                url = (await self._sqs.get_queue_url(QueueName=names.email_jobs_queue))["QueueUrl"]
-                dlq_name = names.dead_letter_queue(names.email_jobs_queue)
-                dlq = (await self._sqs.get_queue_url(QueueName=dlq_name))["QueueUrl"]
-                return url, dlq
+                return await find_email_job_queues(self._sqs, names)
             except (ClientError, BotoCoreError, OSError) as exc:
                 log.warning("processor.queue_not_found", queue=names.email_jobs_queue, error=str(exc), retryIn=delay)
             with contextlib.suppress(TimeoutError):
@@ -99,28 +96,28 @@ class ProcessorWorker:
         return [asyncio.create_task(sampler) for sampler in samplers]
 
     async def run(self) -> None:
-        urls = await self._queue_urls()
-        if urls is None:
+        queues = await self._queue_urls()
+        if queues is None:
             return
-        url, dlq = urls
         settings = self._settings
-        handler = EmailJobHandler(self._service, self._sqs, url, requeue_after_receives=settings.requeue_after_receives)
+        handler = EmailJobHandler(
+            self._service, self._sqs, queues.by_priority, requeue_after_receives=settings.requeue_after_receives
+        )
         self._poller = SqsPoller(
             self._sqs,
-            url,
+            queues.polled,
             handler,
             concurrency=settings.concurrency,
             visibility_timeout=settings.visibility_timeout,
             handler_timeout=settings.handler_timeout,
             retry_policy=retry_policy,
-            dead_letter_url=dlq,
             shutdown_grace=SHUTDOWN_GRACE_SECONDS,
             name="email-jobs",
+            idle_wait=settings.idle_poll_seconds,
         )
         if self._stopping.is_set():
             return
-        names = settings.resources
-        samplers = self._samplers({names.email_jobs_queue: url, names.dead_letter_queue(names.email_jobs_queue): dlq})
+        samplers = self._samplers(queues.depth)
         try:
             await self._poller.run()
         finally:

@@ -14,6 +14,8 @@ import structlog
 from botocore.exceptions import ClientError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from types_aiobotocore_s3 import S3Client
     from types_aiobotocore_sqs import SQSClient
 
@@ -47,12 +49,13 @@ def retry_job(ref: CampaignRef, campaign: dict[str, Any], email: str, data: dict
 
 
 class RetryJobs:
-    """Puts retry jobs on `{prefix}-email-jobs`; reads the recipient's personalisation data from its list in S3."""
+    """Puts retry jobs on `{prefix}-email-jobs-{priority}` (the campaign's priority); reads the recipient's
+    personalisation data from its list in S3."""
 
     def __init__(
         self,
         sqs: SQSClient,
-        queue_url: str,
+        queue_urls: Mapping[str, str],
         s3: S3Client,
         bucket: str,
         campaigns: CampaignSource,
@@ -60,7 +63,7 @@ class RetryJobs:
         delay_seconds: int,
     ) -> None:
         self._sqs = sqs
-        self._queue_url = queue_url
+        self._queue_urls = dict(queue_urls)
         self._s3 = s3
         self._bucket = bucket
         self._campaigns = campaigns
@@ -72,8 +75,9 @@ class RetryJobs:
         if campaign is None:
             return False
         data = await self._recipient_data(ref, email, int(campaign.get("recipientParts") or 0))
+        priority = str(campaign.get("priority") or "normal")
         await self._sqs.send_message(
-            QueueUrl=self._queue_url,
+            QueueUrl=self._queue_urls.get(priority) or self._queue_urls["normal"],
             MessageBody=retry_job(ref, campaign, email, data, attempt),
             DelaySeconds=self._delay,
         )

@@ -28,6 +28,7 @@ from herald_campaign.campaigns.schemas import (
     TestSendResult,
     TestSent,
 )
+from herald_campaign.openapi_docs import FORBIDDEN, NOT_DRAFT, NOT_FOUND, TOO_LARGE, TRANSITION, error, errors
 from herald_common.auth import Marketer, Viewer
 
 if TYPE_CHECKING:
@@ -48,10 +49,17 @@ _UPLOAD_BODY = {
                     "properties": {
                         "recipients": {"type": "array", "items": {"$ref": "#/components/schemas/RecipientIn"}}
                     },
-                }
+                },
+                "example": {
+                    "recipients": [
+                        {"email": "ada@example.com", "data": {"first_name": "Ada", "city": "London"}},
+                        {"email": "bob@example.com"},
+                    ]
+                },
             },
             "text/csv": {
-                "schema": {"type": "string", "description": "A header row with `email`; other columns become `data`."}
+                "schema": {"type": "string", "description": "A header row with `email`; other columns become `data`."},
+                "example": "email,first_name,city\r\nada@example.com,Ada,London\r\nbob@example.com,Bob,Paris\r\n",
             },
         },
     }
@@ -63,7 +71,12 @@ def _service(request: Request) -> "CampaignService":
     return service
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=CampaignView)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CampaignView,
+    responses=errors((403, FORBIDDEN), (413, TOO_LARGE)),
+)
 async def create_campaign(body: CampaignCreate, principal: Marketer, request: Request) -> CampaignView:
     """Create a draft campaign. Inline recipients are validated, normalised and de-duplicated; the campaign's counts
     say how many were accepted, invalid or duplicates."""
@@ -71,7 +84,7 @@ async def create_campaign(body: CampaignCreate, principal: Marketer, request: Re
     return CampaignView.of(campaign)
 
 
-@router.get("", response_model=CampaignPage)
+@router.get("", response_model=CampaignPage, responses=errors())
 async def list_campaigns(
     principal: Viewer,
     request: Request,
@@ -87,13 +100,27 @@ async def list_campaigns(
     return CampaignPage(campaigns=[CampaignView.of(c) for c in campaigns], next_token=token)
 
 
-@router.get("/{campaign_id}", response_model=CampaignView)
+@router.get("/{campaign_id}", response_model=CampaignView, responses=errors((404, NOT_FOUND)))
 async def get_campaign(campaign_id: str, principal: Viewer, request: Request) -> CampaignView:
     """One campaign: definition, status, schedule, throttle and counts. Another tenant's campaign answers 404."""
     return CampaignView.of(await _service(request).get(principal.tenant_id, campaign_id))
 
 
-@router.post("/{campaign_id}/recipients", response_model=RecipientsAdded, openapi_extra=_UPLOAD_BODY)
+@router.post(
+    "/{campaign_id}/recipients",
+    response_model=RecipientsAdded,
+    openapi_extra=_UPLOAD_BODY,
+    responses=errors(
+        (403, FORBIDDEN),
+        (404, NOT_FOUND),
+        (409, NOT_DRAFT),
+        (413, error("Too many recipients in one upload", "PayloadTooLarge", "At most 1000000 recipients per upload.")),
+        (
+            415,
+            error("Neither JSON nor CSV", "UnsupportedMediaType", "Send recipients as application/json or text/csv."),
+        ),
+    ),
+)
 async def add_recipients(campaign_id: str, principal: Marketer, request: Request) -> RecipientsAdded:
     """Append recipients to a draft: JSON `{recipients: [{email, data?}]}` or `text/csv` with an `email` column.
     The body is parsed as it streams in and stored in parts, so very large lists are fine. 409 unless draft."""
@@ -109,7 +136,33 @@ async def add_recipients(campaign_id: str, principal: Marketer, request: Request
     return RecipientsAdded(**counts.as_response())
 
 
-@router.post("/{campaign_id}/send", status_code=status.HTTP_202_ACCEPTED, response_model=StatusChange)
+@router.post(
+    "/{campaign_id}/send",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=StatusChange,
+    responses=errors(
+        (
+            400,
+            error(
+                "Cancelled or failed (`CampaignNotSendable`), no recipients (`NoRecipients`), unknown template "
+                "(`TemplateNotFound`)",
+                "NoRecipients",
+                "This campaign has no valid recipients; add some before sending.",
+            ),
+        ),
+        (403, FORBIDDEN),
+        (404, NOT_FOUND),
+        (
+            409,
+            error(
+                "Already sending or paused (`CampaignAlreadySending`), scheduled (`CampaignAlreadyScheduled`) or sent "
+                "(`CampaignAlreadySent`); or the loser of two concurrent sends",
+                "CampaignAlreadySending",
+                "This campaign is already being sent (status sending).",
+            ),
+        ),
+    ),
+)
 async def send_campaign(
     campaign_id: str,
     body: SendRequest,
@@ -124,30 +177,52 @@ async def send_campaign(
     return StatusChange(campaign_id=campaign_id, status=new_status)
 
 
+_TRANSITION_ERRORS = errors((403, FORBIDDEN), (404, NOT_FOUND), (409, TRANSITION))
+
+
 async def _change(request: Request, principal: Marketer, campaign_id: str, action: CampaignAction) -> StatusChange:
     new_status = await _service(request).change_status(principal, campaign_id, action)
     return StatusChange(campaign_id=campaign_id, status=new_status)
 
 
-@router.post("/{campaign_id}/pause", status_code=status.HTTP_202_ACCEPTED, response_model=StatusChange)
+@router.post(
+    "/{campaign_id}/pause",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=StatusChange,
+    responses=_TRANSITION_ERRORS,
+)
 async def pause_campaign(campaign_id: str, principal: Marketer, request: Request) -> StatusChange:
     """sending → paused: processors stop sending its batches until it is resumed. 409 from any other status."""
     return await _change(request, principal, campaign_id, CampaignAction.PAUSE)
 
 
-@router.post("/{campaign_id}/resume", status_code=status.HTTP_202_ACCEPTED, response_model=StatusChange)
+@router.post(
+    "/{campaign_id}/resume",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=StatusChange,
+    responses=_TRANSITION_ERRORS,
+)
 async def resume_campaign(campaign_id: str, principal: Marketer, request: Request) -> StatusChange:
     """paused → sending. 409 from any other status."""
     return await _change(request, principal, campaign_id, CampaignAction.RESUME)
 
 
-@router.post("/{campaign_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=StatusChange)
+@router.post(
+    "/{campaign_id}/cancel",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=StatusChange,
+    responses=_TRANSITION_ERRORS,
+)
 async def cancel_campaign(campaign_id: str, principal: Marketer, request: Request) -> StatusChange:
     """draft, scheduled, sending or paused → cancelled: nothing more is queued or sent. 409 otherwise."""
     return await _change(request, principal, campaign_id, CampaignAction.CANCEL)
 
 
-@router.patch("/{campaign_id}", response_model=CampaignView, responses={409: {"description": "Not a draft"}})
+@router.patch(
+    "/{campaign_id}",
+    response_model=CampaignView,
+    responses=errors((403, FORBIDDEN), (404, NOT_FOUND), (409, NOT_DRAFT)),
+)
 async def update_campaign(
     campaign_id: str, body: CampaignUpdate, principal: Marketer, request: Request
 ) -> CampaignView:
@@ -157,7 +232,9 @@ async def update_campaign(
 
 
 @router.delete(
-    "/{campaign_id}", status_code=status.HTTP_204_NO_CONTENT, responses={409: {"description": "Not a draft"}}
+    "/{campaign_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors((403, FORBIDDEN), (404, NOT_FOUND), (409, NOT_DRAFT)),
 )
 async def delete_campaign(campaign_id: str, principal: Marketer, request: Request) -> Response:
     """Delete a draft and its stored recipient list. 409 `CampaignNotDraft` for any other status."""
@@ -165,15 +242,19 @@ async def delete_campaign(campaign_id: str, principal: Marketer, request: Reques
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-_INVALID_ROWS: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "One JSON object per line (`{row, email, reason, data?}`), or CSV with `format=csv`",
-        "content": {
-            "application/x-ndjson": {"example": '{"row":3,"email":"not-an-address","reason":"invalid_address"}\n'},
-            "text/csv": {"example": "row,email,reason,data\r\n3,not-an-address,invalid_address,\r\n"},
+_INVALID_ROWS = errors(
+    (
+        200,
+        {
+            "description": "One JSON object per line (`{row, email, reason, data?}`), or CSV with `format=csv`",
+            "content": {
+                "application/x-ndjson": {"example": '{"row":3,"email":"not-an-address","reason":"invalid_address"}\n'},
+                "text/csv": {"example": "row,email,reason,data\r\n3,not-an-address,invalid_address,\r\n"},
+            },
         },
-    }
-}
+    ),
+    (404, NOT_FOUND),
+)
 
 
 @router.get("/{campaign_id}/invalid", response_class=StreamingResponse, responses=_INVALID_ROWS)
@@ -220,7 +301,16 @@ async def _csv_lines(rows: "AsyncIterator[dict[str, Any]]") -> "AsyncIterator[by
     "/{campaign_id}/test-send",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=TestSendResult,
-    responses={400: {"description": "Unknown template"}, 422: {"description": "Bad addresses, more than 10"}},
+    responses=errors(
+        (
+            400,
+            error(
+                "The campaign's template does not exist", "TemplateNotFound", "Template 'newsletter' does not exist."
+            ),
+        ),
+        (403, FORBIDDEN),
+        (404, NOT_FOUND),
+    ),
 )
 async def send_test(
     campaign_id: str,
@@ -244,12 +334,26 @@ async def send_test(
     "/{campaign_id}/retry-failed",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=RetryResult,
-    responses={409: {"description": "Not sending, paused or sent"}},
+    responses=errors(
+        (403, FORBIDDEN),
+        (404, NOT_FOUND),
+        (
+            409,
+            error(
+                "Not sending, paused or sent (`CampaignNotRetryable`), or the previous call still running "
+                "(`RetryInProgress`)",
+                "CampaignNotRetryable",
+                "A draft campaign has no failed recipients to retry.",
+            ),
+        ),
+    ),
 )
 async def retry_failed(campaign_id: str, principal: Marketer, request: Request) -> RetryResult:
     """Re-queue the recipients that ended `failed` for a retryable reason (rendering, a missing template, SES
     throttling or a paused account, a soft bounce; never bounced, complained, suppressed or invalid ones). Each call
-    re-queues what is failed at that moment, once, in batches `retry_<call>_<n>`; a `sent` campaign goes back to
-    `sending` until they are final again. 409 `CampaignNotRetryable` unless sending, paused or sent."""
+    re-queues what is failed at that moment, once, in batches `retry_<call>_<n>` on the campaign priority's queue; a
+    `sent` campaign goes back to `sending` until they are final again. The call is recorded before the ledger is
+    touched, so if this instance dies midway another one finishes it. 409 `CampaignNotRetryable` unless sending,
+    paused or sent; 409 `RetryInProgress` while the previous call is still queueing."""
     new_status, call, requeued, batches = await _service(request).retry_failed(principal.tenant_id, campaign_id)
     return RetryResult(campaign_id=campaign_id, status=new_status, retry=call, requeued=requeued, batches=batches)

@@ -71,3 +71,9 @@ class UnsupportedMediaType(HeraldError):
 class NotImplementedYet(HeraldError):
     status_code = 501
     code = "NotImplemented"
+
+
+class RetryInProgress(Conflict):
+    """retry-failed while the campaign's previous retry-failed call is still queueing (or being resumed)."""
+
+    code = "RetryInProgress"

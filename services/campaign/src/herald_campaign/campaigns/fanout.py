@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from herald_campaign.campaigns.intake import Recipient
     from herald_campaign.campaigns.ports import FanoutStore, JobQueue, RecipientStore
+    from herald_campaign.campaigns.retry import RetryResumer
 
 log = structlog.get_logger("herald.campaign.fanout")
 
@@ -94,7 +95,7 @@ class FanoutRunner:
             log.info("campaign.fanout_done", batches=last, recipients=c.recipient_count)
 
     async def _flush(self, c: Campaign, messages: list[tuple[str, str]], queued: int) -> bool:
-        await self._queue.send(messages)
+        await self._queue.send(messages, c.priority)
         status = await self._store.heartbeat(c, owner=self.owner, queued=queued, lease_until=self.lease_until())
         if status is None:
             log.warning("campaign.fanout_lease_lost", queued=queued)
@@ -147,13 +148,23 @@ class FanoutSupervisor:
 
 
 class Scheduler:
-    """Every few seconds: start due scheduled campaigns and resume fan-outs whose owner stopped renewing its lease."""
+    """Every few seconds: start due scheduled campaigns, resume fan-outs whose owner stopped renewing its lease, and
+    (with `retries`) resume retry-failed runs likewise."""
 
-    def __init__(self, store: FanoutStore, supervisor: FanoutSupervisor, runner: FanoutRunner, interval: float) -> None:
+    def __init__(
+        self,
+        store: FanoutStore,
+        supervisor: FanoutSupervisor,
+        runner: FanoutRunner,
+        interval: float,
+        *,
+        retries: RetryResumer | None = None,
+    ) -> None:
         self._store = store
         self._supervisor = supervisor
         self._runner = runner
         self._interval = interval
+        self._retries = retries
 
     async def tick(self) -> int:
         """One pass; the number of fan-outs it started."""
@@ -171,6 +182,8 @@ class Scheduler:
                 log.info("campaign.fanout_claimed", campaignId=due.campaign_id, was=due.status.value)
                 self._supervisor.start(claimed)
                 started += 1
+        if self._retries is not None:
+            started += await self._retries.tick()
         return started
 
     async def run(self) -> None:

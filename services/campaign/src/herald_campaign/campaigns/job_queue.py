@@ -1,4 +1,5 @@
-"""The email-jobs queue adapter: SendMessageBatch within SQS's limits, retrying entries SQS reports as failed."""
+"""The email-jobs queues adapter: SendMessageBatch within SQS's limits onto the campaign priority's queue, retrying
+entries SQS reports as failed."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from typing import TYPE_CHECKING
 from herald_campaign.campaigns.rules import group_messages
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from types_aiobotocore_sqs import SQSClient
+
+    from herald_campaign.campaigns.models import Priority
 
 # SQS quotas (AWS SQS developer guide): at most 10 entries per SendMessageBatch and 256 KiB for the whole request.
 SQS_MAX_BATCH_ENTRIES = 10
@@ -24,22 +27,24 @@ class JobQueueError(RuntimeError):
 
 
 class SqsJobQueue:
-    """The `JobQueue` port: one long-lived SQS client and the queue URL resolved once at startup."""
+    """The `JobQueue` port: one long-lived SQS client and each priority's queue URL, resolved once at startup."""
 
-    def __init__(self, sqs: SQSClient, queue_url: str) -> None:
+    def __init__(self, sqs: SQSClient, queue_urls: Mapping[str, str]) -> None:
         self._sqs = sqs
-        self._url = queue_url
+        self._urls = dict(queue_urls)
 
-    async def send(self, messages: Sequence[tuple[str, str]]) -> None:
-        """Send (entry id, body) messages; the entry id is the batch id, unique within a call."""
+    async def send(self, messages: Sequence[tuple[str, str]], priority: Priority) -> None:
+        """Send (entry id, body) messages to the `priority` queue; the entry id is the batch id, unique within a
+        call."""
+        url = self._urls[priority.value]
         for group in group_messages(messages, max_count=SQS_MAX_BATCH_ENTRIES, max_bytes=SQS_MAX_BATCH_BYTES):
-            await self._send_group(group)
+            await self._send_group(url, group)
 
-    async def _send_group(self, group: list[tuple[str, str]]) -> None:
+    async def _send_group(self, url: str, group: list[tuple[str, str]]) -> None:
         pending = dict(group)
         for attempt in range(ENTRY_RETRIES + 1):
             response = await self._sqs.send_message_batch(
-                QueueUrl=self._url,
+                QueueUrl=url,
                 Entries=[{"Id": entry_id, "MessageBody": body} for entry_id, body in pending.items()],
             )
             failed = response.get("Failed", [])

@@ -17,7 +17,12 @@ if TYPE_CHECKING:
 
 # DynamoDB transactions hold at most 100 actions: 99 ledger entries plus the campaign's counters.
 TRANSACTION_MAX_ENTRIES = 99
-_RESET = "SET #s = :pending, updatedAt = :now REMOVE counted, leaseOwner, leaseExpiresAt, messageId, reason"
+_RESET = (
+    "SET #s = :pending, updatedAt = :now, retryCall = :call "
+    "REMOVE counted, leaseOwner, leaseExpiresAt, messageId, reason"
+)
+# Not reset twice by one call (a resumed call finds what it reset already `pending`, or `failed` again).
+_NOT_THIS_CALL = "(attribute_not_exists(retryCall) OR retryCall <> :call)"
 
 
 def _code(exc: ClientError) -> str:
@@ -50,14 +55,37 @@ class DynamoLedger:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    async def marked(self, tenant_id: str, campaign_id: str, call: int) -> AsyncIterator[str]:
+        kwargs: dict[str, Any] = {
+            "TableName": self._ledger,
+            "KeyConditionExpression": "campaignKey = :k",
+            "FilterExpression": "retryCall = :call",
+            "ExpressionAttributeValues": {":k": {"S": f"{tenant_id}#{campaign_id}"}, ":call": {"N": str(call)}},
+            "ProjectionExpression": "email",
+            "ConsistentRead": True,
+        }
+        while True:
+            page = await self._db.query(**kwargs)
+            for item in page.get("Items", []):
+                yield item["email"]["S"]
+            if not page.get("LastEvaluatedKey"):
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     async def reset(
-        self, tenant_id: str, campaign_id: str, entries: Sequence[tuple[str, str | None, bool]], *, now: str
+        self,
+        tenant_id: str,
+        campaign_id: str,
+        entries: Sequence[tuple[str, str | None, bool]],
+        *,
+        call: int,
+        now: str,
     ) -> list[str]:
         reset: list[str] = []
         counted = [e for e in entries if e[2]]
         for start in range(0, len(counted), TRANSACTION_MAX_ENTRIES):
             chunk = counted[start : start + TRANSACTION_MAX_ENTRIES]
-            reset += await self._reset_counted(tenant_id, campaign_id, chunk, now)
+            reset += await self._reset_counted(tenant_id, campaign_id, chunk, call, now)
         for email, reason, _ in (e for e in entries if not e[2]):
             # Failed but not counted yet: the processor will not count it once it is pending again.
             try:
@@ -65,9 +93,10 @@ class DynamoLedger:
                     TableName=self._ledger,
                     Key=self._key(tenant_id, campaign_id, email),
                     UpdateExpression=_RESET,
-                    ConditionExpression="#s = :failed AND attribute_not_exists(counted) AND reason = :reason",
+                    ConditionExpression="#s = :failed AND attribute_not_exists(counted) AND reason = :reason AND "
+                    + _NOT_THIS_CALL,
                     ExpressionAttributeNames={"#s": "state"},
-                    ExpressionAttributeValues=self._values(reason, now),
+                    ExpressionAttributeValues=self._values(reason, call, now),
                 )
             except ClientError as exc:
                 if _code(exc) != "ConditionalCheckFailedException":
@@ -80,16 +109,17 @@ class DynamoLedger:
         return {"campaignKey": {"S": f"{tenant_id}#{campaign_id}"}, "email": {"S": email}}
 
     @staticmethod
-    def _values(reason: str | None, now: str) -> dict[str, Any]:
+    def _values(reason: str | None, call: int, now: str) -> dict[str, Any]:
         return {
             ":failed": {"S": "failed"},
             ":pending": {"S": "pending"},
             ":reason": {"S": reason or ""},
+            ":call": {"N": str(call)},
             ":now": {"S": now},
         }
 
     async def _reset_counted(
-        self, tenant_id: str, campaign_id: str, chunk: Sequence[tuple[str, str | None, bool]], now: str
+        self, tenant_id: str, campaign_id: str, chunk: Sequence[tuple[str, str | None, bool]], call: int, now: str
     ) -> list[str]:
         pending = list(chunk)
         for attempt in range(6):
@@ -101,9 +131,10 @@ class DynamoLedger:
                         "TableName": self._ledger,
                         "Key": self._key(tenant_id, campaign_id, email),
                         "UpdateExpression": _RESET,
-                        "ConditionExpression": "#s = :failed AND counted = :true AND reason = :reason",
+                        "ConditionExpression": "#s = :failed AND counted = :true AND reason = :reason AND "
+                        + _NOT_THIS_CALL,
                         "ExpressionAttributeNames": {"#s": "state"},
-                        "ExpressionAttributeValues": self._values(reason, now) | {":true": {"BOOL": True}},
+                        "ExpressionAttributeValues": self._values(reason, call, now) | {":true": {"BOOL": True}},
                     }
                 }
                 for email, reason, _ in pending

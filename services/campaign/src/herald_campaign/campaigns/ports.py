@@ -10,7 +10,8 @@ if TYPE_CHECKING:
 
     from herald_campaign.campaigns.fanout_store import DueCampaign
     from herald_campaign.campaigns.intake import Recipient
-    from herald_campaign.campaigns.models import Campaign, CampaignStatus
+    from herald_campaign.campaigns.models import Campaign, CampaignStatus, Priority
+    from herald_campaign.campaigns.retry_store import RetryRun
     from herald_campaign.dynamo import Item
 
 
@@ -70,10 +71,20 @@ class Ledger(Protocol):
         ...
 
     async def reset(
-        self, tenant_id: str, campaign_id: str, entries: Sequence[tuple[str, str | None, bool]], *, now: str
+        self,
+        tenant_id: str,
+        campaign_id: str,
+        entries: Sequence[tuple[str, str | None, bool]],
+        *,
+        call: int,
+        now: str,
     ) -> list[str]:
-        """failed → pending for each entry still as read (counted ones also leave the campaign's counters); the
-        keys actually reset."""
+        """failed → pending, marked `retryCall = call`, for each entry still as read and not reset by this call
+        before (counted ones also leave the campaign's counters); the keys actually reset."""
+        ...
+
+    def marked(self, tenant_id: str, campaign_id: str, call: int) -> AsyncIterator[str]:
+        """The email keys of the entries retry-failed call `call` reset (whatever their state now)."""
         ...
 
 
@@ -84,8 +95,8 @@ class TestMailer(Protocol):
 
 
 class JobQueue(Protocol):
-    async def send(self, messages: Sequence[tuple[str, str]]) -> None:
-        """Queue (entry id, JSON body) messages on the email-jobs queue."""
+    async def send(self, messages: Sequence[tuple[str, str]], priority: Priority) -> None:
+        """Queue (entry id, JSON body) messages on the email-jobs queue of `priority`."""
 
 
 class FanoutStore(Protocol):
@@ -96,6 +107,25 @@ class FanoutStore(Protocol):
     async def finish(self, c: Campaign, *, owner: str, batch_count: int, now: str) -> bool: ...
     async def fail(self, c: Campaign, *, reason: str, now: str) -> bool: ...
     async def release(self, c: Campaign, *, owner: str) -> None: ...
+
+
+class RetryStore(Protocol):
+    async def start(
+        self,
+        tenant_id: str,
+        campaign_id: str,
+        *,
+        allowed: Iterable[CampaignStatus],
+        owner: str,
+        lease_until: int,
+        now: str,
+    ) -> RetryRun | None: ...
+    async def running(self, tenant_id: str, campaign_id: str) -> bool: ...
+    async def heartbeat(self, run: RetryRun, *, owner: str, queued: int | None, lease_until: int) -> bool: ...
+    async def finish(self, run: RetryRun, *, owner: str, now: str) -> bool: ...
+    async def release(self, run: RetryRun, *, owner: str) -> None: ...
+    async def find_abandoned(self, *, epoch: int) -> list[RetryRun]: ...
+    async def claim_abandoned(self, run: RetryRun, *, owner: str, lease_until: int) -> RetryRun | None: ...
 
 
 class TemplateCatalog(Protocol):

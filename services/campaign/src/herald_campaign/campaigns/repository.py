@@ -229,12 +229,13 @@ class DynamoCampaignStore:
         return None if attrs is None else int(from_item(attrs)["retryCalls"])
 
     async def reopen(self, tenant_id: str, campaign_id: str, now: str) -> bool:
-        """sent → sending (recipients were re-queued); False when it was not `sent`."""
+        """sent → sending (recipients were re-queued and are not final yet); False when it was not `sent`, or when
+        every recipient is final again already (a resumed retry-failed run whose batches went out meanwhile)."""
         attrs = await self._update(
             tenant_id,
             campaign_id,
             UpdateExpression="SET #s = :sending, updatedAt = :now REMOVE sentAt",
-            ConditionExpression="#s = :sent",
+            ConditionExpression="#s = :sent AND finalCount < recipientCount",
             ExpressionAttributeNames=_NAMES,
             ExpressionAttributeValues=_values(
                 sending=CampaignStatus.SENDING.value, sent=CampaignStatus.SENT.value, now=now

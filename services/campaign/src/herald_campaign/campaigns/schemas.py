@@ -30,7 +30,26 @@ class RecipientIn(BaseModel):
 
 
 class CampaignCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Spring sale",
+                    "templateId": "newsletter",
+                    "fromAddress": "news@example.com",
+                    "fromName": "Acme",
+                    "replyTo": "support@example.com",
+                    "recipients": [
+                        {"email": "ada@example.com", "data": {"first_name": "Ada"}},
+                        "bob@example.com",
+                    ],
+                    "tags": {"team": "growth"},
+                }
+            ]
+        },
+    )
 
     name: str = Field(min_length=1, max_length=200)
     template_id: str = Field(alias="templateId", pattern=TEMPLATE_ID_PATTERN)
@@ -153,7 +172,18 @@ class TestFailed(BaseModel):
 
 class TestSendResult(BaseModel):
     __test__ = False
-    model_config = ConfigDict(serialize_by_alias=True)
+    model_config = ConfigDict(
+        serialize_by_alias=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "campaignId": "camp_0190f3a2b4c5d6e7f8a9",
+                    "sent": [{"email": "me@example.com", "messageId": "0100018e1f2a3b4c-5d6e7f80-0000-000000"}],
+                    "failed": [{"email": "qa@example.com", "error": "render_error: 'first_name' is undefined"}],
+                }
+            ]
+        },
+    )
 
     campaign_id: str = Field(serialization_alias="campaignId")
     sent: list[TestSent]
@@ -163,7 +193,20 @@ class TestSendResult(BaseModel):
 class RetryResult(BaseModel):
     """The answer to retry-failed: how many recipients and batches were re-queued by this call."""
 
-    model_config = ConfigDict(serialize_by_alias=True)
+    model_config = ConfigDict(
+        serialize_by_alias=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "campaignId": "camp_0190f3a2b4c5d6e7f8a9",
+                    "status": "sending",
+                    "retry": 1,
+                    "requeued": 37,
+                    "batches": 1,
+                }
+            ]
+        },
+    )
 
     campaign_id: str = Field(serialization_alias="campaignId")
     status: CampaignStatus
@@ -190,7 +233,21 @@ class Throttle(BaseModel):
 class SendRequest(BaseModel):
     """The flow document's send request: `{campaignId?, sendAt, throttle?, priority?}`."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "campaignId": "camp_0190f3a2b4c5d6e7f8a9",
+                    "sendAt": "immediate",
+                    "throttle": {"emailsPerMinute": 100, "emailsPerHour": 1000},
+                    "priority": "high",
+                },
+                {"sendAt": "2030-01-15T10:30:00Z", "priority": "low"},
+            ]
+        },
+    )
 
     send_at: str = Field(default="immediate", alias="sendAt", max_length=64)
     throttle: Throttle | None = None
@@ -210,11 +267,19 @@ class SendRequest(BaseModel):
 class StatusChange(BaseModel):
     """The answer to send, pause, resume and cancel."""
 
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"campaignId": "camp_0190f3a2b4c5d6e7f8a9", "status": "sending"}]}
+    )
+
     campaign_id: str = Field(serialization_alias="campaignId")
     status: CampaignStatus
 
 
 class RecipientsAdded(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"accepted": 998, "invalid": 1, "duplicates": 1, "total": 1000}]}
+    )
+
     accepted: int
     invalid: int
     duplicates: int
@@ -233,8 +298,40 @@ class CampaignCounts(BaseModel):
     final: int
 
 
+_VIEW_EXAMPLE: dict[str, Any] = {
+    "campaignId": "camp_0190f3a2b4c5d6e7f8a9",
+    "name": "Spring sale",
+    "templateId": "newsletter",
+    "templateVersion": 3,
+    "fromAddress": "news@example.com",
+    "fromName": "Acme",
+    "replyTo": None,
+    "tags": {"team": "growth"},
+    "status": "sending",
+    "statusReason": None,
+    "createdAt": "2026-03-01T09:00:00.000Z",
+    "updatedAt": "2026-03-01T09:05:00.000Z",
+    "sendAt": "2026-03-01T09:05:00.000Z",
+    "throttle": {"emailsPerMinute": 100, "emailsPerHour": 1000},
+    "priority": "normal",
+    "counts": {
+        "recipients": 1000,
+        "accepted": 970,
+        "invalid": 30,
+        "duplicates": 12,
+        "sent": 400,
+        "failed": 2,
+        "suppressed": 5,
+        "unknown": 0,
+        "final": 407,
+    },
+}
+
+
 class CampaignView(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+    model_config = ConfigDict(
+        populate_by_name=True, serialize_by_alias=True, json_schema_extra={"examples": [_VIEW_EXAMPLE]}
+    )
 
     campaign_id: str = Field(alias="campaignId")
     name: str
@@ -287,7 +384,11 @@ class CampaignView(BaseModel):
 
 
 class CampaignPage(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+    model_config = ConfigDict(
+        populate_by_name=True,
+        serialize_by_alias=True,
+        json_schema_extra={"examples": [{"campaigns": [_VIEW_EXAMPLE], "nextToken": "eyJjYW1wYWlnbklkIjoi..."}]},
+    )
 
     campaigns: list[CampaignView]
     next_token: str | None = Field(alias="nextToken")

@@ -14,19 +14,16 @@ from herald_campaign.campaigns.errors import (
     CampaignNotDraft,
     CampaignNotFound,
     CampaignNotRetryable,
+    RetryInProgress,
 )
-from herald_campaign.campaigns.fanout import job_message
 from herald_campaign.campaigns.intake import AddressSet, IntakeCounts, RecipientFilter, address_key, invalid_row
 from herald_campaign.campaigns.models import Campaign, CampaignStatus, iso, new_campaign_id, utc_now
 from herald_campaign.campaigns.rules import (
     RETRYABLE_STATUSES,
     TRANSITIONS,
     CampaignAction,
-    abatched,
     check_sendable,
-    is_retryable_failure,
     plan_send,
-    retry_batch_id,
     transition_target,
 )
 from herald_campaign.campaigns.testsend import HeaderInjection, build_test_message, herald_test_tags
@@ -38,22 +35,14 @@ if TYPE_CHECKING:
 
     from herald_campaign.campaigns.fanout import FanoutRunner, FanoutSupervisor
     from herald_campaign.campaigns.intake import Recipient
-    from herald_campaign.campaigns.ports import (
-        CampaignStore,
-        JobQueue,
-        Ledger,
-        RecipientStore,
-        TemplateCatalog,
-        TestMailer,
-    )
+    from herald_campaign.campaigns.ports import CampaignStore, RecipientStore, RetryStore, TemplateCatalog, TestMailer
+    from herald_campaign.campaigns.retry import RetryRunner
     from herald_campaign.campaigns.schemas import CampaignCreate, CampaignUpdate, SendRequest, TestSendRequest
     from herald_common.auth import Principal
 
 log = structlog.get_logger("herald.campaign")
 
 _CAMPAIGN_ID = re.compile(r"^camp_[a-z0-9]{20}$")
-# Failed ledger entries reset per ledger call during retry-failed (the ledger cuts them into transactions of 99).
-RETRY_RESET_CHUNK = 495
 
 
 class CampaignService:
@@ -69,8 +58,8 @@ class CampaignService:
         max_inline_recipients: int,
         max_upload_recipients: int,
         recipients_per_part: int,
-        ledger: Ledger | None = None,
-        queue: JobQueue | None = None,
+        retries: RetryRunner | None = None,
+        retry_store: RetryStore | None = None,
         mailer: TestMailer | None = None,
         public_url: str = "",
     ) -> None:
@@ -83,8 +72,8 @@ class CampaignService:
         self._max_inline = max_inline_recipients
         self._max_upload = max_upload_recipients
         self._per_part = recipients_per_part
-        self._ledger = ledger
-        self._queue = queue
+        self._retries = retries
+        self._retry_store = retry_store
         self._mailer = mailer
         self._public_url = public_url.rstrip("/")
 
@@ -283,66 +272,31 @@ class CampaignService:
 
     async def retry_failed(self, tenant_id: str, campaign_id: str) -> tuple[CampaignStatus, int, int, int]:
         """Put the recipients that failed for a retryable reason back to `pending` and queue them again, in batches
-        `retry_<call>_<n>`. (status, call number, recipients re-queued, batches)."""
-        assert self._ledger is not None, "retry-failed needs the ledger"
+        `retry_<call>_<n>`, as a durable run another instance finishes if this one dies (retry.py). (status, call
+        number, recipients re-queued, batches)."""
+        assert self._retries is not None, "retry-failed needs the ledger"
+        assert self._retry_store is not None, "retry-failed needs the ledger"
         campaign = await self.get(tenant_id, campaign_id)
         if campaign.status not in RETRYABLE_STATUSES:
             raise CampaignNotRetryable(f"A {campaign.status.value} campaign has no failed recipients to retry.")
-        now = iso(utc_now())
-        call = await self._store.start_retry(tenant_id, campaign_id, allowed=RETRYABLE_STATUSES, now=now)
-        if call is None:
+        run = await self._retry_store.start(
+            tenant_id,
+            campaign_id,
+            allowed=RETRYABLE_STATUSES,
+            owner=self._retries.owner,
+            lease_until=self._retries.lease_until(),
+            now=iso(utc_now()),
+        )
+        if run is None:
+            if await self._retry_store.running(tenant_id, campaign_id):
+                raise RetryInProgress("A retry-failed call of this campaign is still running; try again later.")
             current = await self.get(tenant_id, campaign_id)
             raise CampaignNotRetryable(f"A {current.status.value} campaign has no failed recipients to retry.")
-        # Streamed in chunks, the keys kept compactly: a campaign whose template went missing has every recipient
-        # failed.
-        keys = AddressSet()
-        chunk: list[tuple[str, str | None, bool]] = []
-        async for entry in self._ledger.failed(tenant_id, campaign_id):
-            if is_retryable_failure(entry[1]):
-                chunk.append(entry)
-            if len(chunk) >= RETRY_RESET_CHUNK:
-                for key in await self._ledger.reset(tenant_id, campaign_id, chunk, now=now):
-                    keys.add(key)
-                chunk = []
-        if chunk:
-            for key in await self._ledger.reset(tenant_id, campaign_id, chunk, now=now):
-                keys.add(key)
-        status = campaign.status
-        if keys and await self._store.reopen(tenant_id, campaign_id, now):
-            status = CampaignStatus.SENDING
-        elif keys:
-            status = (await self.get(tenant_id, campaign_id)).status
-        batches = 0
-        if keys:
-            batches = await self._queue_retry(campaign, call, keys)
-        log.info(
-            "campaign.retry_failed", tenantId=tenant_id, campaignId=campaign_id, call=call, requeued=len(keys),
-            batches=batches,
-        )  # fmt: skip
-        return status, call, len(keys), batches
-
-    async def _queue_retry(self, campaign: Campaign, call: int, keys: AddressSet) -> int:
-        """Queue the stored recipients whose key is in `keys` (their data comes from the recipient list)."""
-        assert self._queue is not None
-        size = campaign.batch_size or self._batch_size
-
-        async def wanted() -> AsyncIterator[Recipient]:
-            c = campaign
-            async for recipient in self._recipients.iter_recipients(c.tenant_id, c.campaign_id, c.recipient_parts):
-                if address_key(recipient.email) in keys:
-                    yield recipient
-
-        messages: list[tuple[str, str]] = []
-        batches = 0
-        async for position, recipients in abatched(wanted(), size):
-            messages.append(job_message(campaign, position, recipients, batch=retry_batch_id(call, position)))
-            batches = position
-            if len(messages) == 10:
-                await self._queue.send(messages)
-                messages = []
-        if messages:
-            await self._queue.send(messages)
-        return batches
+        outcome = await self._retries.run(run)
+        if outcome is None:
+            raise CampaignNotFound(f"Campaign '{campaign_id}' does not exist.")
+        status = (await self.get(tenant_id, campaign_id)).status
+        return status, outcome.call, outcome.requeued, outcome.batches
 
     async def send(
         self, principal: Principal, campaign_id: str, body: SendRequest, authorization: str | None

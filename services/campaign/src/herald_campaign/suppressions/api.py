@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
+from herald_campaign.openapi_docs import error, errors
 from herald_campaign.suppressions.schemas import SuppressionCreate, SuppressionPage, SuppressionView
 from herald_common.auth import Admin
 
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
     from herald_campaign.suppressions.service import SuppressionService
 
 router = APIRouter(prefix="/suppressions", tags=["suppressions"])
+_ADMIN_ONLY = error("The caller is not an admin", "Forbidden", "This action needs the 'admin' role.")
 
 
 def _service(request: Request) -> "SuppressionService":
@@ -25,7 +27,7 @@ def _view(s: "Suppression") -> SuppressionView:
     return SuppressionView(email=s.email, reason=s.reason, campaign_id=s.campaign_id, created_at=s.created_at)
 
 
-@router.get("", response_model=SuppressionPage)
+@router.get("", response_model=SuppressionPage, responses=errors((403, _ADMIN_ONLY)))
 async def list_suppressions(
     principal: Admin,
     request: Request,
@@ -37,7 +39,12 @@ async def list_suppressions(
     return SuppressionPage(suppressions=[_view(s) for s in entries], next_token=token)
 
 
-@router.post("", response_model=SuppressionView, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=SuppressionView,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors((200, {"description": "Already suppressed: the existing entry"}), (403, _ADMIN_ONLY)),
+)
 async def add_suppression(
     body: SuppressionCreate, principal: Admin, request: Request, response: Response
 ) -> SuppressionView:
@@ -49,7 +56,14 @@ async def add_suppression(
     return _view(entry)
 
 
-@router.delete("/{email}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{email}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors(
+        (403, _ADMIN_ONLY),
+        (404, error("Not on the list", "SuppressionNotFound", "'ada@example.com' is not on the suppression list.")),
+    ),
+)
 async def remove_suppression(email: str, principal: Admin, request: Request) -> Response:
     """Take an address off the list, so campaigns may send to it again. 404 when it is not on it."""
     await _service(request).remove(principal.tenant_id, email)

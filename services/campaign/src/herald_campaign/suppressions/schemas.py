@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -17,7 +18,9 @@ class SuppressionReason(StrEnum):
 
 
 class SuppressionCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"email": "ada@example.com", "reason": "manual"}]}
+    )
 
     email: str = Field(max_length=320)
     reason: SuppressionReason = SuppressionReason.MANUAL
@@ -30,8 +33,18 @@ class SuppressionCreate(BaseModel):
         return value
 
 
+_SUPPRESSION_EXAMPLE: dict[str, Any] = {
+    "email": "ada@example.com",
+    "reason": "bounce",
+    "campaignId": "camp_0190f3a2b4c5d6e7f8a9",
+    "createdAt": "2026-03-01T09:12:00.000Z",
+}
+
+
 class SuppressionView(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+    model_config = ConfigDict(
+        populate_by_name=True, serialize_by_alias=True, json_schema_extra={"examples": [_SUPPRESSION_EXAMPLE]}
+    )
 
     email: str
     reason: str
@@ -40,7 +53,11 @@ class SuppressionView(BaseModel):
 
 
 class SuppressionPage(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+    model_config = ConfigDict(
+        populate_by_name=True,
+        serialize_by_alias=True,
+        json_schema_extra={"examples": [{"suppressions": [_SUPPRESSION_EXAMPLE], "nextToken": None}]},
+    )
 
     suppressions: list[SuppressionView]
     next_token: str | None = Field(alias="nextToken")

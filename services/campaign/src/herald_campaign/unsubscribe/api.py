@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 
+from herald_campaign.openapi_docs import INVALID
 from herald_campaign.suppressions.schemas import SuppressionReason
 from herald_campaign.unsubscribe.page import SECURITY_HEADERS, confirm_page, done_page
 from herald_common.errors import NotFound
@@ -34,14 +35,34 @@ def _wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-@router.get("/{token}", response_class=HTMLResponse)
+@router.get("/{token}", response_class=HTMLResponse, responses={422: INVALID})
 async def unsubscribe_page(token: str, request: Request) -> HTMLResponse:
     """The page an unsubscribe link opens: it asks for confirmation and unsubscribes only when its form is posted."""
     target = _target(request, token)
     return HTMLResponse(confirm_page(target.email), headers=SECURITY_HEADERS)
 
 
-@router.post("/{token}", responses={200: {"content": {"application/json": {}, "text/html": {}}}})
+@router.post(
+    "/{token}",
+    responses={
+        200: {
+            "description": "Unsubscribed (HTML when the caller accepts it)",
+            "content": {
+                "application/json": {"example": {"status": "unsubscribed", "email": "ada@example.com"}},
+                "text/html": {},
+            },
+        },
+        404: {
+            "description": "A link that is not valid (forged, or for another deployment)",
+            "content": {
+                "application/json": {
+                    "example": {"error": "UnsubscribeLinkInvalid", "detail": "This unsubscribe link is not valid."}
+                }
+            },
+        },
+        422: INVALID,
+    },
+)
 async def unsubscribe(token: str, request: Request) -> Response:
     """Unsubscribe: RFC 8058 one-click (`List-Unsubscribe=One-Click`) or the confirmation form. Idempotent: the
     address goes on the tenant's suppression list with reason `unsubscribe` (an existing entry is kept)."""
