@@ -50,6 +50,8 @@ async def test_events_are_counted_once_per_recipient(harness, make_event):
         await harness.drained()
 
     item = await harness.campaign()
+    # One counter update per campaign per batch: at most one per counted event, at least one.
+    assert 1 <= item.pop("statsVersion") <= 8
     assert _counters(item) == {
         "recipientCount": 4,
         "sentCount": 4,
@@ -60,7 +62,6 @@ async def test_events_are_counted_once_per_recipient(harness, make_event):
         "delayedCount": 1,
         "openedCount": 1,
         "clickedCount": 1,
-        "statsVersion": 8,
     }
     assert item["updatedAt"] != "2024-01-15T10:00:00.000Z"
     ada, cy, dee = await harness.ledger(ADA), await harness.ledger(CY), await harness.ledger(DEE)

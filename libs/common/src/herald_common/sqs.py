@@ -201,11 +201,11 @@ class SqsPoller:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
 
-    async def _receive(self, count: int) -> list[SqsMessage]:
+    async def _receive(self, count: int, wait: int | None = None) -> list[SqsMessage]:
         receive = self._sqs.receive_message(
             QueueUrl=self._queue_url,
             MaxNumberOfMessages=count,
-            WaitTimeSeconds=self._wait,
+            WaitTimeSeconds=self._wait if wait is None else wait,
             VisibilityTimeout=self._visibility,
             MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
         )

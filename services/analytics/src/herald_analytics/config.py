@@ -10,9 +10,12 @@ from herald_common.settings import HeraldSettings
 class Settings(HeraldSettings):
     """Read once per process from `HERALD_*` variables (e.g. `HERALD_ANALYTICS_CONCURRENCY=16`)."""
 
-    # Consumer of the `{prefix}-ses-events` queue.
-    analytics_concurrency: int = Field(default=8, ge=1, le=64)
-    # Shorter than the queue's visibility timeout (30 s, provisioning) so a stuck handler is abandoned, not doubled.
+    # Consumer of the `{prefix}-ses-events` queue: batches handled at once, and ReceiveMessage calls (10 messages
+    # each) that may fill one batch (the first a long poll, the others only while the queue answers full). A batch
+    # shares its DynamoDB calls among its events (events/batch.py).
+    analytics_concurrency: int = Field(default=4, ge=1, le=64)
+    analytics_batch_receives: int = Field(default=3, ge=1, le=10)
+    # Shorter than the queue's visibility timeout (30 s, provisioning) so a stuck batch is abandoned, not doubled.
     analytics_handler_timeout: float = Field(default=20.0, gt=0)
     # SNS and SQS redeliver within minutes; 14 days also covers a DLQ redrive of two-week-old events.
     analytics_event_dedupe_ttl_seconds: int = Field(default=14 * 24 * 3600, ge=3600)

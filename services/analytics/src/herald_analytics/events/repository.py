@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
     from types_aiobotocore_dynamodb import DynamoDBClient
 
@@ -24,6 +24,9 @@ CONDITION_FAILED = "ConditionalCheckFailedException"
 # past that the message is redelivered and finishes from the ledger's `countedEvents`.
 TRANSACTION_CONFLICT = "TransactionConflictException"
 TRANSACTION_CONFLICT_ATTEMPTS = 4
+# DynamoDB limit: at most 100 keys per BatchGetItem call; throttled keys come back as UnprocessedKeys.
+BATCH_GET_MAX_KEYS = 100
+BATCH_GET_ATTEMPTS = 6
 
 
 def _condition_failed(exc: ClientError) -> bool:
@@ -134,19 +137,33 @@ class DeliveryLedger:
         """The row, strongly consistent; None when the processor never claimed this recipient."""
         response = await self._db.get_item(TableName=self._table, Key=self._key(ref, email), ConsistentRead=True)
         item: dict[str, Any] | None = response.get("Item")
-        if item is None:
-            return None
-        counted = {
-            event_id: {name: int(n["N"]) for name, n in deltas.get("M", {}).items()}
-            for event_id, deltas in item.get("countedEvents", {}).get("M", {}).items()
-        }
-        return LedgerRow(
-            values={name: value["S"] for name, value in item.items() if "S" in value},
-            version=int(item.get("analyticsVersion", {}).get("N", "0")),
-            counted=counted,
-            processor_counted=bool(item.get("counted", {}).get("BOOL", False)),
-            numbers={name: int(value["N"]) for name, value in item.items() if "N" in value},
-        )
+        return None if item is None else row_from_item(item)
+
+    async def read_many(self, keys: Iterable[tuple[CampaignRef, str]]) -> dict[tuple[str, str], LedgerRow]:
+        """Many rows at once (BatchGetItem, strongly consistent), by (ledger key, email); missing rows are absent."""
+        wanted = list(dict.fromkeys((ref.ledger_key, email) for ref, email in keys))
+        rows: dict[tuple[str, str], LedgerRow] = {}
+        for start in range(0, len(wanted), BATCH_GET_MAX_KEYS):
+            request: dict[str, Any] = {
+                self._table: {
+                    "Keys": [
+                        {"campaignKey": {"S": key}, "email": {"S": email}}
+                        for key, email in wanted[start : start + BATCH_GET_MAX_KEYS]
+                    ],
+                    "ConsistentRead": True,
+                }
+            }
+            for attempt in range(BATCH_GET_ATTEMPTS):
+                response = await self._db.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self._table, []):
+                    rows[(item["campaignKey"]["S"], item["email"]["S"])] = row_from_item(item)
+                request = dict(response.get("UnprocessedKeys") or {})
+                if not request:
+                    break
+                await asyncio.sleep(random.uniform(0, 0.05 * 2**attempt))  # throttled: back off, ask for the rest
+            else:
+                raise RuntimeError("BatchGetItem kept leaving keys unprocessed")
+        return rows
 
     async def apply(self, ref: CampaignRef, email: str, row: LedgerRow, transition: Transition, event_id: str) -> bool:
         """Write `transition` if the row is still as read (False otherwise: re-read and plan again).
@@ -154,52 +171,94 @@ class DeliveryLedger:
         The event id and its deltas are stored on the row in the same write, so a redelivery after a crash can
         tell the transition happened and finish the count with the same deltas.
         """
-        counted = {**row.counted, event_id: transition.deltas}
-        counted_value = {
-            eid: {"M": {name: {"N": str(n)} for name, n in deltas.items()}} for eid, deltas in counted.items()
-        }
-        names = {"#a": transition.attribute}
-        values: dict[str, Any] = {
-            ":value": {"S": transition.value},
-            ":counted": {"M": counted_value},
-            ":next": {"N": str(row.version + 1)},
-        }
-        sets = ["#a = :value", "countedEvents = :counted", "analyticsVersion = :next"]
-        for i, (name, value) in enumerate(transition.also.items()):
-            names[f"#x{i}"], values[f":x{i}"] = name, {"S": value}
-            sets.append(f"#x{i} = :x{i}")
-        for i, (name, number) in enumerate(transition.numbers.items()):
-            names[f"#n{i}"], values[f":n{i}"] = name, {"N": str(number)}
-            sets.append(f"#n{i} = :n{i}")
-        if transition.mark_counted:
-            values[":true"] = {"BOOL": True}
-            sets.append("counted = :true")
-        update = "SET " + ", ".join(sets)
-        if transition.remove:
-            update += " REMOVE " + ", ".join(transition.remove)
-        condition = "attribute_exists(email) AND "
-        if row.version:
-            condition += "analyticsVersion = :expected"
-            values[":expected"] = {"N": str(row.version)}
-        else:
-            condition += "attribute_not_exists(analyticsVersion)"
-        if transition.require is not None:
-            names["#s"] = "state"
-            condition += " AND " + _requirement_condition(transition.require, values)
         try:
-            await self._db.update_item(
-                TableName=self._table,
-                Key=self._key(ref, email),
-                UpdateExpression=update,
-                ConditionExpression=condition,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-            )
+            await self._db.update_item(**ledger_update(self._table, ref, email, row, transition, event_id))
         except ClientError as exc:
             if not _condition_failed(exc):
                 raise
             return False
         return True
+
+
+def row_from_item(item: Mapping[str, Any]) -> LedgerRow:
+    """A ledger item (DynamoDB's typed form) as analytics sees it."""
+    counted = {
+        event_id: {name: int(n["N"]) for name, n in deltas.get("M", {}).items()}
+        for event_id, deltas in item.get("countedEvents", {}).get("M", {}).items()
+    }
+    return LedgerRow(
+        values={name: value["S"] for name, value in item.items() if "S" in value},
+        version=int(item.get("analyticsVersion", {}).get("N", "0")),
+        counted=counted,
+        processor_counted=bool(item.get("counted", {}).get("BOOL", False)),
+        numbers={name: int(value["N"]) for name, value in item.items() if "N" in value},
+    )
+
+
+def ledger_update(
+    table: str, ref: CampaignRef, email: str, row: LedgerRow, transition: Transition, event_id: str | None
+) -> dict[str, Any]:
+    """The UpdateItem (or transaction Update) that writes `transition` if the row is still as read.
+
+    With `event_id`, the event and its deltas are recorded in `countedEvents` (the one-event-at-a-time path, whose
+    counters are added in a later write); without, the caller writes the counters in the same transaction.
+    """
+    names = {"#a": transition.attribute}
+    values: dict[str, Any] = {":value": {"S": transition.value}, ":next": {"N": str(row.version + 1)}}
+    sets = ["#a = :value", "analyticsVersion = :next"]
+    if event_id is not None:
+        counted = {**row.counted, event_id: transition.deltas}
+        values[":counted"] = {
+            "M": {eid: {"M": {name: {"N": str(n)} for name, n in deltas.items()}} for eid, deltas in counted.items()}
+        }
+        sets.append("countedEvents = :counted")
+    for i, (name, value) in enumerate(transition.also.items()):
+        names[f"#x{i}"], values[f":x{i}"] = name, {"S": value}
+        sets.append(f"#x{i} = :x{i}")
+    for i, (name, number) in enumerate(transition.numbers.items()):
+        names[f"#n{i}"], values[f":n{i}"] = name, {"N": str(number)}
+        sets.append(f"#n{i} = :n{i}")
+    if transition.mark_counted:
+        values[":true"] = {"BOOL": True}
+        sets.append("counted = :true")
+    update = "SET " + ", ".join(sets)
+    if transition.remove:
+        update += " REMOVE " + ", ".join(transition.remove)
+    condition = "attribute_exists(email) AND "
+    if row.version:
+        condition += "analyticsVersion = :expected"
+        values[":expected"] = {"N": str(row.version)}
+    else:
+        condition += "attribute_not_exists(analyticsVersion)"
+    if transition.require is not None:
+        names["#s"] = "state"
+        condition += " AND " + _requirement_condition(transition.require, values)
+    return {
+        "TableName": table,
+        "Key": {"campaignKey": {"S": ref.ledger_key}, "email": {"S": email}},
+        "UpdateExpression": update,
+        "ConditionExpression": condition,
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+    }
+
+
+def counter_update(table: str, ref: CampaignRef, deltas: Mapping[str, int], now_iso: str) -> dict[str, Any]:
+    """ADD `deltas` to an existing campaign item's counters, bump `statsVersion`, stamp `updatedAt`."""
+    names = {f"#c{i}": name for i, name in enumerate(deltas)}
+    values: dict[str, Any] = {f":c{i}": {"N": str(n)} for i, n in enumerate(deltas.values())}
+    values |= {":one": {"N": "1"}, ":now": {"S": now_iso}}
+    adds = "".join(f"#c{i} :c{i}, " for i in range(len(deltas)))
+    params: dict[str, Any] = {
+        "TableName": table,
+        "Key": {"tenantId": {"S": ref.tenant_id}, "campaignId": {"S": ref.campaign_id}},
+        "UpdateExpression": f"ADD {adds}statsVersion :one SET updatedAt = :now",
+        "ConditionExpression": "attribute_exists(campaignId)",
+        "ExpressionAttributeValues": values,
+    }
+    if names:
+        params["ExpressionAttributeNames"] = names
+    return params
 
 
 class CampaignCounters:
@@ -219,21 +278,11 @@ class CampaignCounters:
     ) -> CampaignTotals | None:
         """None when the campaign does not exist; else, with `want_totals`, its counters and status after the
         addition (an empty `CampaignTotals` without: parsing the whole item back costs CPU on every event)."""
-        names = {f"#c{i}": name for i, name in enumerate(deltas)}
-        values: dict[str, Any] = {f":c{i}": {"N": str(n)} for i, n in enumerate(deltas.values())}
-        values |= {":one": {"N": "1"}, ":now": {"S": now_iso}}
-        adds = "".join(f"#c{i} :c{i}, " for i in range(len(deltas)))
-        extra: dict[str, Any] = {"ExpressionAttributeNames": names} if names else {}
         for attempt in range(TRANSACTION_CONFLICT_ATTEMPTS):
             try:
                 response = await self._db.update_item(
-                    TableName=self._table,
-                    Key=self._key(ref),
-                    UpdateExpression=f"ADD {adds}statsVersion :one SET updatedAt = :now",
-                    ConditionExpression="attribute_exists(campaignId)",
-                    ExpressionAttributeValues=values,
+                    **counter_update(self._table, ref, deltas, now_iso),
                     ReturnValues="ALL_NEW" if want_totals else "NONE",
-                    **extra,
                 )
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code")
