@@ -102,11 +102,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     names.bucket,
                     campaigns,
                     delay_seconds=settings.analytics_soft_bounce_retry_delay_seconds,
-                )
-                if settings.analytics_soft_bounce_retries is not None
-                else None,
+                ),
                 policy=IngestPolicy(
-                    soft_bounce_retries=settings.analytics_soft_bounce_retries or 0,
+                    soft_bounce_retries=settings.analytics_soft_bounce_retries,
                     machine_open_window_seconds=settings.analytics_machine_open_window_seconds,
                 ),
             )

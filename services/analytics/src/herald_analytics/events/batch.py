@@ -8,7 +8,8 @@ For the events of up to a few SQS receives:
    and adds each campaign's summed deltas, all or nothing;
 4. each campaign touched is announced once (updates.py), which is also when the reputation guard looks at it.
 
-Two events for one recipient in the same batch are planned in turn (the second against the row the first left).
+Two events for one recipient in the same batch are planned in turn: the second against the row the first left
+(a later round reads it again when the first wrote it).
 Everything the batch path does not take on is handled one event at a time by `EventIngestor` with its proven
 claim → move → count → done sequence: events whose transaction condition failed (a row moved meanwhile, an event
 already known or in flight), Send events that reconcile an in-doubt row, soft bounces that re-queue a recipient,
@@ -20,6 +21,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from dataclasses import dataclass
+from enum import Enum
 from typing import TYPE_CHECKING, Protocol
 
 import structlog
@@ -37,6 +39,13 @@ if TYPE_CHECKING:
     from herald_analytics.events.service import EventIngestor
 
 log = structlog.get_logger("herald.analytics")
+
+
+class _Handoff(Enum):
+    SLOW = "slow"  # a decision: the one-at-a-time path handles this event
+
+
+_SLOW = _Handoff.SLOW
 
 
 class LedgerBatchPort(Protocol):
@@ -60,17 +69,6 @@ class _Work:
     @property
     def row_key(self) -> tuple[str, str]:
         return (self.ref.ledger_key, self.email)
-
-
-def _one_per_row(work: list[_Work]) -> tuple[list[_Work], list[_Work]]:
-    """This round's work (the first for each row) and the rest, for later rounds."""
-    now: list[_Work] = []
-    later: list[_Work] = []
-    seen: set[tuple[str, str]] = set()
-    for item in work:
-        (later if item.row_key in seen else now).append(item)
-        seen.add(item.row_key)
-    return now, later
 
 
 class BatchIngestor:
@@ -100,13 +98,13 @@ class BatchIngestor:
                     fast.append(work)
 
         while fast:
-            this_round, fast = _one_per_row(fast)
             try:
-                slow += await self._round(this_round, errors, tally)
+                more_slow, fast = await self._round(fast, errors, tally)
+                slow += more_slow
             except Exception as exc:  # an AWS error: nothing of this round was written; retry its messages
-                for work in this_round + fast:
+                for work in fast:
                     errors[work.index] = exc
-                log.warning("analytics.batch_failed", events=len(this_round) + len(fast), error=repr(exc))
+                log.warning("analytics.batch_failed", events=len(fast), error=repr(exc))
                 break
 
         if slow:
@@ -123,43 +121,35 @@ class BatchIngestor:
 
     async def _round(
         self, work: list[_Work], errors: list[BaseException | None], tally: Counter[tuple[CampaignRef | None, Outcome]]
-    ) -> list[_Work]:
-        """Plan and commit one round; the work left for the one-at-a-time path."""
+    ) -> tuple[list[_Work], list[_Work]]:
+        """Plan and commit one round: (work for the one-at-a-time path, work for the next round).
+
+        A row's events are planned in order against the row as read, up to the first that writes it; the ones
+        after that wait for the next round, which reads the row that write left.
+        """
         rows = await self._ledger.read_many((w.ref, w.email) for w in work)
         slow: list[_Work] = []
+        later: list[_Work] = []
+        written: set[tuple[str, str]] = set()
+        event_ids: set[str] = set()  # one transaction cannot hold two records of one event
         writes: dict[int, _Work] = {}
         planned: list[CountingWrite] = []
         for item in work:
-            row = rows.get(item.row_key)
-            if row is None:
-                log.warning(
-                    "analytics.event_unknown_recipient",
-                    tenantId=item.ref.tenant_id,
-                    campaignId=item.ref.campaign_id,
-                    eventType=item.event.event_type.value,
-                    messageId=item.event.message_id,
-                )
-                tally[(item.ref, Outcome.UNKNOWN_RECIPIENT)] += 1
+            if item.row_key in written or item.event_id in event_ids:
+                later.append(item)
                 continue
-            if item.event_id in row.counted:  # the one-at-a-time path moved this row for this event: let it finish
+            decision = self._decide(item, rows.get(item.row_key))
+            if isinstance(decision, CountingWrite):
+                written.add(item.row_key)
+                event_ids.add(item.event_id)
+                writes[id(decision)] = item
+                planned.append(decision)
+            elif decision is _SLOW:
                 slow.append(item)
-                continue
-            if item.event.event_type is EventType.SEND:
-                readiness = send_readiness(row)
-                if readiness is Settle.ACT:
-                    slow.append(item)
-                elif readiness is Settle.WAIT:
-                    errors[item.index] = RowNotSettled(f"ledger row {item.ref.ledger_key}/{item.email} is unknown")
-                else:
-                    tally[(item.ref, Outcome.RECORDED)] += 1
-                continue
-            transition = self._single.plan(item.event, row, item.event.timestamp or self._single.now_iso())
-            if transition is None:
-                tally[(item.ref, Outcome.STALE)] += 1
-                continue
-            write = CountingWrite(item.ref, item.email, item.event_id, row, transition, item.event.suppression_reason)
-            writes[id(write)] = item
-            planned.append(write)
+            elif isinstance(decision, Outcome):
+                tally[(item.ref, decision)] += 1
+            else:
+                errors[item.index] = decision
         if planned:
             result = await self._store.commit(planned, int(self._single.clock()), self._single.now_iso())
             for write in result.committed:
@@ -178,7 +168,31 @@ class BatchIngestor:
                 )
                 tally[(write.ref, Outcome.UNKNOWN_CAMPAIGN)] += 1
             slow += [writes[id(write)] for write in result.fallback]
-        return slow
+        return slow, later
+
+    def _decide(self, item: _Work, row: LedgerRow | None) -> CountingWrite | Outcome | RowNotSettled | _Handoff:
+        """What one event does to its row as read: a write, an outcome without one, an error for its message, or
+        `_SLOW` (the one-at-a-time path's business)."""
+        if row is None:
+            log.warning(
+                "analytics.event_unknown_recipient",
+                tenantId=item.ref.tenant_id,
+                campaignId=item.ref.campaign_id,
+                eventType=item.event.event_type.value,
+                messageId=item.event.message_id,
+            )
+            return Outcome.UNKNOWN_RECIPIENT
+        if item.event_id in row.counted:  # the one-at-a-time path moved this row for this event: let it finish
+            return _SLOW
+        if item.event.event_type is EventType.SEND:
+            readiness = send_readiness(row)
+            if readiness is Settle.WAIT:
+                return RowNotSettled(f"ledger row {item.ref.ledger_key}/{item.email} is unknown, not counted yet")
+            return _SLOW if readiness is Settle.ACT else Outcome.RECORDED
+        transition = self._single.plan(item.event, row, item.event.timestamp or self._single.now_iso())
+        if transition is None:
+            return Outcome.STALE
+        return CountingWrite(item.ref, item.email, item.event_id, row, transition, item.event.suppression_reason)
 
     @staticmethod
     def _log(tally: Counter[tuple[CampaignRef | None, Outcome]]) -> None:
