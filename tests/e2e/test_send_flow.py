@@ -84,7 +84,7 @@ def test_campaign_is_delivered_once_to_every_valid_recipient(stack: DevStack, cl
         client.send_campaign(campaign_id)
     assert second.value.status_code == 409
 
-    wanted = {k: v for k, v in expect.stats().items() if k in ("sent", "delivered", "bounced", "complained")}
+    wanted = {k: v for k, v in expect.stats().items() if k in ("sent", "delivered", "bounced", "complained", "failed")}
     stats = _wait_until_settled(client, campaign_id, wanted)
 
     # What SES accepted: exactly one message per valid unique recipient, nothing for invalid or duplicate rows.

@@ -264,6 +264,24 @@ async def test_by_default_a_soft_bounce_is_retried_later(harness, make_event):
     assert await _jobs(harness) == []
 
 
+async def test_a_retry_of_a_finished_campaign_makes_it_sending_again(harness, make_event):
+    await _seed_retryable(harness)
+    await harness.dynamodb.update_item(
+        TableName=harness.settings.resources.campaigns_table,
+        Key={"tenantId": {"S": "acme"}, "campaignId": {"S": CAMPAIGN}},
+        UpdateExpression="SET #s = :sent, sentAt = :at",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":sent": {"S": "sent"}, ":at": {"S": "2024-01-15T10:31:00.000Z"}},
+    )
+    async with harness.running():
+        await harness.publish(make_event("Bounce", recipient=ADA, message_id="m-1", bounceType="Transient"))
+        await harness.drained()
+
+    item = await harness.campaign()
+    assert (item["status"], compute_stats(item).queued) == ("sending", 1)  # not `sent` while ADA waits for her retry
+    assert "sentAt" not in item
+
+
 async def test_the_guard_pauses_once_the_sends_reach_the_volume_with_bounces_counted_before(harness, make_event):
     await harness.seed_campaign(recipientCount=20, finalCount=5, sentCount=5)
     await harness.seed_ledger(ADA, BOB)

@@ -131,10 +131,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.aws = aws
             app.state.stats_service = StatsService(campaigns, poll_interval=settings.stream_poll_interval)
             app.state.recipients_service = RecipientsService(campaigns, LedgerReader(dynamodb, names.ledger_table))
-            tasks = [
-                asyncio.create_task(poller.run(), name="analytics:ses-events"),
-                asyncio.create_task(publisher.run(), name="analytics:campaign-updates"),
-            ]
+            # A replica may serve the API and streams only (reads scaled apart from ingestion): streams read the
+            # campaign items, so they show what any replica counted.
+            consuming = (
+                asyncio.create_task(poller.run(), name="analytics:ses-events")
+                if settings.analytics_consume_events
+                else None
+            )
+            announcing = asyncio.create_task(publisher.run(), name="analytics:campaign-updates")
             depths = {names.ses_events_queue: queue_url, dlq_name: dead_letter_url}
             sampling_stopped = asyncio.Event()
             sampler = asyncio.create_task(
@@ -146,16 +150,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 ),
                 name="analytics:queue-depth",
             )
-            log.info("analytics.started", queue=names.ses_events_queue)
+            log.info("analytics.started", queue=names.ses_events_queue, consuming=consuming is not None)
             try:
                 yield
             finally:
                 sampling_stopped.set()
                 await asyncio.gather(sampler, return_exceptions=True)
-                poller.stop()
-                await asyncio.gather(tasks[0], return_exceptions=True)
+                if consuming is not None:
+                    poller.stop()
+                    await asyncio.gather(consuming, return_exceptions=True)
                 publisher.stop()  # after the poller: the last batch's counts are announced too
-                await asyncio.gather(tasks[1], return_exceptions=True)
+                await asyncio.gather(announcing, return_exceptions=True)
                 log.info("analytics.stopped")
 
     async def readiness(app: FastAPI) -> None:

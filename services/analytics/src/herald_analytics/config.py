@@ -13,6 +13,7 @@ class Settings(HeraldSettings):
     # Consumer of the `{prefix}-ses-events` queue: batches handled at once, and ReceiveMessage calls (10 messages
     # each) that may fill one batch (the first a long poll, the others only while the queue answers full). A batch
     # shares its DynamoDB calls among its events (events/batch.py).
+    analytics_consume_events: bool = True  # False: a replica that serves the API and streams only
     analytics_concurrency: int = Field(default=4, ge=1, le=64)
     analytics_batch_receives: int = Field(default=4, ge=1, le=10)
     # Shorter than the queue's visibility timeout (30 s, provisioning) so a stuck batch is abandoned, not doubled.

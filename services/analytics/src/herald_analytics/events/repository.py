@@ -263,7 +263,8 @@ def counter_update(table: str, ref: CampaignRef, deltas: Mapping[str, int], now_
 
 class CampaignCounters:
     """`{prefix}-campaigns`: ADD the analytics counters of an existing campaign item, bump `statsVersion`; the
-    two status moves analytics makes (auto-pause, and completion when analytics settled a recipient's final state)."""
+    status moves analytics makes (auto-pause; completion when analytics settled a recipient's final state; back to
+    `sending` when a soft bounce re-queues a recipient of a finished campaign)."""
 
     def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
         self._db = dynamodb
@@ -326,6 +327,15 @@ class CampaignCounters:
             ref,
             "SET #s = :sent, sentAt = :now, updatedAt = :now",
             "#s = :sending AND finalCount >= recipientCount",
+            {":sent": {"S": "sent"}, ":now": {"S": now_iso}},
+        )
+
+    async def reopen(self, ref: CampaignRef, now_iso: str) -> bool:
+        """`sent` → `sending` when a recipient is queued again (a soft-bounce retry of a finished campaign)."""
+        return await self._status_move(
+            ref,
+            "SET #s = :sending, updatedAt = :now REMOVE sentAt",
+            "#s = :sent AND finalCount < recipientCount",
             {":sent": {"S": "sent"}, ":now": {"S": now_iso}},
         )
 

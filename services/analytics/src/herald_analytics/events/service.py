@@ -105,6 +105,7 @@ class CountersPort(Protocol):
         self, ref: CampaignRef, deltas: dict[str, int], now_iso: str, *, want_totals: bool = False
     ) -> CampaignTotals | None: ...
     async def complete_if_done(self, ref: CampaignRef, now_iso: str) -> bool: ...
+    async def reopen(self, ref: CampaignRef, now_iso: str) -> bool: ...
 
 
 class SuppressionsPort(Protocol):
@@ -213,10 +214,12 @@ class EventIngestor:
         if applied is None:
             return Outcome.UNKNOWN_RECIPIENT
         deltas, row_after = applied
+        requeued = False
         if row_after is not None and (attempt := pending_retry(row_after)) is not None and self.retries:
             # Before the counters: the re-queued row must get its job even if the campaign item is gone.
             await self.retries.schedule(ref, email, attempt)
             log.info("analytics.soft_bounce_retry_scheduled", attempt=attempt, **context)
+            requeued = True
         if not deltas:
             if row_after is not None and event.event_type is EventType.SEND:
                 log.info("analytics.send_reconciled", **context)
@@ -224,7 +227,7 @@ class EventIngestor:
             log.info("analytics.event_stale", effect=event.effect.value, **context)
             return Outcome.STALE
         settles = deltas.get("finalCount", 0) > 0
-        totals = await self.counters.add(ref, deltas, now_iso, want_totals=settles)
+        totals = await self.counters.add(ref, deltas, now_iso, want_totals=settles or requeued)
         if totals is None:
             log.warning("analytics.event_unknown_campaign", **context)
             return Outcome.UNKNOWN_CAMPAIGN
@@ -232,6 +235,10 @@ class EventIngestor:
         if settles and totals.status == "sending":
             # Analytics settled this recipient's final state itself: it may have been the campaign's last one.
             await self.counters.complete_if_done(ref, now_iso)
+        if requeued and totals.status == "sent":
+            # A recipient is queued again: the campaign is sending until the retry ends (the processor then
+            # completes it as usual).
+            await self.counters.reopen(ref, now_iso)
         self.updates.touched(ref)  # announced, and looked at by the reputation guard (guard.py)
         return Outcome.COUNTED
 
