@@ -17,6 +17,7 @@ from herald_analytics.events.repository import (
 )
 from herald_analytics.events.schemas import CampaignRef
 from herald_analytics.events.service import EventInFlight, EventIngestor, Outcome
+from tests.analytics.conftest import EVENT_TYPES
 
 CAMPAIGN = "camp_0123456789abcdefghij"
 ADA, BOB, CY, DEE = "ada@example.com", "bob@example.com", "cy@example.com", "dee@example.com"
@@ -239,3 +240,56 @@ async def test_a_redelivery_after_a_crash_completes_the_count_once(harness, make
     assert (await harness.campaign())["bouncedCount"] == 1
     assert (await harness.suppression(ADA) or {})["reason"] == "bounce"
     assert updates.touched_refs == [CampaignRef("acme", CAMPAIGN)]
+
+
+# What each SES event type does to a recipient that was sent (ledger `delivery` and flags; the counter it adds).
+_EFFECTS = {
+    "Send": (None, None),
+    "Delivery": ("delivery", "deliveredCount"),
+    "Bounce": ("delivery", "bouncedCount"),
+    "Complaint": ("complainedAt", "complainedCount"),
+    "Reject": ("delivery", "rejectedCount"),
+    "DeliveryDelay": ("delayedAt", "delayedCount"),
+    "Rendering Failure": (None, None),
+    "Open": ("openedAt", "openedCount"),
+    "Click": ("clickedAt", "clickedCount"),
+    "Subscription": (None, None),
+}
+
+
+async def test_every_event_type_in_every_form_reaches_the_counters(harness, make_event, envelope):
+    sqs = harness.aws.require_sqs()
+    cases = [(t, form) for t in EVENT_TYPES for form in ("envelope", "raw")]
+    cases += [(t, "notification") for t in ("Delivery", "Bounce", "Complaint")]  # identity notifications (SNS)
+
+    def recipient(event_type: str, form: str) -> str:
+        return f"{event_type.replace(' ', '').lower()}-{form}@example.com"
+
+    await harness.seed_campaign(recipientCount=len(cases), sentCount=len(cases))
+    await harness.seed_ledger(*(recipient(t, form) for t, form in cases))
+    async with harness.running():
+        for event_type, form in cases:
+            email = recipient(event_type, form)
+            event = make_event(
+                event_type, recipient=email, message_id=f"m-{email}", notification=form == "notification"
+            )
+            body = json.dumps(event) if form == "raw" else envelope(event)  # raw: SNS RawMessageDelivery
+            await sqs.send_message(QueueUrl=harness.provisioned.ses_events_queue_url, MessageBody=body)
+        await harness.drained()
+
+    expected: dict[str, int] = {}
+    for event_type, form in cases:
+        attribute, counter = _EFFECTS[event_type]
+        row = await harness.ledger(recipient(event_type, form))
+        if attribute is None:
+            assert not {"delivery", "complainedAt", "openedAt", "clickedAt", "delayedAt"} & set(row), event_type
+        else:
+            assert row.get(attribute), f"{event_type} ({form}) left no {attribute}"
+        if counter is not None:
+            expected[counter] = expected.get(counter, 0) + 1
+    counts = _counters(await harness.campaign())
+    assert {k: v for k, v in counts.items() if k not in ("recipientCount", "sentCount", "statsVersion")} == expected
+    assert expected == {
+        "deliveredCount": 3, "bouncedCount": 3, "complainedCount": 3, "rejectedCount": 2, "delayedCount": 2,
+        "openedCount": 2, "clickedCount": 2,
+    }  # fmt: skip
