@@ -293,3 +293,37 @@ async def test_every_event_type_in_every_form_reaches_the_counters(harness, make
         "deliveredCount": 3, "bouncedCount": 3, "complainedCount": 3, "rejectedCount": 2, "delayedCount": 2,
         "openedCount": 2, "clickedCount": 2,
     }  # fmt: skip
+
+
+async def test_events_that_arrive_before_the_message_id_is_stored_still_count(harness, make_event):
+    await harness.seed_campaign(recipientCount=2, finalCount=0)
+    for email in (ADA, BOB):  # claimed by the processor, sent by SES, the outcome not written yet
+        await harness.dynamodb.put_item(
+            TableName=harness.settings.resources.ledger_table,
+            Item={
+                "campaignKey": {"S": f"acme#{CAMPAIGN}"},
+                "email": {"S": email},
+                "state": {"S": "sending"},
+                "leaseOwner": {"S": "processor-1"},
+                "leaseExpiresAt": {"N": "4102444800"},
+                "attempt": {"N": "1"},
+            },
+        )
+    async with harness.running():
+        await harness.publish(
+            make_event("Delivery", recipient=ADA, message_id="m-ada"),  # attributed by its tags
+            make_event("Bounce", recipient=BOB, message_id="m-bob", tags=False),  # by its X-Herald-* headers only
+        )
+        await harness.drained()
+
+    item = await harness.campaign()
+    assert (item["deliveredCount"], item["bouncedCount"]) == (1, 1)
+    ada, bob = await harness.ledger(ADA), await harness.ledger(BOB)
+    assert (ada["state"], ada["delivery"], bob["state"], bob["delivery"]) == (
+        "sending",
+        "delivered",
+        "sending",
+        "bounced",
+    )
+    assert "messageId" not in ada  # the processor's to write; analytics only added the outcome
+    assert (await harness.suppression(BOB) or {})["reason"] == "bounce"
