@@ -4,21 +4,29 @@ one-at-a-time path still holds (counted once, forward only, suppression, nothing
 from __future__ import annotations
 
 import asyncio
+import random
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from herald_analytics.events.batch import BatchIngestor
-from herald_analytics.events.batch_store import CountingStore
+from herald_analytics.events.batch_store import TRANSACTION_MAX_ACTIONS, CountingStore, CountingWrite, _chunks
 from herald_analytics.events.parse import parse_event
-from herald_analytics.events.repository import CampaignCounters, DeliveryLedger, EventLog, SuppressionList
-from herald_analytics.events.schemas import CampaignRef
+from herald_analytics.events.repository import (
+    CampaignCounters,
+    DeliveryLedger,
+    EventLog,
+    LedgerRow,
+    SuppressionList,
+)
+from herald_analytics.events.schemas import CampaignRef, SuppressionReason
 from herald_analytics.events.service import EventInFlight, EventIngestor
+from herald_analytics.events.transitions import Transition
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from herald_analytics.events.repository import CampaignTotals, LedgerRow
+    from herald_analytics.events.repository import CampaignTotals
     from herald_analytics.events.schemas import SesEvent
 
 pytestmark = pytest.mark.timeout(60)
@@ -243,3 +251,39 @@ async def test_events_of_an_unknown_campaign_count_nothing_and_spare_the_others(
         Key={"tenantId": {"S": "acme"}, "campaignId": {"S": other}},
     )
     assert "Item" not in missing
+
+
+def test_chunks_fit_one_transaction_each_and_keep_every_write():
+    rng = random.Random(3)
+    row = LedgerRow(values={}, version=0, counted={})
+    writes = [
+        CountingWrite(
+            CampaignRef("acme", f"camp_{rng.randrange(7):020d}"),
+            f"user{n}@example.com",
+            f"event-{n}",
+            row,
+            Transition("delivery", "bounced", {"bouncedCount": 1}),
+            SuppressionReason.BOUNCE if rng.random() < 0.4 else None,
+        )
+        for n in range(400)
+    ]
+    chunks = _chunks(writes)
+    for chunk in chunks:
+        actions = sum(3 if w.suppression else 2 for w in chunk) + len({w.ref for w in chunk})
+        assert actions <= TRANSACTION_MAX_ACTIONS
+    assert sorted(w.event_id for chunk in chunks for w in chunk) == sorted(w.event_id for w in writes)
+    assert len(chunks) <= 2 + sum(3 if w.suppression else 2 for w in writes) // (TRANSACTION_MAX_ACTIONS - 7)
+
+
+async def test_a_batch_larger_than_one_transaction_is_counted_whole(harness, make_event):
+    emails = _emails(60)
+    await harness.seed_campaign(recipientCount=60, sentCount=60)
+    await harness.seed_ledger(*emails)
+    events = _events(make_event, [("Bounce", e, {}) for e in emails])  # 3 actions each: record, row, suppression
+    with _CallCounter(harness.dynamodb) as counter:
+        errors = await _batch(harness, _single(harness, _Updates(), _Clock())).ingest_many(events)
+
+    assert errors == [None] * 60
+    assert counter.calls == ["BatchGetItem", "TransactWriteItems", "TransactWriteItems"]
+    assert _counters(await harness.campaign()) == {"bouncedCount": 60}
+    assert all([(await harness.suppression(e) or {}).get("reason") == "bounce" for e in emails])
