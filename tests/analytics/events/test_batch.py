@@ -11,14 +11,9 @@ import pytest
 
 from herald_analytics.events.batch import BatchIngestor
 from herald_analytics.events.batch_store import TRANSACTION_MAX_ACTIONS, CountingStore, CountingWrite, _chunks
+from herald_analytics.events.ledger import DeliveryLedger, LedgerRow
 from herald_analytics.events.parse import parse_event
-from herald_analytics.events.repository import (
-    CampaignCounters,
-    DeliveryLedger,
-    EventLog,
-    LedgerRow,
-    SuppressionList,
-)
+from herald_analytics.events.repository import CampaignCounters, EventLog, SuppressionList
 from herald_analytics.events.schemas import CampaignRef, SuppressionReason
 from herald_analytics.events.service import EventInFlight, EventIngestor
 from herald_analytics.events.transitions import Transition

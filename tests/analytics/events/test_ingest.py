@@ -7,14 +7,9 @@ from typing import Any
 
 import pytest
 
+from herald_analytics.events.ledger import DeliveryLedger
 from herald_analytics.events.parse import parse_event
-from herald_analytics.events.repository import (
-    CampaignCounters,
-    CampaignTotals,
-    DeliveryLedger,
-    EventLog,
-    SuppressionList,
-)
+from herald_analytics.events.repository import CampaignCounters, CampaignTotals, EventLog, SuppressionList
 from herald_analytics.events.schemas import CampaignRef
 from herald_analytics.events.service import EventInFlight, EventIngestor, Outcome
 from tests.analytics.conftest import EVENT_TYPES

@@ -14,7 +14,8 @@ from herald_analytics.events.batch import BatchIngestor
 from herald_analytics.events.batch_store import CountingStore
 from herald_analytics.events.consumer import SesEventHandler, retry_policy
 from herald_analytics.events.guard import ReputationGuard, ReputationPolicy
-from herald_analytics.events.repository import CampaignCounters, DeliveryLedger, EventLog, SuppressionList
+from herald_analytics.events.ledger import DeliveryLedger
+from herald_analytics.events.repository import CampaignCounters, EventLog, SuppressionList
 from herald_analytics.events.retries import RetryJobs
 from herald_analytics.events.service import EventIngestor, IngestPolicy
 from herald_analytics.events.updates import CampaignUpdatePublisher

@@ -34,7 +34,7 @@ from herald_analytics.events.service import Outcome, RowNotSettled
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-    from herald_analytics.events.repository import LedgerRow
+    from herald_analytics.events.ledger import LedgerRow
     from herald_analytics.events.schemas import CampaignRef, SesEvent
     from herald_analytics.events.service import EventIngestor
 

@@ -23,14 +23,15 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from botocore.exceptions import ClientError
 
-from herald_analytics.events.repository import counter_update, ledger_update
+from herald_analytics.events.ledger import ledger_update
+from herald_analytics.events.repository import counter_update
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from types_aiobotocore_dynamodb import DynamoDBClient
 
-    from herald_analytics.events.repository import LedgerRow
+    from herald_analytics.events.ledger import LedgerRow
     from herald_analytics.events.schemas import CampaignRef, SuppressionReason
     from herald_analytics.events.transitions import Transition
 

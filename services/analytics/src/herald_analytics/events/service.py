@@ -49,7 +49,8 @@ from herald_analytics.events.transitions import DELIVERED_AT, plan_transition
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from herald_analytics.events.repository import CampaignTotals, LedgerRow
+    from herald_analytics.events.ledger import LedgerRow
+    from herald_analytics.events.repository import CampaignTotals
     from herald_analytics.events.schemas import CampaignRef, SesEvent, SuppressionReason
     from herald_analytics.events.transitions import Transition
 
