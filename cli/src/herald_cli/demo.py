@@ -158,10 +158,11 @@ def expectation_table(result: DemoResult) -> Table:
         "intake.duplicates": "repeats, exact or in another case",
         "intake.total": "rows posted",
         "recipients": "accepted + invalid",
-        "sent": "every accepted address",
+        "sent": "every accepted address but ooto@",
         "delivered": f"{e.ordinary} @example.com + success@ + complaint@",
         "bounced": f"bounce@ and bounce+1…{e.hard_bounces - 1}@ (hard)",
         "softBounced": "ooto@ (transient)",
+        "failed": "ooto@ (soft bounce, every retry too)",
         "complained": "complaint@ (after delivery)",
         "invalid": "rejected at intake",
     }

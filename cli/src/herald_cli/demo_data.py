@@ -50,7 +50,7 @@ class DemoExpectation:
     duplicates: int  # a second (or third) row for an address already in the list, in any case
     ordinary: int  # @example.com recipients: delivered
     hard_bounces: int  # bounce@ / bounce+label@simulator: Permanent bounce, then suppressed
-    soft_bounces: int  # ooto@simulator: Transient bounce
+    soft_bounces: int  # ooto@simulator: Transient bounce, retried (each retry bounces again), then failed
     complaints: int  # complaint@simulator: delivered, then a complaint
     successes: int  # success@simulator: delivered
 
@@ -73,17 +73,18 @@ class DemoExpectation:
 
     def stats(self) -> dict[str, int]:
         """The expected final `GET /campaigns/{id}/stats` counters (docs/architecture.md: recipients = stored +
-        rejected at intake; duplicates are not recipients)."""
+        rejected at intake; duplicates are not recipients). A soft-bounced recipient is retried a few times and,
+        bouncing every time, ends `failed (soft_bounce)`: not in `sent`, still in `softBounced`."""
         return {
             "recipients": self.valid_unique + self.invalid,
             "queued": 0,
-            "sent": self.valid_unique,
+            "sent": self.valid_unique - self.soft_bounces,
             "delivered": self.delivered,
             "bounced": self.hard_bounces,
             "softBounced": self.soft_bounces,
             "complained": self.complaints,
             "rejected": 0,
-            "failed": 0,
+            "failed": self.soft_bounces,
             "suppressed": 0,
             "invalid": self.invalid,
             "unknown": 0,

@@ -45,6 +45,7 @@ DEFAULT_STARTUP_TIMEOUT = 90.0
 # uvicorn drains in-flight requests and the processor releases its claimed batches on SIGTERM; past this, SIGKILL.
 DEFAULT_GRACE_PERIOD = 10.0
 _POLL_INTERVAL = 0.1
+DEV_SOFT_BOUNCE_RETRY_DELAY = "5"  # seconds; the analytics default is 30
 
 
 class StackError(RuntimeError):
@@ -219,7 +220,9 @@ class DevStack:
             raise ValueError(f"unknown component {name!r}; one of {', '.join(COMPONENTS)}") from None
 
     def _child_env(self, extra: Mapping[str, str]) -> dict[str, str]:
-        env = dict(os.environ)
+        # A dev stack retries soft bounces after seconds, not the service's default half minute, so a demo shows
+        # the whole retry chain; the environment still wins.
+        env = {"HERALD_ANALYTICS_SOFT_BOUNCE_RETRY_DELAY_SECONDS": DEV_SOFT_BOUNCE_RETRY_DELAY} | dict(os.environ)
         # The stack always talks to its own emulator: never hand it a real profile or session.
         for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_PROFILE"):
             env.pop(key, None)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from herald_analytics.events.guard import ReputationPolicy, pause_reason, worth_checking
+from herald_analytics.events.guard import ReputationGuard, ReputationPolicy, pause_reason
 from herald_analytics.events.opens import is_machine_open, is_prefetching_agent
+from herald_analytics.events.schemas import CampaignRef
 
 POLICY = ReputationPolicy(min_sends=100, max_bounce_rate=0.05, max_complaint_rate=0.001)
 
@@ -30,11 +31,47 @@ def test_the_reason_says_which_rate_and_by_how_much():
     assert reason == "Paused automatically: bounce rate 10.00% (20 of 200 sent) is over the 5.00% limit."
 
 
-def test_only_new_bounces_and_complaints_are_worth_a_check():
-    assert worth_checking({"bouncedCount": 1, "deliveredCount": -1})
-    assert worth_checking({"complainedCount": 1})
-    assert not worth_checking({"deliveredCount": 1})
-    assert not worth_checking({"bouncedCount": -1})
+class _Pauser:
+    def __init__(self, succeeds: bool = True) -> None:
+        self.succeeds = succeeds
+        self.calls: list[tuple[CampaignRef, str]] = []
+
+    async def pause(self, ref: CampaignRef, reason: str, now_iso: str) -> bool:
+        assert now_iso.endswith("Z")
+        self.calls.append((ref, reason))
+        return self.succeeds
+
+
+REF = CampaignRef("acme", "camp_0123456789abcdefghij")
+
+
+async def test_the_guard_pauses_a_sending_campaign_over_a_limit_and_says_why():
+    pauser = _Pauser()
+    item = {"status": "sending", "sentCount": 100, "bouncedCount": 6, "deliveredCount": 94, "name": "Spring"}
+    judged = await ReputationGuard(pauser, POLICY).inspect(REF, item)
+    reason = "Paused automatically: bounce rate 6.00% (6 of 100 sent) is over the 5.00% limit."
+    assert pauser.calls == [(REF, reason)]
+    assert (judged["status"], judged["statusReason"], judged["name"]) == ("paused", reason, "Spring")
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"status": "sending", "sentCount": 100, "bouncedCount": 5},  # at the limit
+        {"status": "sending", "sentCount": 99, "bouncedCount": 50},  # below the volume
+        {"status": "paused", "sentCount": 100, "bouncedCount": 50},  # a user's pause (or ours) stands
+        {"status": "sent", "sentCount": 100, "complainedCount": 50},  # finished campaigns are left alone
+    ],
+)
+async def test_the_guard_leaves_alone_what_it_must_not_pause(item):
+    pauser = _Pauser()
+    assert await ReputationGuard(pauser, POLICY).inspect(REF, item) == item
+    assert pauser.calls == []
+
+
+async def test_a_pause_that_lost_a_race_leaves_the_item_as_read():
+    item = {"status": "sending", "sentCount": 1000, "complainedCount": 2}
+    assert await ReputationGuard(_Pauser(succeeds=False), POLICY).inspect(REF, item) == item
 
 
 @pytest.mark.parametrize(

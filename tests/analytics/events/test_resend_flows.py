@@ -246,15 +246,68 @@ async def test_machine_opens_are_flagged_and_left_out_of_the_open_rate(harness, 
     assert ada["openedAt"]["S"] == "2024-01-15T12:00:00.000Z"
 
 
-async def test_without_a_retry_budget_a_soft_bounce_is_only_recorded(harness, make_event):
+async def test_by_default_a_soft_bounce_is_retried_later(harness, make_event):
     await _seed_retryable(harness)
-    assert harness.settings.analytics_soft_bounce_retries is None  # the default
+    assert harness.settings.analytics_soft_bounce_retries == 2  # the default budget
+    assert harness.settings.analytics_soft_bounce_retry_delay_seconds == 30
     async with harness.running():
         await harness.publish(make_event("Bounce", recipient=ADA, message_id="m-1", bounceType="Transient"))
         await harness.drained()
 
     row = await _raw_row(harness, ADA)
-    assert (row["state"]["S"], row["delivery"]["S"]) == ("sent", "softBounced")
+    assert (row["state"]["S"], row["delivery"]["S"], row["softBounceRetries"]["N"]) == ("pending", "softBounced", "1")
     item = await harness.campaign()
-    assert (item["sentCount"], item["finalCount"], item["softBouncedCount"]) == (2, 2, 1)
+    assert (item["sentCount"], item["finalCount"], item["softBouncedCount"]) == (1, 1, 1)  # ADA is queued again
+    attributes = await harness.aws.require_sqs().get_queue_attributes(
+        QueueUrl=harness.provisioned.email_jobs_queue_urls["high"],  # the seeded campaign's priority
+        AttributeNames=["ApproximateNumberOfMessagesDelayed"],
+    )
+    assert attributes["Attributes"]["ApproximateNumberOfMessagesDelayed"] == "1"  # the retry, 30 s from now
     assert await _jobs(harness) == []
+
+
+async def test_a_retry_of_a_finished_campaign_makes_it_sending_again(harness, make_event):
+    await _seed_retryable(harness)
+    await harness.dynamodb.update_item(
+        TableName=harness.settings.resources.campaigns_table,
+        Key={"tenantId": {"S": "acme"}, "campaignId": {"S": CAMPAIGN}},
+        UpdateExpression="SET #s = :sent, sentAt = :at",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":sent": {"S": "sent"}, ":at": {"S": "2024-01-15T10:31:00.000Z"}},
+    )
+    async with harness.running():
+        await harness.publish(make_event("Bounce", recipient=ADA, message_id="m-1", bounceType="Transient"))
+        await harness.drained()
+
+    item = await harness.campaign()
+    assert (item["status"], compute_stats(item).queued) == ("sending", 1)  # not `sent` while ADA waits for her retry
+    assert "sentAt" not in item
+
+
+async def test_the_guard_pauses_once_the_sends_reach_the_volume_with_bounces_counted_before(harness, make_event):
+    await harness.seed_campaign(recipientCount=20, finalCount=5, sentCount=5)
+    await harness.seed_ledger(ADA, BOB)
+    settings = _settings(harness, analytics_guard_min_sends=10)
+    async with harness.running(settings):
+        await harness.publish(make_event("Bounce", recipient=ADA, message_id="m-ada"))  # 1 of 5: too few sends
+        await harness.drained()
+        await asyncio.sleep(0.3)  # the announcement window: the guard has looked
+        assert (await harness.campaign())["status"] == "sending"
+
+        # The processor sends five more (no bounce among them); the next count, a Delivery, makes the guard look.
+        await harness.dynamodb.update_item(
+            TableName=harness.settings.resources.campaigns_table,
+            Key={"tenantId": {"S": "acme"}, "campaignId": {"S": CAMPAIGN}},
+            UpdateExpression="ADD sentCount :five, finalCount :five",
+            ExpressionAttributeValues={":five": {"N": "5"}},
+        )
+        await harness.publish(make_event("Delivery", recipient=BOB, message_id="m-bob"))
+        await harness.drained()
+        for _ in range(40):
+            if (await harness.campaign())["status"] == "paused":
+                break
+            await asyncio.sleep(0.05)
+
+    item = await harness.campaign()
+    assert (item["status"], item["bouncedCount"], item["deliveredCount"]) == ("paused", 1, 1)
+    assert item["statusReason"] == "Paused automatically: bounce rate 10.00% (1 of 10 sent) is over the 5.00% limit."

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from herald_analytics.events.repository import LedgerRow
+from herald_analytics.events.ledger import LedgerRow
 from herald_analytics.events.resends import (
     Settle,
     pending_retry,

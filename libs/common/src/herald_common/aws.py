@@ -78,19 +78,27 @@ class AwsClients:
 
 
 async def open_clients(
-    stack: AsyncExitStack, settings: HeraldSettings, *services: str, session: aioboto3.Session | None = None
+    stack: AsyncExitStack,
+    settings: HeraldSettings,
+    *services: str,
+    session: aioboto3.Session | None = None,
+    config: Config | None = None,
 ) -> AwsClients:
-    """Open one long-lived client per named service (`dynamodb`, `s3`, `sqs`, `sns`, `ses`, `sesv2`)."""
+    """Open one long-lived client per named service (`dynamodb`, `s3`, `sqs`, `sns`, `ses`, `sesv2`); `config` is
+    merged over the defaults (e.g. `Config(parameter_validation=False)` for a hot path whose calls are tested)."""
     session = session or make_session(settings)
     clients = AwsClients()
     # A plain-HTTP endpoint (the emulator, LocalStack) needs no TLS context: building one loads the CA bundle,
     # ~50 ms per client, which every test and every service start would pay.
     plain_http = (settings.aws_endpoint_url or "").startswith("http://")
     for name in services:
-        config = SES_CONFIG if name in ("ses", "sesv2") else DEFAULT_CONFIG
+        base = SES_CONFIG if name in ("ses", "sesv2") else DEFAULT_CONFIG
         client = await stack.enter_async_context(
             session.client(  # type: ignore[call-overload]
-                name, endpoint_url=settings.aws_endpoint_url, config=config, verify=False if plain_http else None
+                name,
+                endpoint_url=settings.aws_endpoint_url,
+                config=base if config is None else base.merge(config),
+                verify=False if plain_http else None,
             )
         )
         setattr(clients, name, client)

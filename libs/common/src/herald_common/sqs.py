@@ -226,9 +226,9 @@ class SqsPoller:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
 
-    async def _receive(self, count: int) -> list[SqsMessage]:
+    async def _receive(self, count: int, wait: int | None = None) -> list[SqsMessage]:
         if len(self._queues) == 1:
-            return await self._receive_from(self._queues[0].url, count, self._wait)
+            return await self._receive_from(self._queues[0].url, count, self._wait if wait is None else wait)
         # Priority order: short polls, highest queue first, the next one only for the slots still free. A queue that
         # cannot be read is passed over this round (the others keep going); all of them failing is a receive error.
         messages: list[SqsMessage] = []
@@ -252,7 +252,7 @@ class SqsPoller:
         if len(failures) == len(self._queues):
             raise failures[0]
         # Every queue is empty: wait briefly on the one that last had work, then look at all of them again.
-        return await self._receive_from(self._last_active, count, self._idle_wait)
+        return await self._receive_from(self._last_active, count, self._idle_wait if wait is None else wait)
 
     async def _receive_from(self, queue_url: str, count: int, wait: int) -> list[SqsMessage]:
         receive = self._sqs.receive_message(

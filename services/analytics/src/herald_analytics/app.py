@@ -7,11 +7,15 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
 
 import structlog
+from botocore.config import Config
 
 from herald_analytics.config import Settings
+from herald_analytics.events.batch import BatchIngestor
+from herald_analytics.events.batch_store import CountingStore
 from herald_analytics.events.consumer import SesEventHandler, retry_policy
-from herald_analytics.events.guard import ReputationPolicy
-from herald_analytics.events.repository import CampaignCounters, DeliveryLedger, EventLog, SuppressionList
+from herald_analytics.events.guard import ReputationGuard, ReputationPolicy
+from herald_analytics.events.ledger import DeliveryLedger
+from herald_analytics.events.repository import CampaignCounters, EventLog, SuppressionList
 from herald_analytics.events.retries import RetryJobs
 from herald_analytics.events.service import EventIngestor, IngestPolicy
 from herald_analytics.events.updates import CampaignUpdatePublisher
@@ -24,7 +28,7 @@ from herald_analytics.stats.service import StatsService
 from herald_common.aws import open_clients
 from herald_common.metrics import sample_every, sample_queue_depth
 from herald_common.resources import EMAIL_JOB_PRIORITIES
-from herald_common.sqs import SqsPoller
+from herald_common.sqs_batch import SqsBatchPoller
 from herald_common.web import create_service_app
 
 if TYPE_CHECKING:
@@ -54,7 +58,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            aws = await open_clients(stack, settings, "dynamodb", "sqs", "sns", "s3")
+            # Every call the service makes is exercised by its tests against the emulator, and AWS validates
+            # again on arrival: botocore's client-side validation of large transactions is CPU for nothing.
+            aws = await open_clients(
+                stack, settings, "dynamodb", "sqs", "sns", "s3", config=Config(parameter_validation=False)
+            )
             dynamodb, sqs, sns = aws.require_dynamodb(), aws.require_sqs(), aws.require_sns()
             queue_url = (await sqs.get_queue_url(QueueName=names.ses_events_queue))["QueueUrl"]
             email_jobs_urls = {  # soft-bounce retries go to the campaign priority's queue
@@ -64,21 +72,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             dlq_name = names.dead_letter_queue(names.ses_events_queue)
             dead_letter_url = (await sqs.get_queue_url(QueueName=dlq_name))["QueueUrl"]
             campaigns = CampaignReader(dynamodb, names.campaigns_table)
+            counters = CampaignCounters(dynamodb, names.campaigns_table)
+            guard = ReputationGuard(
+                counters,
+                ReputationPolicy(
+                    min_sends=settings.analytics_guard_min_sends,
+                    max_bounce_rate=settings.analytics_guard_max_bounce_rate,
+                    max_complaint_rate=settings.analytics_guard_max_complaint_rate,
+                ),
+            )
             publisher = CampaignUpdatePublisher(
                 sns,
                 await _topic_arn(sns, names.campaign_updates_topic),
                 campaigns,
                 window=settings.analytics_update_window_seconds,
+                inspect=guard.inspect,
             )
-            ingestor = EventIngestor(
+            ledger = DeliveryLedger(dynamodb, names.ledger_table)
+            single = EventIngestor(
                 events=EventLog(
                     dynamodb,
                     names.events_table,
                     lease_seconds=settings.analytics_event_lease_seconds,
                     ttl_seconds=settings.analytics_event_dedupe_ttl_seconds,
                 ),
-                ledger=DeliveryLedger(dynamodb, names.ledger_table),
-                counters=CampaignCounters(dynamodb, names.campaigns_table),
+                ledger=ledger,
+                counters=counters,
                 suppressions=SuppressionList(dynamodb, names.suppressions_table),
                 updates=publisher,
                 retries=RetryJobs(
@@ -88,23 +107,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     names.bucket,
                     campaigns,
                     delay_seconds=settings.analytics_soft_bounce_retry_delay_seconds,
-                )
-                if settings.analytics_soft_bounce_retries is not None
-                else None,
+                ),
                 policy=IngestPolicy(
-                    soft_bounce_retries=settings.analytics_soft_bounce_retries or 0,
+                    soft_bounce_retries=settings.analytics_soft_bounce_retries,
                     machine_open_window_seconds=settings.analytics_machine_open_window_seconds,
-                    reputation=ReputationPolicy(
-                        min_sends=settings.analytics_guard_min_sends,
-                        max_bounce_rate=settings.analytics_guard_max_bounce_rate,
-                        max_complaint_rate=settings.analytics_guard_max_complaint_rate,
-                    ),
                 ),
             )
-            poller = SqsPoller(
+            store = CountingStore(
+                dynamodb,
+                events_table=names.events_table,
+                ledger_table=names.ledger_table,
+                campaigns_table=names.campaigns_table,
+                suppressions_table=names.suppressions_table,
+                ttl_seconds=settings.analytics_event_dedupe_ttl_seconds,
+            )
+            poller = SqsBatchPoller(
                 sqs,
                 queue_url,
-                SesEventHandler(ingestor),
+                SesEventHandler(BatchIngestor(single, ledger, store)),
+                receives=settings.analytics_batch_receives,
                 concurrency=settings.analytics_concurrency,
                 handler_timeout=settings.analytics_handler_timeout,
                 visibility_timeout=max(30, int(settings.analytics_handler_timeout * 1.5)),
@@ -115,10 +136,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.aws = aws
             app.state.stats_service = StatsService(campaigns, poll_interval=settings.stream_poll_interval)
             app.state.recipients_service = RecipientsService(campaigns, LedgerReader(dynamodb, names.ledger_table))
-            tasks = [
-                asyncio.create_task(poller.run(), name="analytics:ses-events"),
-                asyncio.create_task(publisher.run(), name="analytics:campaign-updates"),
-            ]
+            # A replica may serve the API and streams only (reads scaled apart from ingestion): streams read the
+            # campaign items, so they show what any replica counted.
+            consuming = (
+                asyncio.create_task(poller.run(), name="analytics:ses-events")
+                if settings.analytics_consume_events
+                else None
+            )
+            announcing = asyncio.create_task(publisher.run(), name="analytics:campaign-updates")
             depths = {names.ses_events_queue: queue_url, dlq_name: dead_letter_url}
             sampling_stopped = asyncio.Event()
             sampler = asyncio.create_task(
@@ -130,16 +155,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 ),
                 name="analytics:queue-depth",
             )
-            log.info("analytics.started", queue=names.ses_events_queue)
+            log.info("analytics.started", queue=names.ses_events_queue, consuming=consuming is not None)
             try:
                 yield
             finally:
                 sampling_stopped.set()
                 await asyncio.gather(sampler, return_exceptions=True)
-                poller.stop()
-                await asyncio.gather(tasks[0], return_exceptions=True)
+                if consuming is not None:
+                    poller.stop()
+                    await asyncio.gather(consuming, return_exceptions=True)
                 publisher.stop()  # after the poller: the last batch's counts are announced too
-                await asyncio.gather(tasks[1], return_exceptions=True)
+                await asyncio.gather(announcing, return_exceptions=True)
                 log.info("analytics.stopped")
 
     async def readiness(app: FastAPI) -> None:

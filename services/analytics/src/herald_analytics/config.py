@@ -10,17 +10,22 @@ from herald_common.settings import HeraldSettings
 class Settings(HeraldSettings):
     """Read once per process from `HERALD_*` variables (e.g. `HERALD_ANALYTICS_CONCURRENCY=16`)."""
 
-    # Consumer of the `{prefix}-ses-events` queue.
-    analytics_concurrency: int = Field(default=8, ge=1, le=64)
-    # Shorter than the queue's visibility timeout (30 s, provisioning) so a stuck handler is abandoned, not doubled.
+    # Consumer of the `{prefix}-ses-events` queue: batches handled at once, and ReceiveMessage calls (10 messages
+    # each) that may fill one batch (the first a long poll, the others only while the queue answers full). A batch
+    # shares its DynamoDB calls among its events (events/batch.py).
+    analytics_consume_events: bool = True  # False: a replica that serves the API and streams only
+    analytics_concurrency: int = Field(default=4, ge=1, le=64)
+    analytics_batch_receives: int = Field(default=4, ge=1, le=10)
+    # Shorter than the queue's visibility timeout (30 s, provisioning) so a stuck batch is abandoned, not doubled.
     analytics_handler_timeout: float = Field(default=20.0, gt=0)
     # SNS and SQS redeliver within minutes; 14 days also covers a DLQ redrive of two-week-old events.
     analytics_event_dedupe_ttl_seconds: int = Field(default=14 * 24 * 3600, ge=3600)
     # How long a handler owns an event before a redelivery may assume it crashed and finish its work: longer
     # than the handler timeout (a live handler is done or cancelled by then), no longer than needed.
     analytics_event_lease_seconds: int = Field(default=30, ge=5)
-    # Campaign-update messages are coalesced over this window: one per campaign touched, not one per event.
-    analytics_update_window_seconds: float = Field(default=0.25, ge=0)
+    # Campaign-update messages are coalesced over this window: one per campaign touched, not one per event (the
+    # reputation guard looks at the campaign then too). Streams read DynamoDB themselves and do not wait for it.
+    analytics_update_window_seconds: float = Field(default=1.0, ge=0)
     # How often herald_queue_depth{queue} is sampled for the ses-events queue and its dead-letter queue.
     analytics_queue_depth_interval: float = Field(default=10.0, gt=0)
 
@@ -31,8 +36,7 @@ class Settings(HeraldSettings):
     # Soft bounces: a Transient bounce re-queues its recipient after a delay (an SQS DelaySeconds, at most 900 s),
     # at most `retries` times, then the recipient is `failed` (reason `soft_bounce`). SES has already retried
     # for hours before it reports one, so a few short retries are enough; 0 fails at the first soft bounce.
-    # None (the default until the demo's expectations count soft bounces as failed): recorded only, never retried.
-    analytics_soft_bounce_retries: int | None = Field(default=None, ge=0, le=10)
+    analytics_soft_bounce_retries: int = Field(default=2, ge=0, le=10)
     analytics_soft_bounce_retry_delay_seconds: int = Field(default=30, ge=0, le=900)
 
     # Reputation guard: past `min_sends` sends, a bounce or complaint rate over its limit pauses the campaign.

@@ -1,4 +1,4 @@
-"""The `{prefix}-ses-events` queue's message handler and its retry policy (flow step 20)."""
+"""The `{prefix}-ses-events` queue's batch handler and its retry policy (flow step 20)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from herald_common.metrics import SES_EVENTS
 from herald_common.sqs import DeadLetter, RetryAfter, exponential_backoff
 
 if TYPE_CHECKING:
-    from herald_analytics.events.service import EventIngestor
+    from herald_analytics.events.batch import BatchIngestor
+    from herald_analytics.events.schemas import SesEvent
     from herald_common.sqs import RetryAction, SqsMessage
 
 log = structlog.get_logger("herald.analytics")
@@ -36,21 +37,31 @@ def retry_policy(error: BaseException, receive_count: int) -> RetryAction:
 
 
 class SesEventHandler:
-    """Parses one SQS message and hands the event to the ingestor. Raises to let the poller settle it."""
+    """Parses a batch of SQS messages and hands their events to the ingestor together: one result per message."""
 
-    def __init__(self, ingestor: EventIngestor) -> None:
+    def __init__(self, ingestor: BatchIngestor) -> None:
         self._ingestor = ingestor
 
-    async def __call__(self, message: SqsMessage) -> None:
-        try:
-            event = parse_message(message.body)
-        except EventRejected as exc:
-            kind = "unattributed" if isinstance(exc, UnattributableEvent) else "malformed"
-            SES_EVENTS.labels(type=kind).inc()
-            log.warning(f"analytics.event_{kind}", sqsMessageId=message.message_id, reason=str(exc))
-            raise
-        if event is None:
-            log.info("analytics.notification_ignored", sqsMessageId=message.message_id)
-            return
-        SES_EVENTS.labels(type=event.event_type.value).inc()
-        await self._ingestor.ingest(event)
+    async def __call__(self, messages: list[SqsMessage]) -> list[BaseException | None]:
+        results: list[BaseException | None] = [None] * len(messages)
+        events: list[SesEvent] = []
+        owners: list[int] = []
+        for position, message in enumerate(messages):
+            try:
+                event = parse_message(message.body)
+            except EventRejected as exc:
+                kind = "unattributed" if isinstance(exc, UnattributableEvent) else "malformed"
+                SES_EVENTS.labels(type=kind).inc()
+                log.warning(f"analytics.event_{kind}", sqsMessageId=message.message_id, reason=str(exc))
+                results[position] = exc
+                continue
+            if event is None:
+                log.info("analytics.notification_ignored", sqsMessageId=message.message_id)
+                continue
+            SES_EVENTS.labels(type=event.event_type.value).inc()
+            events.append(event)
+            owners.append(position)
+        if events:
+            for position, error in zip(owners, await self._ingestor.ingest_many(events), strict=True):
+                results[position] = error
+        return results

@@ -3,18 +3,26 @@
 SES reviews an account whose bounce rate passes 5 % or complaint rate passes 0.1 %, and may stop its sending: a
 campaign that is heading there is paused before it takes the whole account with it. Rates are of `sentCount`, and
 only judged once the campaign has sent enough for a rate to mean something.
+
+The guard looks at a campaign every time its counters change (coalesced with the campaign-update announcement,
+updates.py), not only on a new bounce: bounces counted while the campaign was below the minimum volume pause it
+as soon as the processor's sends reach that volume and the next count comes in.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+import structlog
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-# The counters whose growth can trip the guard: nothing else is worth a look.
-GUARDED_COUNTERS = frozenset({"bouncedCount", "complainedCount"})
+    from herald_analytics.events.schemas import CampaignRef
+
+log = structlog.get_logger("herald.analytics")
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,28 @@ def pause_reason(counts: Mapping[str, int], policy: ReputationPolicy) -> str | N
     return None
 
 
-def worth_checking(deltas: Mapping[str, int]) -> bool:
-    """Only a new bounce or complaint can push a rate over its limit."""
-    return any(deltas.get(name, 0) > 0 for name in GUARDED_COUNTERS)
+class CampaignPauser(Protocol):
+    async def pause(self, ref: CampaignRef, reason: str, now_iso: str) -> bool:
+        """`sending` → `paused` with the reason; True when this call did it."""
+
+
+class ReputationGuard:
+    """Judges a campaign item (plain values, as the campaign-update announcement reads it) and pauses it."""
+
+    def __init__(self, campaigns: CampaignPauser, policy: ReputationPolicy) -> None:
+        self._campaigns = campaigns
+        self._policy = policy
+
+    async def inspect(self, ref: CampaignRef, item: dict[str, Any]) -> dict[str, Any]:
+        """The item as it stands after the verdict (paused, with the reason, when the guard paused it)."""
+        if item.get("status") != "sending":
+            return item
+        counts = {k: int(v) for k, v in item.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+        reason = pause_reason(counts, self._policy)
+        if reason is None:
+            return item
+        now_iso = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        if not await self._campaigns.pause(ref, reason, now_iso):
+            return item  # paused, resumed or finished meanwhile: the next look sees it as it is
+        log.warning("analytics.campaign_auto_paused", tenantId=ref.tenant_id, campaignId=ref.campaign_id, reason=reason)
+        return item | {"status": "paused", "statusReason": reason, "updatedAt": now_iso}

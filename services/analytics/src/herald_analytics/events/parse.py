@@ -8,12 +8,13 @@ message id still counts (docs/architecture.md, "SES").
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parseaddr
 from typing import Any
+
+import orjson
 
 from herald_analytics.events.schemas import BounceType, CampaignRef, EventType, SesEvent
 
@@ -129,7 +130,7 @@ def attribute(mail: Mapping[str, Any]) -> Attribution:
 
 def _load(text: str) -> Mapping[str, Any]:
     try:
-        document = json.loads(text)
+        document = orjson.loads(text)  # several times faster than json; SES bodies are parsed twice (envelope)
     except (TypeError, ValueError) as exc:
         raise MalformedEvent(f"not JSON: {exc}") from exc
     return _require_mapping(document, "body")

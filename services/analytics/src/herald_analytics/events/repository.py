@@ -1,10 +1,10 @@
-"""Every DynamoDB expression of SES-event counting: the dedupe log, the ledger, the counters, the suppressions."""
+"""DynamoDB expressions of SES-event counting: the dedupe log, the counters, the suppressions (ledger: ledger.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
 
     from herald_analytics.events.schemas import CampaignRef, SuppressionReason
-    from herald_analytics.events.transitions import Requirement, Transition
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
 # The processor adds its counters to the same campaign item inside transactions; a plain write that meets one in
@@ -91,120 +90,28 @@ class EventLog:
         return dict(response.get("Item", {}))
 
 
-@dataclass(frozen=True)
-class LedgerRow:
-    """The analytics view of one recipient's ledger row."""
-
-    values: dict[str, str]  # string attributes (state, messageId, delivery, complainedAt, …)
-    version: int  # analyticsVersion: optimistic lock for analytics' own writes
-    counted: dict[str, dict[str, int]]  # eventId → counter deltas it was counted with (crash replay)
-    processor_counted: bool = False  # the processor's `counted`: this final state is in the campaign counters
-    numbers: dict[str, int] = field(default_factory=dict)  # number attributes (softBounceRetries, attempt, …)
-
-
-def _requirement_condition(require: Requirement, values: dict[str, Any]) -> str:
-    """The condition on the processor's attributes a transition needs (resends.py)."""
-    values[":rstate"] = {"S": require.state}
-    parts = ["#s = :rstate"]
-    if require.message_id is not None:
-        values[":rmid"] = {"S": require.message_id}
-        parts.append("messageId = :rmid")
-    if require.no_message_id:
-        parts.append("attribute_not_exists(messageId)")
-    if require.counted is True:
-        values[":rtrue"] = {"BOOL": True}
-        parts.append("counted = :rtrue")
-    elif require.counted is False:
-        parts.append("attribute_not_exists(counted)")
-    return " AND ".join(parts)
-
-
-class DeliveryLedger:
-    """`{prefix}-ledger`: analytics writes `delivery`, the `*At` flags and its bookkeeping, conditionally."""
-
-    def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
-        self._db = dynamodb
-        self._table = table
-
-    @staticmethod
-    def _key(ref: CampaignRef, email: str) -> dict[str, Any]:
-        return {"campaignKey": {"S": ref.ledger_key}, "email": {"S": email}}
-
-    async def read(self, ref: CampaignRef, email: str) -> LedgerRow | None:
-        """The row, strongly consistent; None when the processor never claimed this recipient."""
-        response = await self._db.get_item(TableName=self._table, Key=self._key(ref, email), ConsistentRead=True)
-        item: dict[str, Any] | None = response.get("Item")
-        if item is None:
-            return None
-        counted = {
-            event_id: {name: int(n["N"]) for name, n in deltas.get("M", {}).items()}
-            for event_id, deltas in item.get("countedEvents", {}).get("M", {}).items()
-        }
-        return LedgerRow(
-            values={name: value["S"] for name, value in item.items() if "S" in value},
-            version=int(item.get("analyticsVersion", {}).get("N", "0")),
-            counted=counted,
-            processor_counted=bool(item.get("counted", {}).get("BOOL", False)),
-            numbers={name: int(value["N"]) for name, value in item.items() if "N" in value},
-        )
-
-    async def apply(self, ref: CampaignRef, email: str, row: LedgerRow, transition: Transition, event_id: str) -> bool:
-        """Write `transition` if the row is still as read (False otherwise: re-read and plan again).
-
-        The event id and its deltas are stored on the row in the same write, so a redelivery after a crash can
-        tell the transition happened and finish the count with the same deltas.
-        """
-        counted = {**row.counted, event_id: transition.deltas}
-        counted_value = {
-            eid: {"M": {name: {"N": str(n)} for name, n in deltas.items()}} for eid, deltas in counted.items()
-        }
-        names = {"#a": transition.attribute}
-        values: dict[str, Any] = {
-            ":value": {"S": transition.value},
-            ":counted": {"M": counted_value},
-            ":next": {"N": str(row.version + 1)},
-        }
-        sets = ["#a = :value", "countedEvents = :counted", "analyticsVersion = :next"]
-        for i, (name, value) in enumerate(transition.also.items()):
-            names[f"#x{i}"], values[f":x{i}"] = name, {"S": value}
-            sets.append(f"#x{i} = :x{i}")
-        for i, (name, number) in enumerate(transition.numbers.items()):
-            names[f"#n{i}"], values[f":n{i}"] = name, {"N": str(number)}
-            sets.append(f"#n{i} = :n{i}")
-        if transition.mark_counted:
-            values[":true"] = {"BOOL": True}
-            sets.append("counted = :true")
-        update = "SET " + ", ".join(sets)
-        if transition.remove:
-            update += " REMOVE " + ", ".join(transition.remove)
-        condition = "attribute_exists(email) AND "
-        if row.version:
-            condition += "analyticsVersion = :expected"
-            values[":expected"] = {"N": str(row.version)}
-        else:
-            condition += "attribute_not_exists(analyticsVersion)"
-        if transition.require is not None:
-            names["#s"] = "state"
-            condition += " AND " + _requirement_condition(transition.require, values)
-        try:
-            await self._db.update_item(
-                TableName=self._table,
-                Key=self._key(ref, email),
-                UpdateExpression=update,
-                ConditionExpression=condition,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as exc:
-            if not _condition_failed(exc):
-                raise
-            return False
-        return True
+def counter_update(table: str, ref: CampaignRef, deltas: Mapping[str, int], now_iso: str) -> dict[str, Any]:
+    """ADD `deltas` to an existing campaign item's counters, bump `statsVersion`, stamp `updatedAt`."""
+    names = {f"#c{i}": name for i, name in enumerate(deltas)}
+    values: dict[str, Any] = {f":c{i}": {"N": str(n)} for i, n in enumerate(deltas.values())}
+    values |= {":one": {"N": "1"}, ":now": {"S": now_iso}}
+    adds = "".join(f"#c{i} :c{i}, " for i in range(len(deltas)))
+    params: dict[str, Any] = {
+        "TableName": table,
+        "Key": {"tenantId": {"S": ref.tenant_id}, "campaignId": {"S": ref.campaign_id}},
+        "UpdateExpression": f"ADD {adds}statsVersion :one SET updatedAt = :now",
+        "ConditionExpression": "attribute_exists(campaignId)",
+        "ExpressionAttributeValues": values,
+    }
+    if names:
+        params["ExpressionAttributeNames"] = names
+    return params
 
 
 class CampaignCounters:
     """`{prefix}-campaigns`: ADD the analytics counters of an existing campaign item, bump `statsVersion`; the
-    two status moves analytics makes (auto-pause, and completion when analytics settled a recipient's final state)."""
+    status moves analytics makes (auto-pause; completion when analytics settled a recipient's final state; back to
+    `sending` when a soft bounce re-queues a recipient of a finished campaign)."""
 
     def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
         self._db = dynamodb
@@ -219,21 +126,11 @@ class CampaignCounters:
     ) -> CampaignTotals | None:
         """None when the campaign does not exist; else, with `want_totals`, its counters and status after the
         addition (an empty `CampaignTotals` without: parsing the whole item back costs CPU on every event)."""
-        names = {f"#c{i}": name for i, name in enumerate(deltas)}
-        values: dict[str, Any] = {f":c{i}": {"N": str(n)} for i, n in enumerate(deltas.values())}
-        values |= {":one": {"N": "1"}, ":now": {"S": now_iso}}
-        adds = "".join(f"#c{i} :c{i}, " for i in range(len(deltas)))
-        extra: dict[str, Any] = {"ExpressionAttributeNames": names} if names else {}
         for attempt in range(TRANSACTION_CONFLICT_ATTEMPTS):
             try:
                 response = await self._db.update_item(
-                    TableName=self._table,
-                    Key=self._key(ref),
-                    UpdateExpression=f"ADD {adds}statsVersion :one SET updatedAt = :now",
-                    ConditionExpression="attribute_exists(campaignId)",
-                    ExpressionAttributeValues=values,
+                    **counter_update(self._table, ref, deltas, now_iso),
                     ReturnValues="ALL_NEW" if want_totals else "NONE",
-                    **extra,
                 )
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code")
@@ -277,6 +174,15 @@ class CampaignCounters:
             ref,
             "SET #s = :sent, sentAt = :now, updatedAt = :now",
             "#s = :sending AND finalCount >= recipientCount",
+            {":sent": {"S": "sent"}, ":now": {"S": now_iso}},
+        )
+
+    async def reopen(self, ref: CampaignRef, now_iso: str) -> bool:
+        """`sent` → `sending` when a recipient is queued again (a soft-bounce retry of a finished campaign)."""
+        return await self._status_move(
+            ref,
+            "SET #s = :sending, updatedAt = :now REMOVE sentAt",
+            "#s = :sent AND finalCount < recipientCount",
             {":sent": {"S": "sent"}, ":now": {"S": now_iso}},
         )
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from herald_analytics.events.transitions import DELIVERY_ATTRIBUTE, Requirement, Transition
 
 if TYPE_CHECKING:
-    from herald_analytics.events.repository import LedgerRow
+    from herald_analytics.events.ledger import LedgerRow
 
 SENDING, SENT, UNKNOWN, PENDING, FAILED = "sending", "sent", "unknown", "pending", "failed"
 RECONCILED_REASON = "reconciled_send_event"

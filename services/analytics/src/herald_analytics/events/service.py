@@ -1,8 +1,9 @@
-"""Counting each SES event once per recipient (flow step 21), suppressing, and announcing what changed (step 22).
+"""Counting one SES event at a time (flow step 21), suppressing, and announcing what changed (step 22).
 
-Why the writes happen in this order (no DynamoDB transaction: the campaign item is hot — every event of a
-campaign and every processor batch update it — and a transaction on a hot item fails with TransactionConflict
-instead of queueing, besides costing double):
+The batch path (batch.py) counts most events, many per transaction; this is the path for what it hands over (events
+whose transaction condition failed, Send reconciliations, soft-bounce retries, replays of a half-done event), and
+the planning both share. Why the writes happen in this order (no transaction: the counter write here stays a plain
+ADD on the hot campaign item):
 
 1. claim the event in `{prefix}-events` (conditional put with a lease). A `done` item means a duplicate: nothing
    changes. A live lease means another handler has it: retry later, never delete (it might crash).
@@ -15,11 +16,11 @@ instead of queueing, besides costing double):
 
 A redelivery after a crash between 3 and 4 finds its own event id in `countedEvents` and finishes step 4 with the
 deltas stored there, so no count is lost. The one window left is a crash between 4 and 5 (two consecutive writes),
-where the redelivery adds the deltas a second time; closing it would need a transaction on the hot item.
+where the redelivery adds the deltas a second time (the batch path, being one transaction, has no such window).
 
 Three kinds of event also settle the processor's state of a recipient (resends.py, docs/architecture.md): a Send
-event reconciles an in-doubt row, a Transient bounce re-queues the recipient or fails it, and after a bounce or a
-complaint the reputation guard (guard.py) may pause the campaign.
+event reconciles an in-doubt row, and a Transient bounce re-queues the recipient or fails it. Every count marks
+the campaign for an announcement, which is when the reputation guard (guard.py) looks at it.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
-from herald_analytics.events.guard import ReputationPolicy, pause_reason, worth_checking
 from herald_analytics.events.opens import is_machine_open
 from herald_analytics.events.repository import Claim, ClaimState
 from herald_analytics.events.resends import (
@@ -49,7 +49,8 @@ from herald_analytics.events.transitions import DELIVERED_AT, plan_transition
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from herald_analytics.events.repository import CampaignTotals, LedgerRow
+    from herald_analytics.events.ledger import LedgerRow
+    from herald_analytics.events.repository import CampaignTotals
     from herald_analytics.events.schemas import CampaignRef, SesEvent, SuppressionReason
     from herald_analytics.events.transitions import Transition
 
@@ -104,8 +105,8 @@ class CountersPort(Protocol):
     async def add(
         self, ref: CampaignRef, deltas: dict[str, int], now_iso: str, *, want_totals: bool = False
     ) -> CampaignTotals | None: ...
-    async def pause(self, ref: CampaignRef, reason: str, now_iso: str) -> bool: ...
     async def complete_if_done(self, ref: CampaignRef, now_iso: str) -> bool: ...
+    async def reopen(self, ref: CampaignRef, now_iso: str) -> bool: ...
 
 
 class SuppressionsPort(Protocol):
@@ -130,7 +131,6 @@ class IngestPolicy:
 
     soft_bounce_retries: int = 2
     machine_open_window_seconds: float = 10.0
-    reputation: ReputationPolicy = field(default_factory=ReputationPolicy)
 
 
 @dataclass
@@ -152,15 +152,15 @@ class EventIngestor:
             # Test sends are left out of statistics and suppressions; the metric still counts them.
             log.info("analytics.event_test_ignored", eventType=event.event_type.value, messageId=event.message_id)
             return [Outcome.TEST for _ in event.recipients]
-        return [await self._ingest_one(event, event.campaign, email) for email in event.recipients]
+        return [await self.ingest_one(event, event.campaign, email) for email in event.recipients]
 
-    def _resends(self, event: SesEvent) -> bool:
+    def resends(self, event: SesEvent) -> bool:
         """Whether the event may change the processor's state of the row (resends.py)."""
         if event.event_type is EventType.SEND:
             return True
         return event.bounce_type is BounceType.TRANSIENT and self.retries is not None
 
-    async def _ingest_one(self, event: SesEvent, ref: CampaignRef, email: str) -> Outcome:
+    async def ingest_one(self, event: SesEvent, ref: CampaignRef, email: str) -> Outcome:
         event_id = event.event_id(email)
         context = {
             "tenantId": ref.tenant_id,
@@ -174,7 +174,7 @@ class EventIngestor:
             # Nothing to count, so nothing to deduplicate: a write here would only cost the table a call per email.
             log.debug("analytics.event_recorded", **context)
             return Outcome.RECORDED
-        if self._resends(event) and not await self._worth_claiming(event, ref, email):
+        if self.resends(event) and not await self._worth_claiming(event, ref, email):
             log.debug("analytics.event_recorded", **context)
             return Outcome.RECORDED
 
@@ -185,7 +185,7 @@ class EventIngestor:
         if claim.state is ClaimState.IN_FLIGHT:
             raise EventInFlight(event_id, claim.retry_after)
 
-        now_iso = self._now_iso()
+        now_iso = self.now_iso()
         reason = event.suppression_reason
         if reason is not None and await self.suppressions.add(ref.tenant_id, email, reason, ref.campaign_id, now_iso):
             log.info("analytics.suppressed", reason=reason.value, **context)
@@ -215,44 +215,40 @@ class EventIngestor:
         if applied is None:
             return Outcome.UNKNOWN_RECIPIENT
         deltas, row_after = applied
+        requeued = False
         if row_after is not None and (attempt := pending_retry(row_after)) is not None and self.retries:
             # Before the counters: the re-queued row must get its job even if the campaign item is gone.
             await self.retries.schedule(ref, email, attempt)
             log.info("analytics.soft_bounce_retry_scheduled", attempt=attempt, **context)
+            requeued = True
         if not deltas:
             if row_after is not None and event.event_type is EventType.SEND:
                 log.info("analytics.send_reconciled", **context)
                 return Outcome.RECONCILED
             log.info("analytics.event_stale", effect=event.effect.value, **context)
             return Outcome.STALE
-        follow_up = deltas.get("finalCount", 0) > 0 or worth_checking(deltas)
-        totals = await self.counters.add(ref, deltas, now_iso, want_totals=follow_up)
+        settles = deltas.get("finalCount", 0) > 0
+        totals = await self.counters.add(ref, deltas, now_iso, want_totals=settles or requeued)
         if totals is None:
             log.warning("analytics.event_unknown_campaign", **context)
             return Outcome.UNKNOWN_CAMPAIGN
         log.info("analytics.event_counted", effect=event.effect.value, deltas=deltas, **context)
-        if follow_up:
-            await self._after_count(ref, deltas, totals, now_iso, context)
-        self.updates.touched(ref)
-        return Outcome.COUNTED
-
-    async def _after_count(
-        self, ref: CampaignRef, deltas: dict[str, int], totals: CampaignTotals, now_iso: str, context: dict[str, str]
-    ) -> None:
-        if deltas.get("finalCount", 0) > 0 and totals.status == "sending":
+        if settles and totals.status == "sending":
             # Analytics settled this recipient's final state itself: it may have been the campaign's last one.
             await self.counters.complete_if_done(ref, now_iso)
-        if worth_checking(deltas) and totals.status == "sending":
-            reason = pause_reason(totals.counts, self.policy.reputation)
-            if reason is not None and await self.counters.pause(ref, reason, now_iso):
-                log.warning("analytics.campaign_auto_paused", reason=reason, **context)
+        if requeued and totals.status == "sent":
+            # A recipient is queued again: the campaign is sending until the retry ends (the processor then
+            # completes it as usual).
+            await self.counters.reopen(ref, now_iso)
+        self.updates.touched(ref)  # announced, and looked at by the reputation guard (guard.py)
+        return Outcome.COUNTED
 
     async def _transition(
         self, event: SesEvent, ref: CampaignRef, email: str, event_id: str
     ) -> tuple[dict[str, int], LedgerRow | None] | None:
         """The counter deltas this event owes ({} when it changes nothing) and, when it moved the processor's
         state, the row as it left it; None when the recipient is unknown."""
-        timestamp = event.timestamp or self._now_iso()
+        timestamp = event.timestamp or self.now_iso()
         for _ in range(MAX_LEDGER_ATTEMPTS):
             row = await self.ledger.read(ref, email)
             if row is None:
@@ -268,7 +264,7 @@ class EventIngestor:
             if event_id in row.counted:
                 # A crashed attempt moved the row: finish its count (and its retry job, if it queued one).
                 return row.counted[event_id], row
-            transition = self._plan(event, row, timestamp)
+            transition = self.plan(event, row, timestamp)
             if transition is None:
                 return {}, None
             if await self.ledger.apply(ref, email, row, transition, event_id):
@@ -276,10 +272,10 @@ class EventIngestor:
                 return transition.deltas, _after(row, transition) if moved else None
         raise LedgerContention(f"ledger row {ref.ledger_key}/{email} kept changing")
 
-    def _plan(self, event: SesEvent, row: LedgerRow, timestamp: str) -> Transition | None:
+    def plan(self, event: SesEvent, row: LedgerRow, timestamp: str) -> Transition | None:
         if event.event_type is EventType.SEND:
             return plan_send_reconciliation(row, event.message_id, timestamp)
-        if self._resends(event) and soft_bounce_readiness(row, event.message_id) is Settle.ACT:
+        if self.resends(event) and soft_bounce_readiness(row, event.message_id) is Settle.ACT:
             return plan_soft_bounce(row, event.message_id, timestamp, self.policy.soft_bounce_retries)
         machine = event.effect is Effect.OPENED and is_machine_open(
             event.user_agent,
@@ -289,7 +285,7 @@ class EventIngestor:
         )
         return plan_transition(row.values, event.effect, timestamp, machine=machine)
 
-    def _now_iso(self) -> str:
+    def now_iso(self) -> str:
         return datetime.fromtimestamp(self.clock(), UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 

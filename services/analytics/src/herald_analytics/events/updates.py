@@ -1,8 +1,9 @@
 """Campaign-update announcements on `{prefix}-campaign-updates` (flow step 22), one per campaign touched.
 
 Counting marks a campaign dirty; a background task waits a short window (the batch the poller is working
-through), then publishes the fresh statistics once per dirty campaign. A lost announcement is harmless: the
-next change announces the new totals, and streams read the campaign item themselves.
+through), then reads each dirty campaign once, lets the reputation guard judge it (guard.py) and publishes the
+fresh statistics. A lost announcement is harmless: the next change announces the new totals, and streams read the
+campaign item themselves.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from botocore.exceptions import BotoCoreError, ClientError
@@ -18,6 +19,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from herald_analytics.stats.schemas import compute_stats
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from types_aiobotocore_sns import SNSClient
 
     from herald_analytics.events.schemas import CampaignRef
@@ -34,8 +37,17 @@ def update_message(tenant_id: str, campaign_id: str, stats: dict[str, object]) -
 
 
 class CampaignUpdatePublisher:
-    def __init__(self, sns: SNSClient, topic_arn: str, campaigns: CampaignSource, *, window: float) -> None:
+    def __init__(
+        self,
+        sns: SNSClient,
+        topic_arn: str,
+        campaigns: CampaignSource,
+        *,
+        window: float,
+        inspect: Callable[[CampaignRef, dict[str, Any]], Awaitable[dict[str, Any]]] | None = None,
+    ) -> None:
         self._sns = sns
+        self._inspect = inspect
         self._topic_arn = topic_arn
         self._campaigns = campaigns
         self._window = window
@@ -75,6 +87,8 @@ class CampaignUpdatePublisher:
                 item = await self._campaigns.get(ref.tenant_id, ref.campaign_id)
                 if item is None:
                     continue
+                if self._inspect is not None:
+                    item = await self._inspect(ref, item)
                 stats = compute_stats(item).model_dump()
                 await self._sns.publish(
                     TopicArn=self._topic_arn,

@@ -1,0 +1,284 @@
+"""The batch path against the emulator: many events share each DynamoDB call, and every guarantee of the
+one-at-a-time path still holds (counted once, forward only, suppression, nothing counted for strangers)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from herald_analytics.events.batch import BatchIngestor
+from herald_analytics.events.batch_store import TRANSACTION_MAX_ACTIONS, CountingStore, CountingWrite, _chunks
+from herald_analytics.events.ledger import DeliveryLedger, LedgerRow
+from herald_analytics.events.parse import parse_event
+from herald_analytics.events.repository import CampaignCounters, EventLog, SuppressionList
+from herald_analytics.events.schemas import CampaignRef, SuppressionReason
+from herald_analytics.events.service import EventInFlight, EventIngestor
+from herald_analytics.events.transitions import Transition
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from herald_analytics.events.repository import CampaignTotals
+    from herald_analytics.events.schemas import SesEvent
+
+pytestmark = pytest.mark.timeout(60)
+
+CAMPAIGN = "camp_0123456789abcdefghij"
+REF = CampaignRef("acme", CAMPAIGN)
+
+
+def _emails(n: int) -> list[str]:
+    return [f"user{i:03d}@example.com" for i in range(n)]
+
+
+class _Updates:
+    def __init__(self) -> None:
+        self.touched_refs: set[CampaignRef] = set()
+
+    def touched(self, ref: CampaignRef) -> None:
+        self.touched_refs.add(ref)
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _single(harness, updates: _Updates, clock: _Clock, counters: CampaignCounters | None = None) -> EventIngestor:
+    names, db = harness.settings.resources, harness.dynamodb
+    return EventIngestor(
+        events=EventLog(db, names.events_table, lease_seconds=60, ttl_seconds=3600),
+        ledger=DeliveryLedger(db, names.ledger_table),
+        counters=counters or CampaignCounters(db, names.campaigns_table),
+        suppressions=SuppressionList(db, names.suppressions_table),
+        updates=updates,
+        clock=clock,
+    )
+
+
+def _batch(harness, single: EventIngestor, ledger: Any = None) -> BatchIngestor:
+    names, db = harness.settings.resources, harness.dynamodb
+    store = CountingStore(
+        db,
+        events_table=names.events_table,
+        ledger_table=names.ledger_table,
+        campaigns_table=names.campaigns_table,
+        suppressions_table=names.suppressions_table,
+        ttl_seconds=3600,
+    )
+    return BatchIngestor(single, ledger or DeliveryLedger(db, names.ledger_table), store)
+
+
+def _events(make_event, specs: Iterable[tuple[str, str, dict[str, Any]]]) -> list[SesEvent]:
+    events = []
+    for event_type, email, detail in specs:
+        message_id = detail.pop("message_id", f"msg-{email}")
+        event = parse_event(make_event(event_type, recipient=email, message_id=message_id, **detail))
+        assert event is not None
+        events.append(event)
+    return events
+
+
+def _counters(item: dict[str, Any]) -> dict[str, int]:
+    return {k: v for k, v in item.items() if k.endswith("Count") and k not in ("recipientCount", "sentCount")}
+
+
+class _CallCounter:
+    """Counts the DynamoDB calls a client makes, by operation."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.calls: list[str] = []
+
+    def __enter__(self) -> _CallCounter:
+        self.client.meta.events.register("before-call.dynamodb", self._count)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.client.meta.events.unregister("before-call.dynamodb", self._count)
+
+    def _count(self, model: Any, **_: Any) -> None:
+        self.calls.append(model.name)
+
+
+async def test_a_batch_counts_every_event_once_with_a_few_calls(harness, make_event):
+    emails = _emails(40)
+    await harness.seed_campaign(recipientCount=40, sentCount=40)
+    await harness.seed_ledger(*emails)
+    specs = [("Delivery", e, {}) for e in emails[:38]]
+    specs += [("Delivery", e, {}) for e in emails[:5]]  # SNS delivering five of them twice, in the same batch
+    specs += [("Open", e, {}) for e in emails[:3]]  # the same rows again: planned on the row the Delivery left
+    specs += [("Bounce", emails[38], {}), ("Complaint", emails[0], {})]
+    specs += [("Send", e, {}) for e in emails[:10]]  # settled rows: a read, no write
+    specs += [("Delivery", "stranger@example.com", {}), ("Bounce", emails[39], {"test": True})]
+    events = _events(make_event, specs)
+    updates = _Updates()
+    with _CallCounter(harness.dynamodb) as counter:
+        errors = await _batch(harness, _single(harness, updates, _Clock())).ingest_many(events)
+
+    assert errors == [None] * len(events)
+    assert _counters(await harness.campaign()) == {
+        "deliveredCount": 38,
+        "openedCount": 3,
+        "bouncedCount": 1,
+        "complainedCount": 1,
+    }
+    assert updates.touched_refs == {REF}
+    # A round per write of the busiest row (Delivery, Open, Complaint, then its Send, read only); the duplicates
+    # and the Sends of other rows are settled without a round of their own.
+    assert counter.calls == ["BatchGetItem", "TransactWriteItems"] * 3 + ["BatchGetItem"]
+    assert (await harness.ledger(emails[0]))["delivery"] == "delivered"
+    assert (await harness.ledger(emails[38]))["delivery"] == "bounced"
+    assert (await harness.suppression(emails[38]) or {})["reason"] == "bounce"
+    assert (await harness.suppression(emails[0]) or {})["reason"] == "complaint"
+    assert await harness.suppression(emails[39]) is None  # a test send changes nothing
+
+    # The whole batch again (an SQS redelivery): nothing moves.
+    before = await harness.campaign()
+    assert await _batch(harness, _single(harness, _Updates(), _Clock())).ingest_many(events) == [None] * len(events)
+    assert await harness.campaign() == before
+
+
+async def test_concurrent_batches_of_the_same_events_count_them_once(harness, make_event):
+    emails = _emails(20)
+    await harness.seed_campaign(recipientCount=20, sentCount=20)
+    await harness.seed_ledger(*emails)
+    events = _events(make_event, [("Delivery", e, {}) for e in emails] + [("Click", e, {}) for e in emails[:7]])
+    clock = _Clock()
+    batches = [_batch(harness, _single(harness, _Updates(), clock)) for _ in range(3)]
+
+    results = await asyncio.gather(*(b.ingest_many(events) for b in batches))
+
+    assert all(errors == [None] * len(events) for errors in results)
+    assert _counters(await harness.campaign()) == {"deliveredCount": 20, "clickedCount": 7}
+
+
+class _MovedUnderneath(DeliveryLedger):
+    """Another replica moves one row (a hard bounce) right after the batch read it."""
+
+    def __init__(self, db: Any, table: str, mover: EventIngestor, event: SesEvent) -> None:
+        super().__init__(db, table)
+        self.mover, self.event = mover, event
+
+    async def read_many(self, keys: Iterable[tuple[CampaignRef, str]]) -> dict[tuple[str, str], LedgerRow]:
+        rows = await super().read_many(keys)
+        if self.event is not None:
+            event, self.event = self.event, None
+            await self.mover.ingest(event)
+        return rows
+
+
+async def test_a_row_moved_after_the_read_is_counted_one_at_a_time(harness, make_event):
+    emails = _emails(6)
+    await harness.seed_campaign(recipientCount=6, sentCount=6)
+    await harness.seed_ledger(*emails)
+    clock, updates = _Clock(), _Updates()
+    (bounce,) = _events(make_event, [("Bounce", emails[2], {})])
+    ledger = _MovedUnderneath(
+        harness.dynamodb, harness.settings.resources.ledger_table, _single(harness, _Updates(), clock), bounce
+    )
+    events = _events(make_event, [("Delivery", e, {}) for e in emails])
+
+    errors = await _batch(harness, _single(harness, updates, clock), ledger).ingest_many(events)
+
+    assert errors == [None] * 6
+    # The Delivery planned on the old row lost its transaction; one at a time it finds the bounce and stays out.
+    assert _counters(await harness.campaign()) == {"deliveredCount": 5, "bouncedCount": 1}
+    assert (await harness.ledger(emails[2]))["delivery"] == "bounced"
+
+
+class _CrashOnce(CampaignCounters):
+    crashed = False
+
+    async def add(
+        self, ref: CampaignRef, deltas: dict[str, int], now_iso: str, *, want_totals: bool = False
+    ) -> CampaignTotals | None:
+        if not self.crashed:
+            self.crashed = True
+            raise ConnectionError("process killed")
+        return await super().add(ref, deltas, now_iso, want_totals=want_totals)
+
+
+async def test_an_event_the_one_at_a_time_path_left_half_done_is_finished_once(harness, make_event):
+    emails = _emails(3)
+    await harness.seed_campaign(recipientCount=3, sentCount=3)
+    await harness.seed_ledger(*emails)
+    clock = _Clock()
+    crashing = _single(
+        harness, _Updates(), clock, _CrashOnce(harness.dynamodb, harness.settings.resources.campaigns_table)
+    )
+    bounce, *deliveries = _events(make_event, [("Bounce", emails[0], {}), ("Delivery", emails[1], {})])
+    with pytest.raises(ConnectionError):
+        await crashing.ingest(bounce)  # the row moved, the counter did not, the event is still `processing`
+
+    batch = _batch(harness, _single(harness, _Updates(), clock))
+    errors = await batch.ingest_many([bounce, *deliveries])
+    assert isinstance(errors[0], EventInFlight)  # its first handler might be alive: only that message waits
+    assert errors[1] is None
+    assert _counters(await harness.campaign()) == {"deliveredCount": 1}
+
+    clock.now += 61  # the lease ran out: the first handler is dead
+    assert await batch.ingest_many([bounce, *deliveries]) == [None, None]
+    assert await batch.ingest_many([bounce]) == [None]
+    assert _counters(await harness.campaign()) == {"deliveredCount": 1, "bouncedCount": 1}
+
+
+async def test_events_of_an_unknown_campaign_count_nothing_and_spare_the_others(harness, make_event):
+    other = "camp_doesnotexist000000"
+    await harness.seed_campaign(recipientCount=2, sentCount=2)
+    await harness.seed_ledger("ada@example.com", "bob@example.com")
+    await harness.seed_ledger("ada@example.com", campaign=other)  # a ledger, but no campaign item
+    events = _events(make_event, [("Delivery", "ada@example.com", {}), ("Delivery", "bob@example.com", {})])
+    (stray,) = _events(make_event, [("Delivery", "ada@example.com", {"campaign": other, "message_id": "m-other"})])
+
+    errors = await _batch(harness, _single(harness, _Updates(), _Clock())).ingest_many([events[0], stray, events[1]])
+
+    assert errors == [None, None, None]
+    assert _counters(await harness.campaign()) == {"deliveredCount": 2}
+    missing = await harness.dynamodb.get_item(
+        TableName=harness.settings.resources.campaigns_table,
+        Key={"tenantId": {"S": "acme"}, "campaignId": {"S": other}},
+    )
+    assert "Item" not in missing
+
+
+def test_chunks_fit_one_transaction_each_and_keep_every_write():
+    rng = random.Random(3)
+    row = LedgerRow(values={}, version=0, counted={})
+    writes = [
+        CountingWrite(
+            CampaignRef("acme", f"camp_{rng.randrange(7):020d}"),
+            f"user{n}@example.com",
+            f"event-{n}",
+            row,
+            Transition("delivery", "bounced", {"bouncedCount": 1}),
+            SuppressionReason.BOUNCE if rng.random() < 0.4 else None,
+        )
+        for n in range(400)
+    ]
+    chunks = _chunks(writes)
+    for chunk in chunks:
+        actions = sum(3 if w.suppression else 2 for w in chunk) + len({w.ref for w in chunk})
+        assert actions <= TRANSACTION_MAX_ACTIONS
+    assert sorted(w.event_id for chunk in chunks for w in chunk) == sorted(w.event_id for w in writes)
+    assert len(chunks) <= 2 + sum(3 if w.suppression else 2 for w in writes) // (TRANSACTION_MAX_ACTIONS - 7)
+
+
+async def test_a_batch_larger_than_one_transaction_is_counted_whole(harness, make_event):
+    emails = _emails(60)
+    await harness.seed_campaign(recipientCount=60, sentCount=60)
+    await harness.seed_ledger(*emails)
+    events = _events(make_event, [("Bounce", e, {}) for e in emails])  # 3 actions each: record, row, suppression
+    with _CallCounter(harness.dynamodb) as counter:
+        errors = await _batch(harness, _single(harness, _Updates(), _Clock())).ingest_many(events)
+
+    assert errors == [None] * 60
+    assert counter.calls == ["BatchGetItem", "TransactWriteItems", "TransactWriteItems"]
+    assert _counters(await harness.campaign()) == {"bouncedCount": 60}
+    assert all([(await harness.suppression(e) or {}).get("reason") == "bounce" for e in emails])
