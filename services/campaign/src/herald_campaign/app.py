@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None, *, template_client: httpx.Async
                 batch_size=settings.batch_size,
                 max_inline_recipients=settings.max_recipients_per_request,
                 max_upload_recipients=settings.max_upload_recipients,
+                max_campaign_recipients=settings.max_campaign_recipients,
                 recipients_per_part=settings.recipients_per_part,
                 ledger=DynamoLedger(dynamodb, names.ledger_table, names.campaigns_table),
                 queue=queue,
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None, *, template_client: httpx.Async
         settings=settings,
         lifespan=lifespan,
         readiness=readiness,
+        body_limit_overrides=[("POST", r"/campaigns/[^/]+/recipients", settings.max_upload_bytes)],
     )
     app.include_router(campaigns_router)
     app.include_router(suppressions_router)

@@ -26,3 +26,9 @@ class Settings(HeraldSettings):
     # At shutdown, running fan-outs get this long to finish before they are cancelled (their lease lets them resume).
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     template_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Request bodies: inline recipients of `POST /campaigns` make a JSON body larger than the kit's 1 MiB default;
+    # a recipient upload streams, so its own bound is far larger (the recipient-count limits bound it too).
+    max_request_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    max_upload_bytes: int = Field(default=1024 * 1024 * 1024, gt=0)
+    # Stored (valid, unique) recipients one campaign may hold, over all its uploads.
+    max_campaign_recipients: int = Field(default=5_000_000, ge=1)

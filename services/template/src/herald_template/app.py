@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 from herald_common.aws import open_clients
 from herald_common.web import create_service_app
-from herald_template.body_limit import BodySizeLimit
 from herald_template.config import Settings
 from herald_template.rendering import SandboxRenderer
 from herald_template.templates.api import router
@@ -61,7 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings,
         lifespan=lifespan,
         readiness=readiness,
+        max_request_bytes=settings.template_max_request_bytes,
     )
-    app.add_middleware(BodySizeLimit, max_bytes=settings.template_max_request_bytes)
     app.include_router(router)
     return app

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from herald_common.errors import BadRequest, Conflict, HeraldError, NotFound, ServiceUnavailable, Unprocessable
+from herald_common.errors import (
+    BadRequest,
+    Conflict,
+    HeraldError,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    Unprocessable,
+)
 
 
 class CampaignNotFound(NotFound):
@@ -71,3 +79,9 @@ class UnsupportedMediaType(HeraldError):
 class NotImplementedYet(HeraldError):
     status_code = 501
     code = "NotImplemented"
+
+
+class RecipientLimitExceeded(PayloadTooLarge):
+    """More stored recipients than one campaign may hold (`HERALD_MAX_CAMPAIGN_RECIPIENTS`)."""
+
+    code = "RecipientLimitExceeded"

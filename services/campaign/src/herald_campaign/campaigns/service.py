@@ -14,6 +14,7 @@ from herald_campaign.campaigns.errors import (
     CampaignNotDraft,
     CampaignNotFound,
     CampaignNotRetryable,
+    RecipientLimitExceeded,
 )
 from herald_campaign.campaigns.fanout import job_message
 from herald_campaign.campaigns.intake import AddressSet, IntakeCounts, RecipientFilter, address_key, invalid_row
@@ -73,6 +74,7 @@ class CampaignService:
         queue: JobQueue | None = None,
         mailer: TestMailer | None = None,
         public_url: str = "",
+        max_campaign_recipients: int | None = None,
     ) -> None:
         self._store = store
         self._recipients = recipients
@@ -87,6 +89,7 @@ class CampaignService:
         self._queue = queue
         self._mailer = mailer
         self._public_url = public_url.rstrip("/")
+        self._max_campaign = max_campaign_recipients
 
     async def get(self, tenant_id: str, campaign_id: str) -> Campaign:
         """The tenant's campaign; another tenant's id is as unknown as a missing one."""
@@ -119,6 +122,7 @@ class CampaignService:
                 accepted.append(recipient)
             elif admitted.counts.invalid > len(refused):
                 refused.append(invalid_row(position, plain))
+        self._check_campaign_size(0, len(accepted))
         if accepted:
             await self._recipients.write_part(tenant_id, campaign_id, 1, accepted)
         if refused:
@@ -168,6 +172,7 @@ class CampaignService:
                 invalid_before = admitted.counts.invalid
                 recipient = admitted.admit(item)
                 if recipient is not None:
+                    self._check_campaign_size(campaign.recipient_count, admitted.counts.accepted)
                     buffer.append(recipient)
                 elif admitted.counts.invalid > invalid_before:
                     refused.append(invalid_row(admitted.counts.total, item))
@@ -200,6 +205,13 @@ class CampaignService:
             raise
         log.info("campaign.recipients_added", tenantId=tenant_id, campaignId=campaign_id, **counts.as_response())
         return counts
+
+    def _check_campaign_size(self, stored: int, adding: int) -> None:
+        if self._max_campaign is not None and stored + adding > self._max_campaign:
+            raise RecipientLimitExceeded(
+                f"A campaign holds at most {self._max_campaign} recipients; this one has {stored} and the request "
+                "adds more. Nothing of this request was stored."
+            )
 
     async def _write_part(self, campaign: Campaign, recipients: list[Recipient]) -> int:
         part = await self._store.reserve_parts(campaign.tenant_id, campaign.campaign_id, 1, iso(utc_now()))
