@@ -62,6 +62,7 @@ _TABLE_KEYS: dict[str, tuple[str, str | None]] = {
     "events": ("eventId", None),
     "suppressions": ("tenantId", "email"),
     "throttle": ("bucketKey", None),
+    "audit": ("tenantId", "recordId"),
 }
 
 
@@ -105,7 +106,7 @@ async def _create_table(dynamodb: DynamoDBClient, table: str, pk: str, sk: str |
 
 
 async def _create_tables(dynamodb: DynamoDBClient, names: ResourceNames) -> None:
-    kinds = ("campaigns", "ledger", "events", "suppressions", "throttle")
+    kinds = ("campaigns", "ledger", "events", "suppressions", "throttle", "audit")
     await asyncio.gather(
         *(_create_table(dynamodb, table, *_TABLE_KEYS[kind]) for kind, table in zip(kinds, names.tables, strict=True))
     )

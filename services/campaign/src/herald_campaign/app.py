@@ -12,6 +12,10 @@ from typing import TYPE_CHECKING
 import httpx
 import structlog
 
+from herald_campaign.audit.api import router as audit_router
+from herald_campaign.audit.repository import DynamoAuditReader
+from herald_campaign.audit.routes import AUDITED_ROUTES
+from herald_campaign.audit.service import AuditService
 from herald_campaign.campaigns.api import router as campaigns_router
 from herald_campaign.campaigns.fanout import FanoutRunner, FanoutSupervisor, Scheduler
 from herald_campaign.campaigns.fanout_store import DynamoFanoutStore
@@ -26,6 +30,7 @@ from herald_campaign.suppressions.api import router as suppressions_router
 from herald_campaign.suppressions.repository import DynamoSuppressionStore
 from herald_campaign.suppressions.service import SuppressionService
 from herald_campaign.unsubscribe.api import router as unsubscribe_router
+from herald_common.audit import AuditLog, AuditTrail
 from herald_common.aws import open_clients
 from herald_common.ses import RawEmailSender
 from herald_common.web import create_service_app
@@ -94,6 +99,8 @@ def create_app(settings: Settings | None = None, *, template_client: httpx.Async
                 mailer=RawEmailSender(names.configuration_set, sesv2=aws.sesv2, ses=aws.ses),
                 public_url=settings.public_url,
             )
+            app.state.audit_log = AuditLog(dynamodb, names.audit_table)
+            app.state.audit_service = AuditService(DynamoAuditReader(dynamodb, names.audit_table))
             app.state.suppression_service = SuppressionService(
                 DynamoSuppressionStore(dynamodb, names.suppressions_table)
             )
@@ -121,6 +128,8 @@ def create_app(settings: Settings | None = None, *, template_client: httpx.Async
     app.include_router(campaigns_router)
     app.include_router(suppressions_router)
     app.include_router(unsubscribe_router)
+    app.include_router(audit_router)
+    app.add_middleware(AuditTrail, routes=AUDITED_ROUTES)
     return app
 
 

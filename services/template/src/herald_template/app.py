@@ -6,6 +6,7 @@ import sys
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
 
+from herald_common.audit import AuditedRoute, AuditLog, AuditTrail
 from herald_common.aws import open_clients
 from herald_common.web import create_service_app
 from herald_template.config import Settings
@@ -26,13 +27,19 @@ HTML is autoescaped; a missing variable is an error for that recipient only; bui
 internals or tries to exhaust the service gets 422 and the service stays healthy."""
 
 
+# Template saves are the template service's only state change (herald_common.audit).
+AUDITED_ROUTES = (
+    AuditedRoute("PUT", "/templates/{templateId}", "template.save", target_param="templateId", details=("version",)),
+)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            clients = await open_clients(stack, settings, "s3")
+            clients = await open_clients(stack, settings, "s3", "dynamodb")
             store = S3TemplateStore(clients.require_s3(), settings.resources.bucket)
             renderer = SandboxRenderer(
                 settings.render_limits(),
@@ -47,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             stack.callback(sys.setswitchinterval, sys.getswitchinterval())
             sys.setswitchinterval(settings.render_switch_interval_seconds)
             app.state.template_store = store
+            app.state.audit_log = AuditLog(clients.require_dynamodb(), settings.resources.audit_table)
             app.state.template_service = TemplateService(store, renderer, max_recipients=settings.render_max_recipients)
             yield
 
@@ -62,5 +70,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         readiness=readiness,
         max_request_bytes=settings.template_max_request_bytes,
     )
+    app.add_middleware(AuditTrail, routes=AUDITED_ROUTES)
     app.include_router(router)
     return app
