@@ -193,6 +193,9 @@ async def _configure_ses(ses: SESClient, identities: Sequence[str], config_set: 
             await ses.verify_email_identity(EmailAddress=identity)
         else:
             await ses.verify_domain_identity(Domain=identity)
+            # Easy DKIM: SES answers the three `<token>._domainkey` CNAMEs the domain must publish (checked by the
+            # campaign service's sender authentication before a send).
+            await ses.verify_domain_dkim(Domain=identity)
     try:
         await ses.create_configuration_set(ConfigurationSet={"Name": config_set})
     except ClientError as exc:

@@ -26,6 +26,10 @@ from herald_campaign.campaigns.repository import DynamoCampaignStore
 from herald_campaign.campaigns.service import CampaignService
 from herald_campaign.campaigns.templates import HttpTemplateCatalog
 from herald_campaign.config import Settings
+from herald_campaign.senders.api import router as senders_router
+from herald_campaign.senders.dns import DnspythonResolver
+from herald_campaign.senders.identities import SesIdentities
+from herald_campaign.senders.service import SenderAuthenticator, SenderAuthMode
 from herald_campaign.suppressions.api import router as suppressions_router
 from herald_campaign.suppressions.repository import DynamoSuppressionStore
 from herald_campaign.suppressions.service import SuppressionService
@@ -40,6 +44,9 @@ if TYPE_CHECKING:
 
     from fastapi import FastAPI
 
+    from herald_campaign.senders.dns import DnsResolver
+    from herald_common.aws import AwsClients
+
 log = structlog.get_logger("herald.campaign")
 
 DESCRIPTION = (
@@ -48,9 +55,15 @@ DESCRIPTION = (
 )
 
 
-def create_app(settings: Settings | None = None, *, template_client: httpx.AsyncClient | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    template_client: httpx.AsyncClient | None = None,
+    dns_resolver: DnsResolver | None = None,
+) -> FastAPI:
     """The app. `template_client` (an `httpx.AsyncClient` whose base URL is the template service) replaces the one
-    built from `HERALD_TEMPLATE_URL`; the app does not close a client it was given."""
+    built from `HERALD_TEMPLATE_URL`; the app does not close a client it was given. `dns_resolver` replaces the
+    system's resolver for sender authentication (tests give it a zone of their own)."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -82,6 +95,8 @@ def create_app(settings: Settings | None = None, *, template_client: httpx.Async
             )
             supervisor = FanoutSupervisor(runner, fanout_store)
             app.state.aws = aws
+            senders = await _sender_authenticator(stack, settings, aws, dns_resolver)
+            app.state.sender_authenticator = senders
             app.state.fanouts = supervisor
             app.state.campaign_service = CampaignService(
                 store=DynamoCampaignStore(dynamodb, names.campaigns_table),
@@ -98,6 +113,7 @@ def create_app(settings: Settings | None = None, *, template_client: httpx.Async
                 queue=queue,
                 mailer=RawEmailSender(names.configuration_set, sesv2=aws.sesv2, ses=aws.ses),
                 public_url=settings.public_url,
+                senders=senders,
             )
             app.state.audit_log = AuditLog(dynamodb, names.audit_table)
             app.state.audit_service = AuditService(DynamoAuditReader(dynamodb, names.audit_table))
@@ -129,6 +145,7 @@ def create_app(settings: Settings | None = None, *, template_client: httpx.Async
     app.include_router(suppressions_router)
     app.include_router(unsubscribe_router)
     app.include_router(audit_router)
+    app.include_router(senders_router)
     app.add_middleware(AuditTrail, routes=AUDITED_ROUTES)
     return app
 
@@ -137,3 +154,16 @@ async def _stop(task: asyncio.Task[None]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+async def _sender_authenticator(
+    stack: AsyncExitStack, settings: Settings, aws: AwsClients, dns_resolver: DnsResolver | None
+) -> SenderAuthenticator:
+    """The checker for `HERALD_SENDER_AUTH`; SES v1 answers the identity questions whichever API sends."""
+    mode = settings.sender_auth_mode
+    if mode is SenderAuthMode.OFF:
+        return SenderAuthenticator(mode, None, None)
+    ses = aws.ses or (await open_clients(stack, settings, "ses")).ses
+    assert ses is not None
+    resolver = dns_resolver or DnspythonResolver(lifetime=settings.dns_timeout_seconds)
+    return SenderAuthenticator(mode, SesIdentities(ses), resolver)

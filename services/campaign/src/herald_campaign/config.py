@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from herald_common.settings import HeraldSettings
+from herald_campaign.senders.service import SenderAuthMode
+from herald_common.settings import ConfigurationError, Environment, HeraldSettings
 
 
 class Settings(HeraldSettings):
@@ -32,3 +33,20 @@ class Settings(HeraldSettings):
     max_upload_bytes: int = Field(default=1024 * 1024 * 1024, gt=0)
     # Stored (valid, unique) recipients one campaign may hold, over all its uploads.
     max_campaign_recipients: int = Field(default=5_000_000, ge=1)
+
+    # Sender authentication before a send (README "Sender authentication"): enforce | warn | off. Unset: `enforce` in
+    # prod, `off` in dev (no DNS needed by `make dev`, `make demo` or the tests). Prod refuses anything but enforce.
+    sender_auth: SenderAuthMode | None = None
+    dns_timeout_seconds: float = Field(default=3.0, gt=0)
+
+    @model_validator(mode="after")
+    def _prod_enforces_sender_authentication(self) -> Settings:
+        if self.env is Environment.PROD and self.sender_auth not in (None, SenderAuthMode.ENFORCE):
+            raise ConfigurationError("HERALD_SENDER_AUTH must be enforce in prod")
+        return self
+
+    @property
+    def sender_auth_mode(self) -> SenderAuthMode:
+        if self.sender_auth is not None:
+            return self.sender_auth
+        return SenderAuthMode.ENFORCE if self.env is Environment.PROD else SenderAuthMode.OFF

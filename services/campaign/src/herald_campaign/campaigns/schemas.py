@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from herald_campaign.campaigns.intake import normalise_address
 from herald_campaign.campaigns.models import Campaign, CampaignStatus, Priority, utc_now
 from herald_campaign.campaigns.rules import check_throttle, parse_send_at
+from herald_campaign.senders.schemas import SenderAuthenticationView
 from herald_common.headers import header_problem
 
 if TYPE_CHECKING:
@@ -253,6 +254,11 @@ class CampaignView(BaseModel):
     throttle: dict[str, int] | None
     priority: Priority
     counts: CampaignCounts
+    sender_authentication: SenderAuthenticationView | None = Field(
+        default=None,
+        alias="senderAuthentication",
+        description="The sender-authentication check of the last send attempt (null before one).",
+    )
 
     @classmethod
     def of(cls, c: Campaign) -> CampaignView:
@@ -284,6 +290,7 @@ class CampaignView(BaseModel):
             throttle=c.throttle,
             priority=c.priority,
             counts=counts,
+            sender_authentication=c.sender_authentication,
         )
 
 

@@ -32,6 +32,7 @@ from herald_campaign.campaigns.rules import (
 )
 from herald_campaign.campaigns.testsend import HeaderInjection, build_test_message, herald_test_tags
 from herald_campaign.dynamo import decode_page_token, encode_page_token
+from herald_campaign.senders.service import refusal
 from herald_common.errors import Conflict, PayloadTooLarge
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
         TestMailer,
     )
     from herald_campaign.campaigns.schemas import CampaignCreate, CampaignUpdate, SendRequest, TestSendRequest
+    from herald_campaign.senders.service import SenderAuthentication, SenderAuthenticator
     from herald_common.auth import Principal
 
 log = structlog.get_logger("herald.campaign")
@@ -75,6 +77,7 @@ class CampaignService:
         mailer: TestMailer | None = None,
         public_url: str = "",
         max_campaign_recipients: int | None = None,
+        senders: SenderAuthenticator | None = None,
     ) -> None:
         self._store = store
         self._recipients = recipients
@@ -90,6 +93,7 @@ class CampaignService:
         self._mailer = mailer
         self._public_url = public_url.rstrip("/")
         self._max_campaign = max_campaign_recipients
+        self._senders = senders
 
     async def get(self, tenant_id: str, campaign_id: str) -> Campaign:
         """The tenant's campaign; another tenant's id is as unknown as a missing one."""
@@ -368,6 +372,7 @@ class CampaignService:
         check_sendable(campaign.status, campaign.recipient_count)
         now = utc_now()
         plan = plan_send(body.send_at_time(now), now)
+        sender = await self._check_sender(campaign)
         version = await self._templates.latest_version(campaign.template_id, authorization)
         sets: dict[str, Any] = {
             "status": plan.status.value,
@@ -376,6 +381,7 @@ class CampaignService:
             "priority": body.priority.value,
             "batchSize": self._batch_size,
             "throttle": body.throttle.as_item() if body.throttle else None,
+            "senderAuthentication": sender.as_item() if sender else None,
         }
         if plan.status is CampaignStatus.SENDING:
             sets |= {"fanoutOwner": self._runner.owner, "fanoutLeaseUntil": self._runner.lease_until()}
@@ -397,6 +403,18 @@ class CampaignService:
         if plan.status is CampaignStatus.SENDING:
             self._supervisor.start(dataclasses.replace(claimed, fanout_queued=0))
         return plan.status
+
+    async def _check_sender(self, campaign: Campaign) -> SenderAuthentication | None:
+        """Sender authentication before a send; a failure that blocks is stored on the draft, then answered 400."""
+        if self._senders is None:
+            return None
+        result = await self._senders.check(campaign.from_address)
+        if result.blocks_sending:
+            c = campaign
+            sets = {"senderAuthentication": result.as_item()}
+            await self._store.update_draft(c.tenant_id, c.campaign_id, sets=sets, removes=(), now=iso(utc_now()))
+            raise refusal(c.from_address, result)
+        return result
 
     async def change_status(self, principal: Principal, campaign_id: str, action: CampaignAction) -> CampaignStatus:
         """pause, resume or cancel, as one conditional write (409 InvalidTransition where it does not apply)."""
