@@ -12,10 +12,11 @@ the per-replica rate times the replica count (an edge rule, e.g. a WAF rate-base
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.responses import JSONResponse
 
@@ -83,13 +84,16 @@ class TenantRateLimit:
         self.app = app
         self.limiter = limiter
 
-    def _key(self, scope: Scope) -> tuple[str, str]:
+    async def _key(self, scope: Scope) -> tuple[str, str]:
         """(bucket key, who it is, in words)."""
         authorization = dict(scope["headers"]).get(b"authorization")
         if authorization is not None:
             authenticator: Authenticator = scope["app"].state.authenticator
             try:
-                tenant = authenticator.authenticate(authorization.decode("latin-1")).tenant_id
+                principal: Any = authenticator.authenticate(authorization.decode("latin-1"))
+                if inspect.isawaitable(principal):  # the authenticator may verify asynchronously (JWKS fetches)
+                    principal = await principal
+                tenant = principal.tenant_id
             except (HeraldError, ValueError):
                 tenant = None
             if tenant is not None:
@@ -102,7 +106,7 @@ class TenantRateLimit:
         if scope["type"] != "http" or scope["path"] in UNLIMITED_PATHS or self.limiter.rate <= 0:
             await self.app(scope, receive, send)
             return
-        key, who = self._key(scope)
+        key, who = await self._key(scope)
         wait = self.limiter.take(key)
         if wait <= 0:
             await self.app(scope, receive, send)
