@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from email.errors import HeaderParseError
 from email.headerregistry import Address
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -41,16 +42,23 @@ def check_header_value(field: str, value: str | None) -> None:
         raise HeaderInjection(field, problem)
 
 
+@lru_cache(maxsize=4096)
+def _one_address(addr_spec: str, display_name: str) -> Address | None:
+    # Cached: a campaign's From and Reply-To are the same for every one of its messages.
+    try:
+        address = Address(display_name=display_name, addr_spec=addr_spec)
+    except (ValueError, IndexError, HeaderParseError):  # the header parser's errors for a bad addr-spec
+        return None
+    return address if address.username and address.domain else None
+
+
 def parse_address(field: str, addr_spec: str, display_name: str | None = None) -> Address:
     """One parsed address for a `From`/`To`/`Reply-To` header; `HeaderInjection` for anything else (two addresses,
     a group, a stray quote, CR/LF/NUL in either part)."""
     check_header_value(field, addr_spec)
     check_header_value(f"{field} display name", display_name)
-    try:
-        address = Address(display_name=display_name or "", addr_spec=addr_spec)
-    except (ValueError, IndexError, HeaderParseError) as exc:  # the header parser's errors for a bad addr-spec
-        raise HeaderInjection(field, f"is not a single address: {addr_spec!r}") from exc
-    if not address.username or not address.domain:
+    address = _one_address(addr_spec, display_name or "")
+    if address is None:
         raise HeaderInjection(field, f"is not a single address: {addr_spec!r}")
     return address
 
