@@ -9,6 +9,7 @@ import pytest
 from pydantic import BaseModel
 
 from herald_campaign.app import create_app
+from herald_campaign.audit.schemas import AuditPage
 from herald_campaign.campaigns.schemas import (
     CampaignCreate,
     CampaignPage,
@@ -22,6 +23,7 @@ from herald_campaign.campaigns.schemas import (
     TestSendResult,
 )
 from herald_campaign.openapi_docs import ErrorOut
+from herald_campaign.senders.schemas import SenderAuthenticationView
 from herald_campaign.suppressions.schemas import SuppressionCreate, SuppressionPage, SuppressionView
 
 ROUTES = {
@@ -38,9 +40,11 @@ ROUTES = {
     ("get", "/campaigns/{campaign_id}/invalid"),
     ("post", "/campaigns/{campaign_id}/test-send"),
     ("post", "/campaigns/{campaign_id}/retry-failed"),
+    ("get", "/campaigns/{campaign_id}/sender-authentication"),
     ("get", "/suppressions"),
     ("post", "/suppressions"),
     ("delete", "/suppressions/{email}"),
+    ("get", "/audit"),
     ("get", "/u/{token}"),
     ("post", "/u/{token}"),
 }
@@ -139,7 +143,7 @@ def test_request_examples_are_valid_bodies(model: type[BaseModel]) -> None:
 @pytest.mark.parametrize(
     "model",
     [CampaignView, CampaignPage, StatusChange, RecipientsAdded, RetryResult, TestSendResult, SuppressionView,
-     SuppressionPage],
+     SuppressionPage, SenderAuthenticationView, AuditPage],
 )  # fmt: skip
 def test_answer_examples_have_exactly_the_answers_fields(model: type[BaseModel]) -> None:
     schema = model.model_json_schema(by_alias=True, mode="serialization")

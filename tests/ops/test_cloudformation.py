@@ -28,6 +28,7 @@ TABLES = {
     "LedgerTable": ("ledger", NAMES.ledger_table),
     "EventsTable": ("events", NAMES.events_table),
     "SuppressionsTable": ("suppressions", NAMES.suppressions_table),
+    "AuditTable": ("audit", NAMES.audit_table),
 }
 SERVICES = {"campaign": 8001, "template": 8002, "analytics": 8003, "processor": 8004}
 
@@ -300,12 +301,15 @@ BOTO_TO_IAM = {
     "send_raw_email": "ses:SendRawEmail",
     "get_send_quota": "ses:GetSendQuota",
     "get_account": "ses:GetAccount",
+    "get_identity_verification_attributes": "ses:GetIdentityVerificationAttributes",
+    "get_identity_dkim_attributes": "ses:GetIdentityDkimAttributes",
 }
 RESOURCE_OF_NAME: dict[str, str | tuple[str, ...]] = {
     "campaigns_table": "CampaignsTable",
     "ledger_table": "LedgerTable",
     "events_table": "EventsTable",
     "suppressions_table": "SuppressionsTable",
+    "audit_table": "AuditTable",
     "email_jobs_queue": "EmailJobsNormalQueue",
     "email_jobs_queue_for": tuple(f"EmailJobs{p.capitalize()}Queue" for p in EMAIL_JOB_PRIORITIES),
     "email_jobs_queues": tuple(f"EmailJobs{p.capitalize()}Queue" for p in EMAIL_JOB_PRIORITIES),
@@ -365,8 +369,25 @@ def test_the_call_scan_sees_a_call_it_does_not_allow() -> None:
 
 
 def test_template_service_cannot_touch_dynamodb_queues_or_ses(template: dict[str, Any]) -> None:
-    actions = {a for s in _allowed(template, "TemplateTaskRole") for a in s["Action"]}
-    assert {a.split(":")[0] for a in actions} == {"s3", "kms"}
+    statements = _allowed(template, "TemplateTaskRole")
+    actions = {a for s in statements for a in s["Action"]}
+    assert {a.split(":")[0] for a in actions} == {"s3", "kms", "dynamodb"}
+    # its one DynamoDB right: appending audit records of template saves
+    assert [(s["Action"], s["Resource"]) for s in statements if "dynamodb:PutItem" in s["Action"]] == [
+        (["dynamodb:PutItem"], {"Fn::GetAtt": ["AuditTable", "Arn"]})
+    ]
+    assert actions & {a for a in BOTO_TO_IAM.values() if a.startswith("dynamodb:")} == {"dynamodb:PutItem"}
+
+
+@pytest.mark.parametrize("role", ["CampaignTaskRole", "TemplateTaskRole", "AnalyticsTaskRole", "ProcessorTaskRole"])
+def test_no_role_can_alter_or_remove_an_audit_record(template: dict[str, Any], role: str) -> None:
+    for statement in _allowed(template, role):
+        if "AuditTable" in json.dumps(statement.get("Resource")) or statement.get("Resource") == "*":
+            changes = {"dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:DeleteTable"}
+            assert not changes & set(statement["Action"]), (role, statement["Sid"])
+            assert not any(a.startswith("dynamodb:") for a in statement["Action"]) or "AuditTable" in json.dumps(
+                statement["Resource"]
+            )
 
 
 def test_tenant_read_role_is_confined_to_its_tenants_leading_keys(template: dict[str, Any]) -> None:

@@ -78,10 +78,9 @@ def test_line_breaks_or_extra_addresses_in_headers_are_refused(overrides):
         build_message(envelope(**overrides), "S", "<p>x</p>", None, "https://h/u/t")
 
 
-def test_a_line_break_in_the_rendered_subject_cannot_add_a_header():
-    message = parse(build_message(envelope(), "Hi\r\nBcc: victim@example.com", "<p>x</p>", None, "https://h/u/t"))
-    assert message["Bcc"] is None
-    assert str(message["Subject"]) == "Hi Bcc: victim@example.com"
+def test_a_line_break_in_the_rendered_subject_is_refused_not_folded():
+    with pytest.raises(HeaderInjection):
+        build_message(envelope(), "Hi\r\nBcc: victim@example.com", "<p>x</p>", None, "https://h/u/t")
 
 
 def test_tag_values_keep_to_what_ses_allows():

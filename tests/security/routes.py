@@ -51,9 +51,11 @@ ROLE_MATRIX: dict[str, dict[tuple[str, str], str]] = {
         ("POST", "/campaigns/{campaign_id}/cancel"): MARKETER,
         ("POST", "/campaigns/{campaign_id}/test-send"): MARKETER,
         ("POST", "/campaigns/{campaign_id}/retry-failed"): MARKETER,
+        ("GET", "/campaigns/{campaign_id}/sender-authentication"): VIEWER,
         ("GET", "/suppressions"): ADMIN,
         ("POST", "/suppressions"): ADMIN,
         ("DELETE", "/suppressions/{email}"): ADMIN,
+        ("GET", "/audit"): ADMIN,
     },
     "template": {
         ("GET", "/templates"): VIEWER,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 
 import pytest
 
@@ -21,14 +22,21 @@ REPOSITORIES = {
     "herald_processor.templates": ["S3TemplateSource"],
     "herald_analytics.stats.repository": ["CampaignReader"],
     "herald_analytics.recipients.repository": ["LedgerReader"],
-    "herald_analytics.events.repository": ["EventLog", "DeliveryLedger", "CampaignCounters", "SuppressionList"],
+    "herald_analytics.events.repository": ["EventLog", "CampaignCounters", "SuppressionList"],
+    "herald_analytics.events.ledger": ["DeliveryLedger"],
+    "herald_analytics.events.batch_store": ["CountingStore"],
+    "herald_campaign.campaigns.retry_store": ["DynamoRetryStore"],
+    "herald_campaign.audit.repository": ["DynamoAuditReader"],
+    "herald_common.audit": ["AuditLog"],
 }
 # Types that carry the tenant: a method given one of them addresses that tenant's data only.
-TENANT_CARRIERS = {"Campaign", "CampaignRef", "Suppression", "DueCampaign"}
+TENANT_CARRIERS = {"Campaign", "CampaignRef", "Suppression", "DueCampaign", "RetryRun", "CountingWrite", "AuditRecord"}
+CONTAINERS = {"Sequence", "Iterable", "list", "tuple", "str"}
 TENANT_FREE = {
     ("EventLog", "claim"): "SES event ids are globally unique; the row holds no tenant data",
     ("EventLog", "complete"): "same",
     ("DynamoFanoutStore", "find_due"): "the scheduler's scan for due campaigns; each result names its tenant",
+    ("DynamoRetryStore", "find_abandoned"): "the scheduler's scan for abandoned retry runs; each names its tenant",
     ("S3TemplateStore", "check"): "readiness probe of the bucket",
 }
 
@@ -50,6 +58,10 @@ def _takes_tenant(signature: inspect.Signature) -> bool:
             return True
         annotation = str(parameter.annotation)
         if any(annotation == carrier or annotation.startswith(f"{carrier} ") for carrier in TENANT_CARRIERS):
+            return True
+        # A collection of tenant carriers (`Sequence[CountingWrite]`, `Iterable[tuple[CampaignRef, str]]`).
+        words = set(re.findall(r"\w+", annotation))
+        if words & TENANT_CARRIERS and words <= TENANT_CARRIERS | CONTAINERS:
             return True
     return False
 

@@ -20,6 +20,7 @@ export const ROUTES = [
   { service: 'analytics', methods: ['GET', 'HEAD'], pattern: /^\/campaigns\/[^/]+\/recipients$/ },
   { service: 'campaign', pattern: /^\/campaigns(\/.*)?$/ },
   { service: 'campaign', pattern: /^\/suppressions(\/.*)?$/ },
+  { service: 'campaign', pattern: /^\/audit$/ },
   { service: 'campaign', pattern: /^\/u\/.+$/ },
   { service: 'template', pattern: /^\/templates(\/.*)?$/ },
   { service: 'template', pattern: /^\/render$/ },

@@ -63,6 +63,7 @@ _TABLE_KEYS: dict[str, tuple[str, str | None]] = {
     "events": ("eventId", None),
     "suppressions": ("tenantId", "email"),
     "throttle": ("bucketKey", None),
+    "audit": ("tenantId", "recordId"),
 }
 
 
@@ -110,7 +111,7 @@ async def _create_table(dynamodb: DynamoDBClient, table: str, pk: str, sk: str |
 
 
 async def _create_tables(dynamodb: DynamoDBClient, names: ResourceNames) -> None:
-    kinds = ("campaigns", "ledger", "events", "suppressions", "throttle")
+    kinds = ("campaigns", "ledger", "events", "suppressions", "throttle", "audit")
     await asyncio.gather(
         *(_create_table(dynamodb, table, *_TABLE_KEYS[kind]) for kind, table in zip(kinds, names.tables, strict=True))
     )
@@ -197,6 +198,9 @@ async def _configure_ses(ses: SESClient, identities: Sequence[str], config_set: 
             await ses.verify_email_identity(EmailAddress=identity)
         else:
             await ses.verify_domain_identity(Domain=identity)
+            # Easy DKIM: SES answers the three `<token>._domainkey` CNAMEs the domain must publish (checked by the
+            # campaign service's sender authentication before a send).
+            await ses.verify_domain_dkim(Domain=identity)
     try:
         await ses.create_configuration_set(ConfigurationSet={"Name": config_set})
     except ClientError as exc:

@@ -41,6 +41,11 @@ class ResourceNames:
         return f"{self.prefix}-throttle"
 
     @property
+    def audit_table(self) -> str:
+        """Append-only audit records of state-changing API calls. pk `tenantId`, sk `recordId` (time-ordered)."""
+        return f"{self.prefix}-audit"
+
+    @property
     def tables(self) -> tuple[str, ...]:
         return (
             self.campaigns_table,
@@ -48,6 +53,7 @@ class ResourceNames:
             self.events_table,
             self.suppressions_table,
             self.throttle_table,
+            self.audit_table,
         )
 
     # S3 -----------------------------------------------------------------------------------------

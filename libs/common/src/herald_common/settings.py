@@ -50,6 +50,12 @@ class HeraldSettings(BaseSettings):
 
     ses_api_version: Literal["v1", "v2"] = "v2"
 
+    # Abuse limits (README "Abuse limits"): per-tenant API requests per second and burst, per replica (0: off), and
+    # the request body bound (413 beyond; a service may raise it, and a streaming route has its own).
+    rate_limit_per_second: float = Field(default=50.0, ge=0)
+    rate_limit_burst: int = Field(default=100, ge=1)
+    max_request_bytes: int = Field(default=1024 * 1024, gt=0)
+
     # Standard AWS variables, honoured as boto honours them.
     aws_endpoint_url: str | None = Field(default=None, validation_alias=AliasChoices("AWS_ENDPOINT_URL"))
     aws_region: str = Field(default="us-east-1", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"))

@@ -12,12 +12,14 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from herald_common.auth import Authenticator
+from herald_common.body_limit import BodySizeLimit
 from herald_common.errors import error_body, install_error_handlers
 from herald_common.metrics import HTTP_DURATION, HTTP_REQUESTS
 from herald_common.openapi import install_error_documentation
+from herald_common.rate_limit import RateLimiter, TenantRateLimit
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Sequence
     from contextlib import AbstractAsyncContextManager
 
     from herald_common.settings import HeraldSettings
@@ -36,13 +38,22 @@ def create_service_app(
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
     readiness: Callable[[FastAPI], Awaitable[None]] | None = None,
     version: str = "0.1.0",
+    max_request_bytes: int | None = None,
+    body_limit_overrides: Sequence[tuple[str, str, int]] = (),
 ) -> FastAPI:
-    """A FastAPI app with Herald's error shape, auth, request ids, `/healthz`, `/readyz` and `/metrics`."""
+    """A FastAPI app with Herald's error shape, auth, request ids, `/healthz`, `/readyz` and `/metrics`, and the
+    abuse limits: per-tenant request rate (429) and request body size (413; `max_request_bytes` replaces
+    `settings.max_request_bytes`, `body_limit_overrides` gives routes their own)."""
     app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
     app.state.settings = settings
     app.state.authenticator = Authenticator(settings)
     install_error_handlers(app)
     install_error_documentation(app)
+    # Outermost first to run: the rate limit answers before anything reads the body.
+    app.add_middleware(
+        BodySizeLimit, max_bytes=max_request_bytes or settings.max_request_bytes, overrides=body_limit_overrides
+    )
+    app.add_middleware(TenantRateLimit, limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst))
 
     @app.middleware("http")
     async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

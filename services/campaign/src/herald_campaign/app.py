@@ -12,6 +12,10 @@ from typing import TYPE_CHECKING
 import httpx
 import structlog
 
+from herald_campaign.audit.api import router as audit_router
+from herald_campaign.audit.repository import DynamoAuditReader
+from herald_campaign.audit.routes import AUDITED_ROUTES
+from herald_campaign.audit.service import AuditService
 from herald_campaign.campaigns.api import router as campaigns_router
 from herald_campaign.campaigns.fanout import FanoutRunner, FanoutSupervisor, Scheduler
 from herald_campaign.campaigns.fanout_store import DynamoFanoutStore
@@ -24,10 +28,15 @@ from herald_campaign.campaigns.retry_store import DynamoRetryStore
 from herald_campaign.campaigns.service import CampaignService
 from herald_campaign.campaigns.templates import HttpTemplateCatalog
 from herald_campaign.config import Settings
+from herald_campaign.senders.api import router as senders_router
+from herald_campaign.senders.dns import DnspythonResolver
+from herald_campaign.senders.identities import SesIdentities
+from herald_campaign.senders.service import SenderAuthenticator, SenderAuthMode
 from herald_campaign.suppressions.api import router as suppressions_router
 from herald_campaign.suppressions.repository import DynamoSuppressionStore
 from herald_campaign.suppressions.service import SuppressionService
 from herald_campaign.unsubscribe.api import router as unsubscribe_router
+from herald_common.audit import AuditLog, AuditTrail
 from herald_common.aws import open_clients
 from herald_common.resources import EMAIL_JOB_PRIORITIES
 from herald_common.ses import RawEmailSender
@@ -38,6 +47,9 @@ if TYPE_CHECKING:
 
     from fastapi import FastAPI
 
+    from herald_campaign.senders.dns import DnsResolver
+    from herald_common.aws import AwsClients
+
 log = structlog.get_logger("herald.campaign")
 
 DESCRIPTION = (
@@ -46,9 +58,15 @@ DESCRIPTION = (
 )
 
 
-def create_app(settings: Settings | None = None, *, template_client: httpx.AsyncClient | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    template_client: httpx.AsyncClient | None = None,
+    dns_resolver: DnsResolver | None = None,
+) -> FastAPI:
     """The app. `template_client` (an `httpx.AsyncClient` whose base URL is the template service) replaces the one
-    built from `HERALD_TEMPLATE_URL`; the app does not close a client it was given."""
+    built from `HERALD_TEMPLATE_URL`; the app does not close a client it was given. `dns_resolver` replaces the
+    system's resolver for sender authentication (tests give it a zone of their own)."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -96,6 +114,8 @@ def create_app(settings: Settings | None = None, *, template_client: httpx.Async
             )
             resumer = RetryResumer(retries, retry_store)
             app.state.aws = aws
+            senders = await _sender_authenticator(stack, settings, aws, dns_resolver)
+            app.state.sender_authenticator = senders
             app.state.fanouts = supervisor
             app.state.retries = resumer
             app.state.campaign_service = CampaignService(
@@ -107,12 +127,16 @@ def create_app(settings: Settings | None = None, *, template_client: httpx.Async
                 batch_size=settings.batch_size,
                 max_inline_recipients=settings.max_recipients_per_request,
                 max_upload_recipients=settings.max_upload_recipients,
+                max_campaign_recipients=settings.max_campaign_recipients,
                 recipients_per_part=settings.recipients_per_part,
                 retries=retries,
                 retry_store=retry_store,
                 mailer=RawEmailSender(names.configuration_set, sesv2=aws.sesv2, ses=aws.ses),
                 public_url=settings.public_url,
+                senders=senders,
             )
+            app.state.audit_log = AuditLog(dynamodb, names.audit_table)
+            app.state.audit_service = AuditService(DynamoAuditReader(dynamodb, names.audit_table))
             app.state.suppression_service = SuppressionService(
                 DynamoSuppressionStore(dynamodb, names.suppressions_table)
             )
@@ -138,10 +162,14 @@ def create_app(settings: Settings | None = None, *, template_client: httpx.Async
         settings=settings,
         lifespan=lifespan,
         readiness=readiness,
+        body_limit_overrides=[("POST", r"/campaigns/[^/]+/recipients", settings.max_upload_bytes)],
     )
     app.include_router(campaigns_router)
     app.include_router(suppressions_router)
     app.include_router(unsubscribe_router)
+    app.include_router(audit_router)
+    app.include_router(senders_router)
+    app.add_middleware(AuditTrail, routes=AUDITED_ROUTES)
     return app
 
 
@@ -149,3 +177,16 @@ async def _stop(task: asyncio.Task[None]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+async def _sender_authenticator(
+    stack: AsyncExitStack, settings: Settings, aws: AwsClients, dns_resolver: DnsResolver | None
+) -> SenderAuthenticator:
+    """The checker for `HERALD_SENDER_AUTH`; SES v1 answers the identity questions whichever API sends."""
+    mode = settings.sender_auth_mode
+    if mode is SenderAuthMode.OFF:
+        return SenderAuthenticator(mode, None, None)
+    ses = aws.ses or (await open_clients(stack, settings, "ses")).ses
+    assert ses is not None
+    resolver = dns_resolver or DnspythonResolver(lifetime=settings.dns_timeout_seconds)
+    return SenderAuthenticator(mode, SesIdentities(ses), resolver)

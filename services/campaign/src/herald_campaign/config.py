@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from herald_common.settings import HeraldSettings
+from herald_campaign.senders.service import SenderAuthMode
+from herald_common.settings import ConfigurationError, Environment, HeraldSettings
 
 
 class Settings(HeraldSettings):
@@ -26,3 +27,26 @@ class Settings(HeraldSettings):
     # At shutdown, running fan-outs get this long to finish before they are cancelled (their lease lets them resume).
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     template_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Request bodies: inline recipients of `POST /campaigns` make a JSON body larger than the kit's 1 MiB default;
+    # a recipient upload streams, so its own bound is far larger (the recipient-count limits bound it too).
+    max_request_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    max_upload_bytes: int = Field(default=1024 * 1024 * 1024, gt=0)
+    # Stored (valid, unique) recipients one campaign may hold, over all its uploads.
+    max_campaign_recipients: int = Field(default=5_000_000, ge=1)
+
+    # Sender authentication before a send (README "Sender authentication"): enforce | warn | off. Unset: `enforce` in
+    # prod, `off` in dev (no DNS needed by `make dev`, `make demo` or the tests). Prod refuses anything but enforce.
+    sender_auth: SenderAuthMode | None = None
+    dns_timeout_seconds: float = Field(default=3.0, gt=0)
+
+    @model_validator(mode="after")
+    def _prod_enforces_sender_authentication(self) -> Settings:
+        if self.env is Environment.PROD and self.sender_auth not in (None, SenderAuthMode.ENFORCE):
+            raise ConfigurationError("HERALD_SENDER_AUTH must be enforce in prod")
+        return self
+
+    @property
+    def sender_auth_mode(self) -> SenderAuthMode:
+        if self.sender_auth is not None:
+            return self.sender_auth
+        return SenderAuthMode.ENFORCE if self.env is Environment.PROD else SenderAuthMode.OFF

@@ -10,14 +10,12 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import make_msgid
 
+from herald_common.headers import HeaderInjection as HeaderInjection
 from herald_common.unsubscribe import UnsubscribeTarget, make_token
+from herald_processor.header_check import check_envelope
 
 _LINE_BREAK = re.compile(r"[\r\n]")
 _TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
-
-
-class HeaderInjection(ValueError):
-    """A header value would carry a line break: the message is refused, not repaired."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +68,7 @@ def _address(addr_spec: str, display_name: str | None = None) -> Address:
 
 def build_message(envelope: Envelope, subject: str, html: str, text: str | None, unsubscribe: str) -> bytes:
     """The raw RFC 5322 message (CRLF line ends): text and HTML alternatives, Herald and RFC 8058 headers."""
+    check_envelope(envelope, subject, unsubscribe)
     message = EmailMessage(policy=SMTP)
     message["From"] = _address(envelope.from_address, envelope.from_name)
     message["To"] = _address(envelope.destination)

@@ -7,9 +7,9 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
 
 from herald_common.api_keys import ApiKeyRegistry
+from herald_common.audit import AuditedRoute, AuditLog, AuditTrail
 from herald_common.aws import open_clients
 from herald_common.web import create_service_app
-from herald_template.body_limit import BodySizeLimit
 from herald_template.config import Settings
 from herald_template.rendering import SandboxRenderer
 from herald_template.templates.api import router
@@ -28,13 +28,19 @@ HTML is autoescaped; a missing variable is an error for that recipient only; bui
 internals or tries to exhaust the service gets 422 and the service stays healthy."""
 
 
+# Template saves are the template service's only state change (herald_common.audit).
+AUDITED_ROUTES = (
+    AuditedRoute("PUT", "/templates/{templateId}", "template.save", target_param="templateId", details=("version",)),
+)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            clients = await open_clients(stack, settings, "s3")
+            clients = await open_clients(stack, settings, "s3", "dynamodb")
             store = S3TemplateStore(clients.require_s3(), settings.resources.bucket)
             renderer = SandboxRenderer(
                 settings.render_limits(),
@@ -49,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             stack.callback(sys.setswitchinterval, sys.getswitchinterval())
             sys.setswitchinterval(settings.render_switch_interval_seconds)
             app.state.template_store = store
+            app.state.audit_log = AuditLog(clients.require_dynamodb(), settings.resources.audit_table)
             app.state.template_service = TemplateService(store, renderer, max_recipients=settings.render_max_recipients)
             yield
 
@@ -62,8 +69,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings,
         lifespan=lifespan,
         readiness=readiness,
+        max_request_bytes=settings.template_max_request_bytes,
     )
     app.state.api_keys = ApiKeyRegistry(settings.template_api_keys, service_key=settings.service_key.get_secret_value())
-    app.add_middleware(BodySizeLimit, max_bytes=settings.template_max_request_bytes)
+    app.add_middleware(AuditTrail, routes=AUDITED_ROUTES)
     app.include_router(router)
     return app

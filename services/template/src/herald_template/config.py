@@ -22,6 +22,10 @@ class Settings(ServiceKeySettings):
         default=8 * 1024 * 1024, gt=0, description="request body (413 above it): a full-size template and a batch"
     )
     render_max_recipients: int = Field(default=500, gt=0, description="per render call")
+    # The render API serves processors and other teams in batches of recipients: a higher call rate than the
+    # campaign API's (200 calls of 50 recipients is more than two cores render in a second).
+    rate_limit_per_second: float = Field(default=200.0, ge=0)
+    rate_limit_burst: int = Field(default=400, ge=1)
     render_workers: int = Field(default=2, gt=0, description="threads that render (CPU work, off the event loop)")
     render_switch_interval_seconds: float = Field(
         default=0.02,

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from herald_common.errors import BadRequest, Conflict, HeraldError, NotFound, ServiceUnavailable, Unprocessable
+from herald_common.errors import (
+    BadRequest,
+    Conflict,
+    HeraldError,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    Unprocessable,
+)
 
 
 class CampaignNotFound(NotFound):
@@ -77,3 +85,9 @@ class RetryInProgress(Conflict):
     """retry-failed while the campaign's previous retry-failed call is still queueing (or being resumed)."""
 
     code = "RetryInProgress"
+
+
+class RecipientLimitExceeded(PayloadTooLarge):
+    """More stored recipients than one campaign may hold (`HERALD_MAX_CAMPAIGN_RECIPIENTS`)."""
+
+    code = "RecipientLimitExceeded"

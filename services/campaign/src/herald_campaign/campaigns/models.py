@@ -75,6 +75,7 @@ class Campaign:
     fanout_queued: int = 0
     fanout_lease_until: int | None = None
     counters: dict[str, int] = field(default_factory=dict)
+    sender_authentication: dict[str, Any] | None = None  # the last check, stored by a send (senders/service.py)
 
     def counter(self, name: str) -> int:
         return self.counters.get(name, 0)
@@ -146,4 +147,5 @@ def campaign_from_item(values: dict[str, Any]) -> Campaign:
         fanout_queued=values.get("fanoutQueued", 0),
         fanout_lease_until=values.get("fanoutLeaseUntil"),
         counters={name: int(values.get(name, 0)) for name in COUNTER_ATTRIBUTES},
+        sender_authentication=values.get("senderAuthentication"),
     )

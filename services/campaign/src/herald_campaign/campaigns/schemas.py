@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from herald_campaign.campaigns.intake import normalise_address
 from herald_campaign.campaigns.models import Campaign, CampaignStatus, Priority, utc_now
 from herald_campaign.campaigns.rules import check_throttle, parse_send_at
+from herald_campaign.senders.schemas import SenderAuthenticationView
+from herald_common.headers import header_problem
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -18,9 +20,9 @@ CAMPAIGN_ID_PATTERN = r"^camp_[a-z0-9]{20}$"
 
 
 def _single_line(value: str | None) -> str | None:
-    # CR/LF in a value that ends up in an email header would let a caller inject headers.
-    if value is not None and ("\r" in value or "\n" in value):
-        raise ValueError("must not contain line breaks")
+    # CR, LF or NUL in a value that ends up in an email header would let a caller inject headers.
+    if value is not None and (problem := header_problem(value)) is not None:
+        raise ValueError(f"must not contain line breaks or NUL: it {problem}")
     return value
 
 
@@ -349,6 +351,11 @@ class CampaignView(BaseModel):
     throttle: dict[str, int] | None
     priority: Priority
     counts: CampaignCounts
+    sender_authentication: SenderAuthenticationView | None = Field(
+        default=None,
+        alias="senderAuthentication",
+        description="The sender-authentication check of the last send attempt (null before one).",
+    )
 
     @classmethod
     def of(cls, c: Campaign) -> CampaignView:
@@ -380,6 +387,7 @@ class CampaignView(BaseModel):
             throttle=c.throttle,
             priority=c.priority,
             counts=counts,
+            sender_authentication=c.sender_authentication,
         )
 
 

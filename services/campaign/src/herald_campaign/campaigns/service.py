@@ -14,6 +14,7 @@ from herald_campaign.campaigns.errors import (
     CampaignNotDraft,
     CampaignNotFound,
     CampaignNotRetryable,
+    RecipientLimitExceeded,
     RetryInProgress,
 )
 from herald_campaign.campaigns.intake import AddressSet, IntakeCounts, RecipientFilter, address_key, invalid_row
@@ -28,6 +29,7 @@ from herald_campaign.campaigns.rules import (
 )
 from herald_campaign.campaigns.testsend import HeaderInjection, build_test_message, herald_test_tags
 from herald_campaign.dynamo import decode_page_token, encode_page_token
+from herald_campaign.senders.service import refusal
 from herald_common.errors import Conflict, PayloadTooLarge
 
 if TYPE_CHECKING:
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
     from herald_campaign.campaigns.ports import CampaignStore, RecipientStore, RetryStore, TemplateCatalog, TestMailer
     from herald_campaign.campaigns.retry import RetryRunner
     from herald_campaign.campaigns.schemas import CampaignCreate, CampaignUpdate, SendRequest, TestSendRequest
+    from herald_campaign.senders.service import SenderAuthentication, SenderAuthenticator
     from herald_common.auth import Principal
 
 log = structlog.get_logger("herald.campaign")
@@ -62,6 +65,8 @@ class CampaignService:
         retry_store: RetryStore | None = None,
         mailer: TestMailer | None = None,
         public_url: str = "",
+        max_campaign_recipients: int | None = None,
+        senders: SenderAuthenticator | None = None,
     ) -> None:
         self._store = store
         self._recipients = recipients
@@ -76,6 +81,8 @@ class CampaignService:
         self._retry_store = retry_store
         self._mailer = mailer
         self._public_url = public_url.rstrip("/")
+        self._max_campaign = max_campaign_recipients
+        self._senders = senders
 
     async def get(self, tenant_id: str, campaign_id: str) -> Campaign:
         """The tenant's campaign; another tenant's id is as unknown as a missing one."""
@@ -108,6 +115,7 @@ class CampaignService:
                 accepted.append(recipient)
             elif admitted.counts.invalid > len(refused):
                 refused.append(invalid_row(position, plain))
+        self._check_campaign_size(0, len(accepted))
         if accepted:
             await self._recipients.write_part(tenant_id, campaign_id, 1, accepted)
         if refused:
@@ -157,6 +165,7 @@ class CampaignService:
                 invalid_before = admitted.counts.invalid
                 recipient = admitted.admit(item)
                 if recipient is not None:
+                    self._check_campaign_size(campaign.recipient_count, admitted.counts.accepted)
                     buffer.append(recipient)
                 elif admitted.counts.invalid > invalid_before:
                     refused.append(invalid_row(admitted.counts.total, item))
@@ -189,6 +198,13 @@ class CampaignService:
             raise
         log.info("campaign.recipients_added", tenantId=tenant_id, campaignId=campaign_id, **counts.as_response())
         return counts
+
+    def _check_campaign_size(self, stored: int, adding: int) -> None:
+        if self._max_campaign is not None and stored + adding > self._max_campaign:
+            raise RecipientLimitExceeded(
+                f"A campaign holds at most {self._max_campaign} recipients; this one has {stored} and the request "
+                "adds more. Nothing of this request was stored."
+            )
 
     async def _write_part(self, campaign: Campaign, recipients: list[Recipient]) -> int:
         part = await self._store.reserve_parts(campaign.tenant_id, campaign.campaign_id, 1, iso(utc_now()))
@@ -310,6 +326,7 @@ class CampaignService:
         check_sendable(campaign.status, campaign.recipient_count)
         now = utc_now()
         plan = plan_send(body.send_at_time(now), now)
+        sender = await self._check_sender(campaign)
         version = await self._templates.latest_version(campaign.template_id, authorization)
         sets: dict[str, Any] = {
             "status": plan.status.value,
@@ -318,6 +335,7 @@ class CampaignService:
             "priority": body.priority.value,
             "batchSize": self._batch_size,
             "throttle": body.throttle.as_item() if body.throttle else None,
+            "senderAuthentication": sender.as_item() if sender else None,
         }
         if plan.status is CampaignStatus.SENDING:
             sets |= {"fanoutOwner": self._runner.owner, "fanoutLeaseUntil": self._runner.lease_until()}
@@ -339,6 +357,18 @@ class CampaignService:
         if plan.status is CampaignStatus.SENDING:
             self._supervisor.start(dataclasses.replace(claimed, fanout_queued=0))
         return plan.status
+
+    async def _check_sender(self, campaign: Campaign) -> SenderAuthentication | None:
+        """Sender authentication before a send; a failure that blocks is stored on the draft, then answered 400."""
+        if self._senders is None:
+            return None
+        result = await self._senders.check(campaign.from_address)
+        if result.blocks_sending:
+            c = campaign
+            sets = {"senderAuthentication": result.as_item()}
+            await self._store.update_draft(c.tenant_id, c.campaign_id, sets=sets, removes=(), now=iso(utc_now()))
+            raise refusal(c.from_address, result)
+        return result
 
     async def change_status(self, principal: Principal, campaign_id: str, action: CampaignAction) -> CampaignStatus:
         """pause, resume or cancel, as one conditional write (409 InvalidTransition where it does not apply)."""

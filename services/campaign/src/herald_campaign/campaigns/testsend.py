@@ -14,6 +14,9 @@ from email.policy import SMTP
 from email.utils import make_msgid
 from typing import TYPE_CHECKING
 
+from herald_common.headers import HeaderInjection as HeaderInjection
+from herald_common.headers import check_message_headers
+
 if TYPE_CHECKING:
     from herald_campaign.campaigns.models import Campaign
 
@@ -22,10 +25,6 @@ MAX_TEST_ADDRESSES = 10
 
 _LINE_BREAK = re.compile(r"[\r\n]")
 _TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
-
-
-class HeaderInjection(ValueError):
-    """A header value would carry a line break: refused, never repaired."""
 
 
 def tag_value(value: str) -> str:
@@ -53,6 +52,14 @@ def _address(addr_spec: str, display_name: str | None = None) -> Address:
 
 def build_test_message(c: Campaign, destination: str, subject: str, html: str, text: str | None) -> bytes:
     """The raw RFC 5322 test message (CRLF line ends): text and HTML alternatives plus the Herald test headers."""
+    check_message_headers(
+        {"subject": subject, "X-Herald-Tenant": c.tenant_id, "X-Herald-Campaign": c.campaign_id},
+        addresses={
+            "fromAddress": (c.from_address, c.from_name),
+            "replyTo": (c.reply_to, None),
+            "to": (destination, None),
+        },
+    )
     message = EmailMessage(policy=SMTP)
     message["From"] = _address(c.from_address, c.from_name)
     message["To"] = _address(destination)

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from herald_campaign.openapi_docs import INVALID
 from herald_campaign.suppressions.schemas import SuppressionReason
 from herald_campaign.unsubscribe.page import SECURITY_HEADERS, confirm_page, done_page
+from herald_common.audit import audit_as
 from herald_common.errors import NotFound
 from herald_common.unsubscribe import UnsubscribeTarget, verify_token
 
@@ -67,6 +68,7 @@ async def unsubscribe(token: str, request: Request) -> Response:
     """Unsubscribe: RFC 8058 one-click (`List-Unsubscribe=One-Click`) or the confirmation form. Idempotent: the
     address goes on the tenant's suppression list with reason `unsubscribe` (an existing entry is kept)."""
     target = _target(request, token)
+    audit_as(request, tenant_id=target.tenant_id, actor="unsubscribe-link", target=target.email)
     service: SuppressionService = request.app.state.suppression_service
     await service.add(target.tenant_id, target.email, SuppressionReason.UNSUBSCRIBE.value, target.campaign_id)
     if _wants_html(request):

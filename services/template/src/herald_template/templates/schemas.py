@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import pydantic_core
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 from pydantic.alias_generators import to_camel
 
+from herald_common.headers import header_problem
 from herald_template.rendering import Recipient, RenderedEmail, TemplateSource
 
 if TYPE_CHECKING:
@@ -17,6 +18,13 @@ if TYPE_CHECKING:
 
 class Schema(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+def _header_safe(value: str) -> str:
+    # The subject becomes an email header: CR, LF or NUL there would let the template add headers of its own.
+    if (problem := header_problem(value)) is not None:
+        raise ValueError(f"must not contain line breaks or NUL: it {problem}")
+    return value
 
 
 _HTML_EXAMPLE = '<p>Hello {{ first_name }},</p><p><a href="{{ unsubscribe_url }}">Unsubscribe</a></p>'
@@ -35,6 +43,8 @@ class TemplateIn(Schema):
             "examples": [{"name": "Spring newsletter", "subject": "Hi {{ first_name }}", "html": _HTML_EXAMPLE}]
         }
     )
+
+    _subject = field_validator("subject")(_header_safe)
 
     def source(self) -> TemplateSource:
         return TemplateSource(self.subject, self.html, self.text)
@@ -173,6 +183,8 @@ class InlineRenderRequest(Schema):
     html: str = Field(min_length=1)
     text: str | None = None
     recipients: list[RecipientIn] = Field(min_length=1)
+
+    _subject = field_validator("subject")(_header_safe)
 
     model_config = ConfigDict(
         json_schema_extra={

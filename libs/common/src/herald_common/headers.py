@@ -1,0 +1,77 @@
+"""Email header values: checked before they reach a message, never repaired.
+
+A CR or LF in a header value ends the header and lets whoever wrote the value add their own (`Bcc:`, a second
+`From:`); a NUL truncates it in some MTAs. Herald refuses all three twice: at the API, where the value comes in (a
+422 naming the field), and again just before a message is built from it (the processor and the campaign service's
+test sends), so a value that reached storage some other way still cannot become a header. Addresses are parsed into
+one `Address` each (display name and addr-spec apart), never concatenated into header text.
+"""
+
+from __future__ import annotations
+
+import re
+from email.errors import HeaderParseError
+from email.headerregistry import Address
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+_FORBIDDEN = re.compile(r"[\r\n\x00]")
+_NAMES = {"\r": "a carriage return (CR)", "\n": "a line feed (LF)", "\x00": "a NUL character"}
+
+
+class HeaderInjection(ValueError):
+    """A header value carries CR, LF or NUL, or an address field is not exactly one address."""
+
+    def __init__(self, field: str, problem: str | None = None) -> None:
+        super().__init__(field if problem is None else f"{field} {problem}")
+        self.field = field
+
+
+def header_problem(value: str) -> str | None:
+    """What makes `value` unfit for a header (`contains a line feed (LF)`), or None when it is fit."""
+    found = _FORBIDDEN.search(value)
+    return None if found is None else f"contains {_NAMES[found.group()]}"
+
+
+def check_header_value(field: str, value: str | None) -> None:
+    """Raise `HeaderInjection` naming `field` when `value` holds CR, LF or NUL (None is fine: no header)."""
+    if value is not None and (problem := header_problem(value)) is not None:
+        raise HeaderInjection(field, problem)
+
+
+@lru_cache(maxsize=4096)
+def _one_address(addr_spec: str, display_name: str) -> Address | None:
+    # Cached: a campaign's From and Reply-To are the same for every one of its messages.
+    try:
+        address = Address(display_name=display_name, addr_spec=addr_spec)
+    except (ValueError, IndexError, HeaderParseError):  # the header parser's errors for a bad addr-spec
+        return None
+    return address if address.username and address.domain else None
+
+
+def parse_address(field: str, addr_spec: str, display_name: str | None = None) -> Address:
+    """One parsed address for a `From`/`To`/`Reply-To` header; `HeaderInjection` for anything else (two addresses,
+    a group, a stray quote, CR/LF/NUL in either part)."""
+    check_header_value(field, addr_spec)
+    check_header_value(f"{field} display name", display_name)
+    address = _one_address(addr_spec, display_name or "")
+    if address is None:
+        raise HeaderInjection(field, f"is not a single address: {addr_spec!r}")
+    return address
+
+
+def check_message_headers(
+    values: Mapping[str, str | None], addresses: Mapping[str, tuple[str | None, str | None]] | None = None
+) -> None:
+    """The check a message builder runs on its input before it builds anything.
+
+    `values`: header name → value (subject, ids, URLs…); `addresses`: header name → (addr-spec, display name), each
+    of which must be exactly one address. Raises `HeaderInjection` naming the first bad field."""
+    for field, value in values.items():
+        check_header_value(field, value)
+    for field, (addr_spec, display_name) in (addresses or {}).items():
+        if addr_spec is not None:
+            parse_address(field, addr_spec, display_name)
