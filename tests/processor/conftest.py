@@ -92,6 +92,8 @@ class FakeLedger:
     def __init__(self, campaigns: FakeCampaigns) -> None:
         self.rows: dict[str, Row] = {}
         self.campaigns = campaigns
+        self.claim_writes = 0
+        self.settle_writes = 0
 
     def entry(self, email: str) -> LedgerEntry:
         row = self.rows[email]
@@ -112,6 +114,31 @@ class FakeLedger:
         row.state, row.lease_owner = LedgerState.SENDING, owner
         row.lease_expires_at, row.attempt = int(time.time()) + lease_seconds, row.attempt + 1
         return self.entry(email)
+
+    async def claim_many(
+        self, campaign: Campaign, seen: Any, *, owner: str, batch_id: str, lease_seconds: int
+    ) -> dict[str, LedgerEntry]:
+        self.claim_writes += 1
+        taken = {}
+        for email, attempt in seen.items():
+            if self.rows.get(email, Row()).attempt != attempt:
+                continue
+            entry = await self.claim(campaign, email, owner=owner, batch_id=batch_id, lease_seconds=lease_seconds)
+            if entry is not None:
+                taken[email] = entry
+        return taken
+
+    async def settle_many(self, campaign: Campaign, owner: str, settlements: Any) -> set[str]:
+        self.settle_writes += 1
+        lost = set()
+        for s in settlements:
+            if s.state is None:
+                done = await self.release(campaign, s.email, owner)
+            else:
+                done = await self.mark(campaign, s.email, owner, s.outcome, s.state)
+            if not done:
+                lost.add(s.email)
+        return lost
 
     async def finalize_unclaimed(
         self, campaign: Campaign, email: str, state: LedgerState, *, batch_id: str, reason: str | None

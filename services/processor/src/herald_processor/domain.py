@@ -134,6 +134,16 @@ class SendOutcome:
 
 
 @dataclass(frozen=True)
+class Settlement:
+    """What becomes of one of our claims after its SES call: a final `state` with the call's outcome, or (state
+    None) the claim given back because nothing was sent."""
+
+    email: str
+    state: LedgerState | None
+    outcome: SendOutcome | None = None
+
+
+@dataclass(frozen=True)
 class OutgoingEmail:
     """Everything the sender needs for one recipient: the raw MIME bytes, the address and the SES tags."""
 

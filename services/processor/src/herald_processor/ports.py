@@ -14,6 +14,7 @@ if TYPE_CHECKING:
         OutgoingEmail,
         RenderResult,
         SendOutcome,
+        Settlement,
         Template,
         Throttle,
     )
@@ -43,6 +44,16 @@ class DeliveryLedger(Protocol):
         self, campaign: Campaign, email: str, *, owner: str, batch_id: str, lease_seconds: int
     ) -> LedgerEntry | None:
         """Take the recipient for sending (only if unclaimed): the new entry, or None with the entry left as it was."""
+
+    async def claim_many(
+        self, campaign: Campaign, seen: Mapping[str, int], *, owner: str, batch_id: str, lease_seconds: int
+    ) -> dict[str, LedgerEntry]:
+        """Take every recipient of `seen` (email → the attempt its entry had when looked at) that is still unclaimed
+        and unchanged since, in as few writes as the store allows; the new entries of those taken."""
+
+    async def settle_many(self, campaign: Campaign, owner: str, settlements: Sequence[Settlement]) -> set[str]:
+        """Record the final outcomes of our own claims and give back those nothing was sent for, in as few writes as
+        the store allows; the emails whose lease was lost meanwhile (left as they were)."""
 
     async def finalize_unclaimed(
         self, campaign: Campaign, email: str, state: LedgerState, *, batch_id: str, reason: str | None

@@ -172,7 +172,8 @@ class BatchService:
             return
         sendable = await self._settle_unsendable(job, campaign, candidates, finals)
         if sendable:
-            await self._render_and_send(job, campaign, sendable, finals, receive_count)
+            seen = {key: entry.attempt for key, entry in snapshot.items()}
+            await self._render_and_send(job, campaign, sendable, finals, receive_count, seen)
         if held:
             # A live claim elsewhere, or an expired one whose SES Send event may still come: come back when each can
             # be judged (then counted, reconciled as `sent` by analytics, or made `unknown`).
@@ -218,6 +219,7 @@ class BatchService:
         sendable: list[tuple[JobRecipient, Address]],
         finals: dict[str, LedgerState],
         receive_count: int,
+        seen: dict[str, int],
     ) -> None:
         ports, policy = self._ports, self._policy
         keys = [a.key for _, a in sendable]
@@ -241,7 +243,15 @@ class BatchService:
         ready: list[Sendable] = []
         for (recipient, address), url, result in zip(sendable, urls, results, strict=True):
             if isinstance(result, RenderedEmail):
-                ready.append(Sendable(recipient=recipient, address=address, rendered=result, unsubscribe_url=url))
+                ready.append(
+                    Sendable(
+                        recipient=recipient,
+                        address=address,
+                        rendered=result,
+                        unsubscribe_url=url,
+                        attempt=seen.get(address.key, 0),
+                    )
+                )
             else:
                 log.warning("processor.render_failed", recipient=address.key, error=result.error)
                 await self._settle(job, campaign, [address.key], LedgerState.FAILED, finals, "render_error")
