@@ -36,6 +36,7 @@ class FakeCampaigns:
         self.counters: Counter[str] = Counter()
         self.status_reason: str | None = None
         self.reads = 0
+        self.dead_letters: dict[str, int] = {}
 
     async def get(self, tenant_id: str, campaign_id: str) -> Campaign | None:
         self.reads += 1
@@ -62,6 +63,12 @@ class FakeCampaigns:
             self.campaign, status=CampaignStatus.PAUSED, status_reason=reason, quota_resume_at=resume_at
         )
         self.status_reason = reason
+        return True
+
+    async def count_dead_letter(self, tenant_id: str, campaign_id: str, batch_id: str, recipients: int) -> bool:
+        if batch_id in self.dead_letters:
+            return False
+        self.dead_letters[batch_id] = recipients
         return True
 
     async def resume_after_quota(self, tenant_id: str, campaign_id: str, now: float) -> bool:

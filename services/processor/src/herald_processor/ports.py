@@ -35,6 +35,10 @@ class CampaignStore(Protocol):
     async def resume_after_quota(self, tenant_id: str, campaign_id: str, now: float) -> bool:
         """`paused` for the SES daily quota, with its resume time passed → `sending`; True when this call did it."""
 
+    async def count_dead_letter(self, tenant_id: str, campaign_id: str, batch_id: str, recipients: int) -> bool:
+        """Count a batch that went to the dead-letter queue on its campaign, once per batch id; True when this call
+        counted it."""
+
 
 class DeliveryLedger(Protocol):
     async def snapshot(self, campaign: Campaign, emails: Sequence[str]) -> dict[str, LedgerEntry]:

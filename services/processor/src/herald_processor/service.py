@@ -117,6 +117,12 @@ class BatchService:
             )
         return report
 
+    async def dead_lettered(self, tenant_id: str, campaign_id: str, batch_id: str, recipients: int) -> None:
+        """A batch of this campaign goes to the dead-letter queue: its recipients are neither sent nor counted as
+        final until it is redriven, so the campaign says how many are waiting there."""
+        if await self._ports.campaigns.count_dead_letter(tenant_id, campaign_id, batch_id, recipients):
+            log.error("processor.batch_dead_lettered", recipients=recipients)
+
     async def _after_quota_pause(self, campaign: Campaign) -> Campaign:
         """A campaign the processor paused for the SES daily quota: resume it once its pause is over."""
         now = self._clock()

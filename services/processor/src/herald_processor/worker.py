@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import json
 from typing import TYPE_CHECKING
 
 import structlog
@@ -76,6 +78,16 @@ class ProcessorWorker:
             delay = min(10.0, delay * 2)
         return None
 
+    async def _max_receive_count(self, url: str) -> int | None:
+        """The queue's redrive `maxReceiveCount`: a batch failing on that receive is dead-lettered by the processor
+        (and counted on its campaign) rather than by SQS on the next receive. None: no redrive policy read."""
+        try:
+            attributes = await self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])
+            return int(json.loads(attributes["Attributes"]["RedrivePolicy"])["maxReceiveCount"])
+        except (ClientError, BotoCoreError, KeyError, ValueError) as exc:
+            log.warning("processor.redrive_policy_unknown", error=str(exc))
+            return None
+
     async def _sample_quota(self) -> None:
         if self._ses_quota is not None and (ratio := await self._ses_quota()) is not None:
             SES_QUOTA_USED.set(ratio)
@@ -104,7 +116,14 @@ class ProcessorWorker:
             return
         url, dlq = urls
         settings = self._settings
-        handler = EmailJobHandler(self._service, self._sqs, url, requeue_after_receives=settings.requeue_after_receives)
+        max_receives = await self._max_receive_count(url)
+        handler = EmailJobHandler(
+            self._service,
+            self._sqs,
+            url,
+            requeue_after_receives=settings.requeue_after_receives,
+            max_receive_count=max_receives,
+        )
         self._poller = SqsPoller(
             self._sqs,
             url,
@@ -112,7 +131,7 @@ class ProcessorWorker:
             concurrency=settings.concurrency,
             visibility_timeout=settings.visibility_timeout,
             handler_timeout=settings.handler_timeout,
-            retry_policy=retry_policy,
+            retry_policy=functools.partial(retry_policy, max_receive_count=max_receives),
             dead_letter_url=dlq,
             shutdown_grace=SHUTDOWN_GRACE_SECONDS,
             name="email-jobs",
