@@ -57,7 +57,7 @@ def _renderer() -> httpx.MockTransport:
     return httpx.MockTransport(handle)
 
 
-async def _prepare(aws: AwsClients, settings: Settings, campaign_id: str) -> None:
+async def _prepare(aws: AwsClients, settings: Settings, campaign_id: str, recipients: int = EMAILS) -> None:
     await aws.require_dynamodb().put_item(
         TableName=settings.resources.campaigns_table,
         Item={
@@ -68,7 +68,7 @@ async def _prepare(aws: AwsClients, settings: Settings, campaign_id: str) -> Non
             "templateVersion": {"N": "1"},
             "fromAddress": {"S": "news@example.com"},
             "status": {"S": "sending"},
-            "recipientCount": {"N": str(EMAILS)},
+            "recipientCount": {"N": str(recipients)},
         },
     )
     document = {"templateId": "newsletter", "version": 1, "name": "N", "subject": "Hello", "html": "<p>x</p>"}

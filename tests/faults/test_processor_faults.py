@@ -186,3 +186,28 @@ def test_ses_internal_errors_end_unknown_and_are_never_resent(stack: DevStack, c
     assert (stats["sent"], stats["unknown"]) == (states["sent"], states["unknown"])
     log_text = stack.log_path("processor").read_text(errors="replace")
     assert "InternalFailure" in log_text
+
+
+@pytest.mark.timeout(180)
+def test_a_template_service_outage_is_waited_out(stack: DevStack, client: HeraldClient) -> None:
+    rows = recipients(60)
+    emails = [r["email"] for r in rows]
+    # The campaign service checks the template service on send: queue the batches with no processor running, then
+    # take the template service away before the processor comes back.
+    stack.kill("processor")
+    campaign_id = start_campaign(client, rows)
+    stack.kill("template")
+    try:
+        stack.restart("processor")
+        time.sleep(12)  # several receives of every batch, each backing off exponentially
+        during = audit(stack, campaign_id)
+        assert sum(during.per_recipient.values()) == 0
+        assert set(during.states()) <= {"pending"}, "nothing claimed or failed while the template service is down"
+        assert "processor.template_service_down" in stack.log_path("processor").read_text(errors="replace")
+    finally:
+        stack.restart("template")
+    campaign = wait_until_sent(client, campaign_id, timeout=120)
+    assert campaign["status"] == "sent"
+    assert_exactly_once(stack, campaign_id, emails)
+    assert audit(stack, campaign_id).states() == {"sent": len(emails)}
+    assert dead_letters(stack) == 0

@@ -22,7 +22,7 @@ from herald_processor.domain import (
     SendResult,
     Template,
     TemplateMissing,
-    TemplateServiceUnavailable,
+    TemplateServiceDown,
     Throttle,
     is_quota_pause,
 )
@@ -217,7 +217,7 @@ class FakeRenderer:
 
     async def render(self, tenant_id: str, template: Template, recipients: Any) -> list[RenderResult]:
         if self.down:
-            raise TemplateServiceUnavailable("connection refused")
+            raise TemplateServiceDown("connection refused")
         self.calls.append(list(recipients))
         return [
             RenderFailure("first_name is undefined")

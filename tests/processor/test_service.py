@@ -15,7 +15,7 @@ from herald_processor.domain import (
     LedgerState,
     SendOutcome,
     SendResult,
-    TemplateServiceUnavailable,
+    TemplateServiceDown,
 )
 from herald_processor.schemas import parse_job
 
@@ -316,8 +316,10 @@ async def test_a_render_error_fails_one_recipient_not_the_batch(world):
 
 async def test_template_service_down_retries_the_batch_with_nothing_claimed(world):
     world.renderer.down = True
-    with pytest.raises(TemplateServiceUnavailable):
-        await world.service().process(job("a@example.com", "bad address", "c@example.com"))
+    with pytest.raises(BatchDeferred) as deferred:
+        await world.service().process(job("a@example.com", "bad address", "c@example.com"), receive_count=3)
+    assert 1 <= deferred.value.seconds <= 8  # exponential backoff: at most 2 * 2**(3 - 1)
+    assert isinstance(deferred.value.__cause__, TemplateServiceDown)
     assert world.ledger.states() == {"bad address": "invalid"}  # settled and counted all the same
     assert world.campaigns.counters == {"finalCount": 1, "invalidCount": 1}
 

@@ -78,6 +78,12 @@ def throttled_retry_seconds(receive_count: int) -> int:
     return max(2, exponential_backoff(receive_count + 1, base=2.0, cap=120.0))
 
 
+def dependency_retry_seconds(receive_count: int) -> int:
+    """A dependency (the template service) is down: come back after a full-jitter exponential backoff in whole
+    seconds, growing with the receives (at least 1 s, at most 5 minutes)."""
+    return exponential_backoff(receive_count, base=2.0, cap=300.0)
+
+
 def throttle_backoff_seconds(in_a_row: int, *, base: float = 0.1, cap: float = 2.0) -> float:
     """Full-jitter pause before trying a throttled recipient again within the batch (AWS's "full jitter")."""
     return random.uniform(0.0, min(cap, base * 2 ** max(in_a_row - 1, 0)))

@@ -176,6 +176,11 @@ class TemplateServiceUnavailable(HeraldError):
     code = "TemplateServiceUnavailable"
 
 
+class TemplateServiceDown(TemplateServiceUnavailable):
+    """The template service is unreachable or answers 5xx/429: an outage, waited out with exponential backoff
+    (the batch is deferred, so an outage never dead-letters it)."""
+
+
 class BatchDeferred(HeraldError):
     """The batch cannot go on now (paused, throttled, time budget spent): retry it after `seconds`."""
 

@@ -11,13 +11,21 @@ from typing import TYPE_CHECKING
 import structlog
 
 from herald_common.metrics import EMAILS
-from herald_processor.decisions import EntryAction, Gate, decide_entry, gate_for, lease_wait_seconds
+from herald_processor.decisions import (
+    EntryAction,
+    Gate,
+    decide_entry,
+    dependency_retry_seconds,
+    gate_for,
+    lease_wait_seconds,
+)
 from herald_processor.domain import (
     BatchDeferred,
     CampaignMissing,
     LedgerState,
     RenderedEmail,
     TemplateMissing,
+    TemplateServiceDown,
     is_quota_pause,
 )
 from herald_processor.mime import unsubscribe_url
@@ -241,6 +249,10 @@ class BatchService:
             results = await ports.renderer.render(
                 campaign.tenant_id, template, [(r, url) for (r, _), url in zip(sendable, urls, strict=True)]
             )
+        except TemplateServiceDown as exc:
+            # Flow: "Service unavailable: queue for retry". Nothing was claimed; the batch comes back after a backoff.
+            log.warning("processor.template_service_down", detail=exc.detail)
+            raise BatchDeferred(exc.detail, seconds=dependency_retry_seconds(receive_count)) from exc
         except TemplateMissing as exc:
             # Flow: "Template not found: log error, skip batch". Its recipients fail for good, so the campaign ends.
             log.error("processor.template_not_found", templateId=template_id, detail=exc.detail)

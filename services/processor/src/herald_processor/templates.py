@@ -17,6 +17,7 @@ from herald_processor.domain import (
     RenderResult,
     Template,
     TemplateMissing,
+    TemplateServiceDown,
     TemplateServiceUnavailable,
 )
 from herald_processor.repository import error_code
@@ -145,13 +146,15 @@ class HttpTemplateRenderer:
                 f"/templates/{template.template_id}/render", json=body, headers={"Authorization": f"Bearer {token}"}
             )
         except httpx.HTTPError as exc:
-            raise TemplateServiceUnavailable(f"template service unreachable: {exc!r}") from exc
+            raise TemplateServiceDown(f"template service unreachable: {exc!r}") from exc
         if response.status_code == 404:
             raise TemplateMissing(f"template service does not know template {template.template_id!r}")
         if response.status_code == 422:
             # The template itself is refused (sandbox, limits): every recipient fails the same way.
             detail = _detail(response)
             return [RenderFailure(detail) for _ in recipients]
+        if response.status_code >= 500 or response.status_code == 429:
+            raise TemplateServiceDown(f"template service answered {response.status_code}: {_detail(response)}")
         if response.status_code != 200:
             raise TemplateServiceUnavailable(f"template service answered {response.status_code}: {_detail(response)}")
         try:
