@@ -23,7 +23,7 @@ from bench.processor_send import BATCH, CONCURRENT_BATCHES, TENANT, _job, _prepa
 from herald_cli.stack import DevStack
 from herald_common.aws import open_clients
 from herald_common.settings import HeraldSettings
-from herald_processor.app import build_service
+from herald_processor.app import CLIENT_PARAMETER_VALIDATION, build_service
 from herald_processor.config import Settings
 from herald_processor.schemas import parse_job
 
@@ -58,8 +58,12 @@ async def processor_memory(ctx: BenchContext) -> dict[str, Any]:
         )
         stub = HeraldSettings(resource_prefix=prefix, aws_endpoint_url=ctx.ses_stub_url)
         async with AsyncExitStack() as exits:
-            aws = await open_clients(exits, settings, "dynamodb", "s3")
-            aws.sesv2 = (await open_clients(exits, stub, "sesv2")).sesv2
+            # The processor's own client options (herald_processor.app), for its clients; the baseline keeps the kit's.
+            aws = await open_clients(
+                exits, settings, "dynamodb", "s3", parameter_validation=CLIENT_PARAMETER_VALIDATION
+            )
+            ses = await open_clients(exits, stub, "sesv2", parameter_validation=CLIENT_PARAMETER_VALIDATION)
+            aws.sesv2 = ses.sesv2
             http = await exits.enter_async_context(
                 httpx.AsyncClient(base_url=settings.template_url, transport=_renderer())
             )

@@ -78,9 +78,16 @@ class AwsClients:
 
 
 async def open_clients(
-    stack: AsyncExitStack, settings: HeraldSettings, *services: str, session: aioboto3.Session | None = None
+    stack: AsyncExitStack,
+    settings: HeraldSettings,
+    *services: str,
+    session: aioboto3.Session | None = None,
+    parameter_validation: bool = True,
 ) -> AwsClients:
-    """Open one long-lived client per named service (`dynamodb`, `s3`, `sqs`, `sns`, `ses`, `sesv2`)."""
+    """Open one long-lived client per named service (`dynamodb`, `s3`, `sqs`, `sns`, `ses`, `sesv2`).
+
+    `parameter_validation=False` skips botocore's client-side check of every request against the API model (the
+    service still validates): for a hot loop whose requests are built by code and tested, not taken from input."""
     session = session or make_session(settings)
     clients = AwsClients()
     # A plain-HTTP endpoint (the emulator, LocalStack) needs no TLS context: building one loads the CA bundle,
@@ -88,6 +95,8 @@ async def open_clients(
     plain_http = (settings.aws_endpoint_url or "").startswith("http://")
     for name in services:
         config = SES_CONFIG if name in ("ses", "sesv2") else DEFAULT_CONFIG
+        if not parameter_validation:
+            config = config.merge(Config(parameter_validation=False))
         client = await stack.enter_async_context(
             session.client(  # type: ignore[call-overload]
                 name, endpoint_url=settings.aws_endpoint_url, config=config, verify=False if plain_http else None
