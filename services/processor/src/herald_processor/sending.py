@@ -8,6 +8,7 @@ before its SES call and a process killed mid-chunk leaves no more recipients in 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -45,6 +46,10 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("herald.processor")
 
+# Chunk pipelines per batch: while one waits on its ledger writes and SES calls, the other takes the next free send
+# slots (under a rate limit, slots come a few at a time). Calls in flight stay within `send_concurrency` in all.
+LANES = 2
+
 
 class StopReason(StrEnum):
     PAUSED = "paused"
@@ -79,22 +84,21 @@ class SendRun:
     _untouched: list[Sendable] = field(default_factory=list)
     _deadline: float = 0.0
     _last_check: float = 0.0
+    _paused_until: float = 0.0
+    _calls: asyncio.Semaphore = field(default_factory=asyncio.Semaphore)
 
     async def send_all(self, ready: list[Sendable]) -> None:
         """Send every recipient of `ready` or leave it unclaimed; raises BatchDeferred when some are left."""
         self._deadline = time.monotonic() + self.policy.batch_time_budget
         self._last_check = time.monotonic()
+        self._calls = asyncio.Semaphore(self.policy.send_concurrency)
         queue = deque(ready)
-        while queue:
-            chunk = await self._take_slots(queue)
-            if not chunk:
-                break
-            again = await self._send_chunk(chunk)
-            if again:
-                queue.extendleft(reversed(again))
-                if self.stop is None:
-                    # SES refused some for now (nothing sent, claims given back): try again after a full-jitter pause.
-                    await asyncio.sleep(throttle_backoff_seconds(self.throttled_in_a_row))
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(min(LANES, len(ready))):
+                    group.create_task(self._lane(queue))
+        except BaseExceptionGroup as failure:
+            raise failure.exceptions[0] from None
         self._untouched.extend(queue)
         if self.stop is StopReason.CANCELLED:
             await self._settle_untouched(LedgerState.CANCELLED)
@@ -105,6 +109,34 @@ class SendRun:
             # Another worker claimed some of ours after the snapshot: look again once its lease has run out.
             raise BatchDeferred(f"{self.contended} recipients claimed elsewhere", seconds=self.policy.lease_seconds)
 
+    async def _lane(self, queue: deque[Sendable]) -> None:
+        while queue and self.stop is None:
+            chunk = await self._take_slots(queue)
+            if not chunk:
+                return
+            try:
+                again = await self._finish(chunk)
+                if again:
+                    # SES refused some for now (nothing sent, claims given back): the whole batch tries again
+                    # after a full-jitter pause, those first.
+                    queue.extendleft(reversed(again))
+                    self._paused_until = time.monotonic() + throttle_backoff_seconds(self.throttled_in_a_row)
+            finally:
+                for _ in chunk:
+                    self._calls.release()
+            await asyncio.sleep(0)  # a lane waiting for calls takes them first: whole chunks, not fragments
+
+    async def _finish(self, chunk: list[Sendable]) -> list[Sendable]:
+        """Claim, send and record `chunk`; a cancellation (handler timeout, shutdown) waits for the chunk to end, so
+        its outcomes are recorded and no claim is left behind (its SES calls end within the client's timeouts)."""
+        task = asyncio.ensure_future(self._send_chunk(chunk))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await task
+            raise
+
     def _retry_seconds(self) -> int:
         if self.stop is StopReason.PAUSED:
             return self.policy.paused_retry_seconds
@@ -113,14 +145,25 @@ class SendRun:
         return 1
 
     async def _take_slots(self, queue: deque[Sendable]) -> list[Sendable]:
-        """The next chunk: waits for the first recipient's send slot, then takes only slots free right now."""
+        """The next chunk: waits for a free call and the first recipient's send slot, then takes only calls and
+        slots free right now (at most `send_concurrency` calls in flight across the lanes)."""
         chunk: list[Sendable] = []
-        while queue and len(chunk) < self.policy.send_concurrency:
+        while queue and self.stop is None:
             if chunk:
-                if not await self.ports.throttle.acquire(self.campaign.key, self.campaign.throttle, max_wait=0.0):
+                if self._calls.locked():
                     break
-            elif not await self._may_send():
-                break
+                await self._calls.acquire()  # free: returns at once
+                taken = await self.ports.throttle.acquire(self.campaign.key, self.campaign.throttle, max_wait=0.0)
+                if not taken or not queue:
+                    self._calls.release()
+                    break
+            else:
+                await self._calls.acquire()
+                while (pause := self._paused_until - time.monotonic()) > 0:
+                    await asyncio.sleep(pause)
+                if not queue or not await self._may_send() or not queue:  # the other lane may have taken the rest
+                    self._calls.release()
+                    break
             chunk.append(queue.popleft())
         return chunk
 
