@@ -172,13 +172,16 @@ class SendRun:
             # Finish what is in flight, start nothing new: the rest goes back to the queue for another process.
             self._halt(StopReason.SHUTDOWN)
             return False
+        await self._check_status()
+        if self.stop is not None:
+            return False
+        # The slot comes last, right before the claim and the send: a token taken early would let sends bunch up.
         remaining = self._deadline - time.monotonic()
         if remaining <= 0 or not await self.ports.throttle.acquire(
             self.campaign.key, self.campaign.throttle, max_wait=remaining
         ):
             self._halt(StopReason.OUT_OF_TIME)
             return False
-        await self._check_status()
         return self.stop is None
 
     def _halt(self, reason: StopReason) -> None:
