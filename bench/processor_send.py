@@ -24,7 +24,7 @@ import httpx
 from herald_cli.stack import DevStack
 from herald_common.aws import AwsClients, open_clients
 from herald_common.settings import HeraldSettings
-from herald_processor.app import build_service
+from herald_processor.app import CLIENT_PARAMETER_VALIDATION, build_service
 from herald_processor.config import Settings
 from herald_processor.schemas import parse_job
 from herald_processor.templates import template_key
@@ -57,7 +57,7 @@ def _renderer() -> httpx.MockTransport:
     return httpx.MockTransport(handle)
 
 
-async def _prepare(aws: AwsClients, settings: Settings, campaign_id: str) -> None:
+async def _prepare(aws: AwsClients, settings: Settings, campaign_id: str, recipients: int = EMAILS) -> None:
     await aws.require_dynamodb().put_item(
         TableName=settings.resources.campaigns_table,
         Item={
@@ -68,7 +68,7 @@ async def _prepare(aws: AwsClients, settings: Settings, campaign_id: str) -> Non
             "templateVersion": {"N": "1"},
             "fromAddress": {"S": "news@example.com"},
             "status": {"S": "sending"},
-            "recipientCount": {"N": str(EMAILS)},
+            "recipientCount": {"N": str(recipients)},
         },
     )
     document = {"templateId": "newsletter", "version": 1, "name": "N", "subject": "Hello", "html": "<p>x</p>"}
@@ -129,13 +129,18 @@ async def processor_send(ctx: BenchContext) -> dict[str, Any]:
         )
         stub = HeraldSettings(resource_prefix=prefix, aws_endpoint_url=ctx.ses_stub_url)
         async with AsyncExitStack() as exits:
-            aws = await open_clients(exits, settings, "dynamodb", "s3")
-            aws.sesv2 = (await open_clients(exits, stub, "sesv2")).sesv2
+            # The processor's own client options (herald_processor.app), for its clients; the baseline keeps the kit's.
+            aws = await open_clients(
+                exits, settings, "dynamodb", "s3", parameter_validation=CLIENT_PARAMETER_VALIDATION
+            )
+            ses = await open_clients(exits, stub, "sesv2", parameter_validation=CLIENT_PARAMETER_VALIDATION)
+            aws.sesv2 = ses.sesv2
             http = await exits.enter_async_context(
                 httpx.AsyncClient(base_url=settings.template_url, transport=_renderer())
             )
             service = build_service(settings, aws, http)
-            baseline = await _raw_client_cpu_per_call(aws.sesv2, min(ctx.calls, 2000))
+            raw_client = (await open_clients(exits, stub, "sesv2")).sesv2  # the kit's SES client, as `ses_client_v2`
+            baseline = await _raw_client_cpu_per_call(raw_client, min(ctx.calls, 2000))
 
             async def run(campaign_id: str, batches: int) -> None:
                 jobs = iter(range(batches))

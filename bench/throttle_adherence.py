@@ -3,12 +3,14 @@ send rate (from the `sentAt` of the messages the emulator's SES accepted) divide
 
 The whole stack runs as processes (DevStack) plus a second processor; the emulator's SES enforces a maximum send rate
 of 20/s and answers Throttling above it, so "SES throttled us" is counted from both processors' logs.
-Run length: RECIPIENTS / rate (the issue asks for 60 s; the default here is shorter, see RECIPIENTS).
+Run length: RECIPIENTS / rate, 70 s by default, so that the busiest 60-second window is a full minute of sending: it
+must hold no more than `emailsPerMinute` plus one leased block of the shared bucket.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import os
 import secrets
@@ -24,6 +26,7 @@ import httpx
 
 from herald_cli.client import HeraldClient
 from herald_cli.stack import DevStack, free_port
+from herald_processor.shared_throttle import DEFAULT_BLOCK
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -31,7 +34,7 @@ if TYPE_CHECKING:
     from bench.run import BenchContext
 
 RATE_PER_MINUTE = 600
-RECIPIENTS = int(os.environ.get("HERALD_BENCH_THROTTLE_RECIPIENTS", "300"))  # 300 at 10/s: a 30 s run
+RECIPIENTS = int(os.environ.get("HERALD_BENCH_THROTTLE_RECIPIENTS", "700"))  # 700 at 10/s: a 70 s run
 SES_MAX_SEND_RATE = 20
 
 
@@ -77,7 +80,7 @@ def _run() -> dict[str, Any]:
             for start in range(0, len(rows), 500):
                 client.add_recipients(campaign_id, rows[start : start + 500])
             client.send_campaign(campaign_id, throttle={"emailsPerMinute": RATE_PER_MINUTE})
-            deadline = time.monotonic() + RECIPIENTS / (RATE_PER_MINUTE / 60) * 3 + 30
+            deadline = time.monotonic() + RECIPIENTS / (RATE_PER_MINUTE / 60) * 2 + 60
             while client.get_campaign(campaign_id)["status"] == "sending" and time.monotonic() < deadline:
                 time.sleep(0.5)
         messages = httpx.get(f"{stack.emulator_url}/_emulator/ses/messages", timeout=30).json()["messages"]
@@ -89,7 +92,8 @@ def _run() -> dict[str, Any]:
         errors="replace"
     )
     throttled = sum(1 for line in logs.splitlines() if "processor.send_throttled" in line)
-    busiest_second = max((sum(1 for t in sent_at if s <= t < s + 1) for s in sent_at), default=0)
+    busiest_second = _busiest(sent_at, 1.0)
+    busiest_minute = _busiest(sent_at, 60.0)
     configured = RATE_PER_MINUTE / 60
     return {
         "processors": 2,
@@ -100,9 +104,18 @@ def _run() -> dict[str, Any]:
         "targetAdherence": 0.95,
         "runSeconds": round(span, 1),
         "busiestSecond": busiest_second,
+        "busiest60Seconds": busiest_minute,
+        "minuteLimitPlusBlock": RATE_PER_MINUTE + DEFAULT_BLOCK,
+        "minuteLimitKept": busiest_minute <= RATE_PER_MINUTE + DEFAULT_BLOCK,
+        "fullMinuteMeasured": span >= 60.0,
         "sesThrottlingErrors": throttled,
         "sesMaxSendRate": SES_MAX_SEND_RATE,
     }
+
+
+def _busiest(sent_at: list[float], window: float) -> int:
+    """The most sends within any `window` seconds (each window starting at a send)."""
+    return max((bisect.bisect_left(sent_at, t + window) - i for i, t in enumerate(sent_at)), default=0)
 
 
 async def throttle_adherence(_ctx: BenchContext) -> dict[str, Any]:

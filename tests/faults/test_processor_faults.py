@@ -163,3 +163,51 @@ def test_two_processors_share_the_campaign_and_account_limits(stack: DevStack, c
     assert campaign_id not in {
         line.split("campaignId=")[1].split()[0] for line in log_text.splitlines() if "processor.send_throttled" in line
     }, "SES never had to throttle"
+
+
+@pytest.mark.timeout(150)
+def test_ses_internal_errors_end_unknown_and_are_never_resent(stack: DevStack, client: HeraldClient) -> None:
+    # SES answers 500 InternalFailure (what AWS answers) to 10 % of the sends: the send may have happened, so the
+    # recipient is never sent again; without a Send event for it, it ends `unknown`.
+    set_faults(stack, sesErrorRate=0.1)
+    rows = recipients(100)
+    emails = [r["email"] for r in rows]
+    campaign_id = start_campaign(client, rows)
+    campaign = wait_until_sent(client, campaign_id, timeout=120)
+    assert campaign["status"] == "sent"
+    assert_exactly_once(stack, campaign_id, emails)
+    result = audit(stack, campaign_id)
+    states = result.states()
+    assert states["unknown"] > 0  # 100 sends at 10 %: none failing has a chance of 0.9**100, about 3e-5
+    assert states["sent"] == sum(result.per_recipient.values())
+    assert all(result.per_recipient[e] == 0 for e, state in result.ledger.items() if state == "unknown")
+    assert dead_letters(stack) == 0
+    stats = wait_for_stats(client, campaign_id, lambda s: s["sent"] + s["unknown"] == 100)
+    assert (stats["sent"], stats["unknown"]) == (states["sent"], states["unknown"])
+    log_text = stack.log_path("processor").read_text(errors="replace")
+    assert "InternalFailure" in log_text
+
+
+@pytest.mark.timeout(180)
+def test_a_template_service_outage_is_waited_out(stack: DevStack, client: HeraldClient) -> None:
+    rows = recipients(60)
+    emails = [r["email"] for r in rows]
+    # The campaign service checks the template service on send: queue the batches with no processor running, then
+    # take the template service away before the processor comes back.
+    stack.kill("processor")
+    campaign_id = start_campaign(client, rows)
+    stack.kill("template")
+    try:
+        stack.restart("processor")
+        time.sleep(12)  # several receives of every batch, each backing off exponentially
+        during = audit(stack, campaign_id)
+        assert sum(during.per_recipient.values()) == 0
+        assert set(during.states()) <= {"pending"}, "nothing claimed or failed while the template service is down"
+        assert "processor.template_service_down" in stack.log_path("processor").read_text(errors="replace")
+    finally:
+        stack.restart("template")
+    campaign = wait_until_sent(client, campaign_id, timeout=120)
+    assert campaign["status"] == "sent"
+    assert_exactly_once(stack, campaign_id, emails)
+    assert audit(stack, campaign_id).states() == {"sent": len(emails)}
+    assert dead_letters(stack) == 0

@@ -22,7 +22,7 @@ from herald_processor.domain import (
     SendResult,
     Template,
     TemplateMissing,
-    TemplateServiceUnavailable,
+    TemplateServiceDown,
     Throttle,
     is_quota_pause,
 )
@@ -36,6 +36,7 @@ class FakeCampaigns:
         self.counters: Counter[str] = Counter()
         self.status_reason: str | None = None
         self.reads = 0
+        self.dead_letters: dict[str, int] = {}
 
     async def get(self, tenant_id: str, campaign_id: str) -> Campaign | None:
         self.reads += 1
@@ -62,6 +63,12 @@ class FakeCampaigns:
             self.campaign, status=CampaignStatus.PAUSED, status_reason=reason, quota_resume_at=resume_at
         )
         self.status_reason = reason
+        return True
+
+    async def count_dead_letter(self, tenant_id: str, campaign_id: str, batch_id: str, recipients: int) -> bool:
+        if batch_id in self.dead_letters:
+            return False
+        self.dead_letters[batch_id] = recipients
         return True
 
     async def resume_after_quota(self, tenant_id: str, campaign_id: str, now: float) -> bool:
@@ -92,6 +99,8 @@ class FakeLedger:
     def __init__(self, campaigns: FakeCampaigns) -> None:
         self.rows: dict[str, Row] = {}
         self.campaigns = campaigns
+        self.claim_writes = 0
+        self.settle_writes = 0
 
     def entry(self, email: str) -> LedgerEntry:
         row = self.rows[email]
@@ -112,6 +121,31 @@ class FakeLedger:
         row.state, row.lease_owner = LedgerState.SENDING, owner
         row.lease_expires_at, row.attempt = int(time.time()) + lease_seconds, row.attempt + 1
         return self.entry(email)
+
+    async def claim_many(
+        self, campaign: Campaign, seen: Any, *, owner: str, batch_id: str, lease_seconds: int
+    ) -> dict[str, LedgerEntry]:
+        self.claim_writes += 1
+        taken = {}
+        for email, attempt in seen.items():
+            if self.rows.get(email, Row()).attempt != attempt:
+                continue
+            entry = await self.claim(campaign, email, owner=owner, batch_id=batch_id, lease_seconds=lease_seconds)
+            if entry is not None:
+                taken[email] = entry
+        return taken
+
+    async def settle_many(self, campaign: Campaign, owner: str, settlements: Any) -> set[str]:
+        self.settle_writes += 1
+        lost = set()
+        for s in settlements:
+            if s.state is None:
+                done = await self.release(campaign, s.email, owner)
+            else:
+                done = await self.mark(campaign, s.email, owner, s.outcome, s.state)
+            if not done:
+                lost.add(s.email)
+        return lost
 
     async def finalize_unclaimed(
         self, campaign: Campaign, email: str, state: LedgerState, *, batch_id: str, reason: str | None
@@ -183,7 +217,7 @@ class FakeRenderer:
 
     async def render(self, tenant_id: str, template: Template, recipients: Any) -> list[RenderResult]:
         if self.down:
-            raise TemplateServiceUnavailable("connection refused")
+            raise TemplateServiceDown("connection refused")
         self.calls.append(list(recipients))
         return [
             RenderFailure("first_name is undefined")

@@ -23,6 +23,7 @@ from herald_processor.domain import (
     LedgerState,
     SendOutcome,
     SendResult,
+    Settlement,
     TemplateMissing,
 )
 from herald_processor.ledger import DynamoDeliveryLedger
@@ -354,3 +355,54 @@ async def test_a_quota_pause_is_resumed_only_when_due_and_only_if_it_is_ours(her
         aws, settings, 3, status={"S": "paused"}, statusReason={"S": "paused by user"}, quotaResumeAt={"N": "1"}
     )
     assert not await store.resume_after_quota(TENANT, user_paused, now)
+
+
+async def test_batched_claims_and_settlements_drop_only_what_is_not_ours(herald_settings, aws):
+    settings = processor_settings(herald_settings)
+    campaign_id = await put_campaign(aws, settings, recipient_count=150)
+    campaign = Campaign(
+        TENANT, campaign_id, CampaignStatus.SENDING, "newsletter", "news@example.com", recipient_count=150
+    )
+    ledger = DynamoDeliveryLedger(aws.dynamodb, settings.resources.ledger_table, settings.resources.campaigns_table)
+    emails = [f"r{i:03d}@example.com" for i in range(150)]  # more than one transaction's 100 writes
+    # Another worker holds r000; r001 was claimed and given back since we looked (its attempt moved on).
+    assert await ledger.claim(campaign, emails[0], owner="other", batch_id="b", lease_seconds=60) is not None
+    assert await ledger.claim(campaign, emails[1], owner="other", batch_id="b", lease_seconds=60) is not None
+    assert await ledger.release(campaign, emails[1], "other")
+
+    taken = await ledger.claim_many(
+        campaign, dict.fromkeys(emails, 0), owner="me", batch_id="batch_000001", lease_seconds=60
+    )
+    assert set(taken) == set(emails[2:])
+    assert {e.attempt for e in taken.values()} == {1}
+    assert await ledger.claim_many(campaign, {emails[2]: 0}, owner="late", batch_id="b", lease_seconds=60) == {}
+    again = await ledger.claim_many(campaign, {emails[1]: 1}, owner="me", batch_id="b", lease_seconds=60)
+    assert again[emails[1]].attempt == 2
+
+    # Our claims settle in one go; r000 is not ours, so it is reported lost and left as it was.
+    settlements = [Settlement(emails[0], LedgerState.SENT, SendOutcome(SendResult.SENT, "m-0"))]
+    settlements += [Settlement(e, LedgerState.SENT, SendOutcome(SendResult.SENT, f"m-{e}")) for e in emails[1:140]]
+    settlements += [Settlement(emails[140], LedgerState.FAILED, SendOutcome(SendResult.FAILED, reason="rejected"))]
+    settlements += [Settlement(e, None) for e in emails[141:]]  # throttled: claims given back
+    assert await ledger.settle_many(campaign, "me", settlements) == {emails[0]}
+    snapshot = await ledger.snapshot(campaign, emails)
+    assert snapshot[emails[0]].state is LedgerState.SENDING
+    assert snapshot[emails[0]].lease_owner == "other"
+    assert {snapshot[e].state for e in emails[1:140]} == {LedgerState.SENT}
+    assert snapshot[emails[140]].state is LedgerState.FAILED
+    assert {(snapshot[e].state, snapshot[e].lease_owner) for e in emails[141:]} == {(LedgerState.PENDING, None)}
+    raw = await aws.dynamodb.get_item(
+        TableName=settings.resources.ledger_table,
+        Key={"campaignKey": {"S": campaign.key}, "email": {"S": emails[5]}},
+        ConsistentRead=True,
+    )
+    assert raw["Item"]["messageId"]["S"] == f"m-{emails[5]}"
+    assert "sentAt" in raw["Item"]
+    # A settlement after the lease moved on (someone made it unknown) is lost, not applied.
+    assert await ledger.settle_many(campaign, "me", [Settlement(emails[5], LedgerState.FAILED)]) == {emails[5]}
+
+    finals = dict.fromkeys(emails[1:140], LedgerState.SENT) | {emails[140]: LedgerState.FAILED}
+    assert await ledger.count(campaign, finals) == {LedgerState.SENT: 139, LedgerState.FAILED: 1}
+    assert await ledger.count(campaign, finals) == {}
+    item = await campaign_item(aws, settings, campaign_id)
+    assert (item["finalCount"]["N"], item["sentCount"]["N"], item["failedCount"]["N"]) == ("140", "139", "1")

@@ -10,6 +10,7 @@ from herald_processor.decisions import (
     EntryAction,
     Gate,
     decide_entry,
+    dependency_retry_seconds,
     final_state_for,
     gate_for,
     lease_wait_seconds,
@@ -143,6 +144,18 @@ def test_retry_policy():
     action = retry_policy(TemplateServiceUnavailable("down"), 3)
     assert isinstance(action, RetryAfter)
     assert 1 <= action.seconds <= 8
+    # On the queue's last receive a failing batch is dead-lettered by the processor (and counted), not by SQS.
+    assert isinstance(retry_policy(RuntimeError("dynamodb unavailable"), 5, max_receive_count=5), DeadLetter)
+    assert isinstance(retry_policy(RuntimeError("dynamodb unavailable"), 4, max_receive_count=5), RetryAfter)
+    assert retry_policy(BatchDeferred("paused", seconds=8), 9, max_receive_count=5) == RetryAfter(8)
+
+
+def test_dependency_retries_back_off_exponentially_with_full_jitter():
+    assert {dependency_retry_seconds(1) for _ in range(50)} <= {1}  # whole seconds, at least 1
+    for receives, ceiling in ((2, 4), (3, 8), (5, 32), (12, 300)):
+        pauses = [dependency_retry_seconds(receives) for _ in range(300)]
+        assert all(1 <= p <= ceiling for p in pauses)
+        assert max(pauses) > ceiling / 2
 
 
 def test_lease_wait_is_until_the_last_live_lease_runs_out():

@@ -15,9 +15,10 @@ from herald_processor.domain import (
     LedgerState,
     SendOutcome,
     SendResult,
-    TemplateServiceUnavailable,
+    TemplateServiceDown,
 )
 from herald_processor.schemas import parse_job
+from tests.processor.conftest import make_campaign
 
 
 def job(*emails: str, batch: str = "batch_000001") -> object:
@@ -316,8 +317,10 @@ async def test_a_render_error_fails_one_recipient_not_the_batch(world):
 
 async def test_template_service_down_retries_the_batch_with_nothing_claimed(world):
     world.renderer.down = True
-    with pytest.raises(TemplateServiceUnavailable):
-        await world.service().process(job("a@example.com", "bad address", "c@example.com"))
+    with pytest.raises(BatchDeferred) as deferred:
+        await world.service().process(job("a@example.com", "bad address", "c@example.com"), receive_count=3)
+    assert 1 <= deferred.value.seconds <= 8  # exponential backoff: at most 2 * 2**(3 - 1)
+    assert isinstance(deferred.value.__cause__, TemplateServiceDown)
     assert world.ledger.states() == {"bad address": "invalid"}  # settled and counted all the same
     assert world.campaigns.counters == {"finalCount": 1, "invalidCount": 1}
 
@@ -346,3 +349,54 @@ async def test_an_unknown_campaign_is_an_error(world):
     world.campaigns.campaign = replace(world.campaigns.campaign, campaign_id="camp_other")
     with pytest.raises(CampaignMissing):
         await world.service().process(job("a@example.com"))
+
+
+async def test_claims_and_outcomes_are_written_a_chunk_at_a_time(world):
+    emails = [f"r{i:02d}@example.com" for i in range(20)]
+    world.campaigns.campaign = make_campaign(recipient_count=20)
+    await world.service(send_concurrency=8).process(job(*emails))
+    assert len(world.sender.sent) == 20
+    # 20 recipients in chunks of at most 8: three claim writes and three outcome writes, not twenty of each.
+    assert (world.ledger.claim_writes, world.ledger.settle_writes) == (3, 3)
+    assert world.campaigns.counters == {"finalCount": 20, "sentCount": 20}
+
+
+async def test_a_chunk_is_only_as_large_as_the_send_slots_free_now(world):
+    class TwoAtATime:
+        """Two slots free at once; after that, a slot only for whoever may wait for it."""
+
+        def __init__(self) -> None:
+            self.free = 2
+
+        async def acquire(self, key, throttle, *, max_wait):
+            if self.free == 0:
+                if max_wait <= 0:
+                    return False
+                self.free = 2  # a wait refills the bucket
+            self.free -= 1
+            return True
+
+    world.throttle = TwoAtATime()  # type: ignore[assignment]
+    emails = [f"r{i}@example.com" for i in range(6)]
+    world.campaigns.campaign = make_campaign(recipient_count=6)
+    await world.service(send_concurrency=8).process(job(*emails))
+    assert len(world.sender.sent) == 6
+    assert world.ledger.claim_writes == 3  # chunks of 2: never a claim for a recipient without a slot
+
+
+async def test_a_claim_taken_and_given_back_since_the_snapshot_is_not_claimed(world):
+    campaign = world.campaigns.campaign
+    original = world.ledger.snapshot
+
+    async def snapshot_then_someone_claims_and_releases(c, emails):
+        seen = await original(c, emails)
+        if "b@example.com" in emails and "b@example.com" not in world.ledger.rows:
+            await world.ledger.claim(campaign, "b@example.com", owner="other", batch_id="x", lease_seconds=60)
+            await world.ledger.release(campaign, "b@example.com", "other")
+        return seen
+
+    world.ledger.snapshot = snapshot_then_someone_claims_and_releases  # type: ignore[method-assign]
+    with pytest.raises(BatchDeferred):
+        await world.service().process(job("a@example.com", "b@example.com", "c@example.com"))
+    assert sorted(e.destination for e in world.sender.sent) == ["a@example.com", "c@example.com"]
+    assert world.ledger.rows["b@example.com"].state is LedgerState.PENDING  # left for the next look

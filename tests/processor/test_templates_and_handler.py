@@ -19,6 +19,7 @@ from herald_processor.domain import (
     RenderFailure,
     Template,
     TemplateMissing,
+    TemplateServiceDown,
     TemplateServiceUnavailable,
 )
 from herald_processor.schemas import JobRecipient, parse_job
@@ -93,15 +94,17 @@ async def test_a_refused_template_fails_every_recipient():
     ],
 )
 async def test_a_failing_template_service_is_unavailable(answer):
-    with pytest.raises(TemplateServiceUnavailable):
+    with pytest.raises(TemplateServiceUnavailable) as failure:
         await render_with(answer)
+    # 5xx is an outage (waited out); a malformed answer is a failure (retried, and dead-lettered if it persists).
+    assert isinstance(failure.value, TemplateServiceDown) == (answer(None).status_code == 503)
 
 
-async def test_an_unreachable_template_service_is_unavailable():
+async def test_an_unreachable_template_service_is_down():
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)
 
-    with pytest.raises(TemplateServiceUnavailable):
+    with pytest.raises(TemplateServiceDown):
         await render_with(refuse)
 
 

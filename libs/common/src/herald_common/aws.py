@@ -83,9 +83,13 @@ async def open_clients(
     *services: str,
     session: aioboto3.Session | None = None,
     config: Config | None = None,
+    parameter_validation: bool = True,
 ) -> AwsClients:
     """Open one long-lived client per named service (`dynamodb`, `s3`, `sqs`, `sns`, `ses`, `sesv2`); `config` is
-    merged over the defaults (e.g. `Config(parameter_validation=False)` for a hot path whose calls are tested)."""
+    merged over the defaults.
+
+    `parameter_validation=False` skips botocore's client-side check of every request against the API model (the
+    service still validates): for a hot loop whose requests are built by code and tested, not taken from input."""
     session = session or make_session(settings)
     clients = AwsClients()
     # A plain-HTTP endpoint (the emulator, LocalStack) needs no TLS context: building one loads the CA bundle,
@@ -93,6 +97,8 @@ async def open_clients(
     plain_http = (settings.aws_endpoint_url or "").startswith("http://")
     for name in services:
         base = SES_CONFIG if name in ("ses", "sesv2") else DEFAULT_CONFIG
+        if not parameter_validation:
+            base = base.merge(Config(parameter_validation=False))
         client = await stack.enter_async_context(
             session.client(  # type: ignore[call-overload]
                 name,

@@ -14,7 +14,7 @@ from herald_common.metrics import BATCHES
 from herald_common.resources import DEFAULT_PRIORITY, EMAIL_JOB_PRIORITIES
 from herald_common.sqs import PolledQueue
 from herald_processor.domain import BatchDeferred, MalformedJob
-from herald_processor.schemas import parse_job
+from herald_processor.schemas import identify_job, parse_job
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -86,12 +86,14 @@ class EmailJobHandler:
         queue_urls: Mapping[str, str],
         *,
         requeue_after_receives: int = 3,
+        max_receive_count: int | None = None,
     ) -> None:
         """`queue_urls`: the email-jobs queue of each priority; a batch handed back goes to its priority's."""
         self._service = service
         self._sqs = sqs
         self._queue_urls = dict(queue_urls)
         self._requeue_after = requeue_after_receives
+        self._max_receives = max_receive_count
 
     async def __call__(self, message: SqsMessage) -> None:
         structlog.contextvars.clear_contextvars()
@@ -102,6 +104,8 @@ class EmailJobHandler:
             BATCHES.labels("malformed").inc()
             # Never the body: a job body is a recipient list (the message itself ends in the dead-letter queue).
             log.error("processor.malformed_job", detail=exc.detail, bodyChars=len(message.body))
+            if (ids := identify_job(message.body)) is not None:
+                await self._service.dead_lettered(*ids)
             raise
         structlog.contextvars.bind_contextvars(campaignId=job.campaign_id, batchId=job.batch_id, tenantId=job.tenant_id)
         if message.receive_count > self._requeue_after and job.rescues < MAX_RESCUES:
@@ -126,6 +130,9 @@ class EmailJobHandler:
         except Exception as exc:
             BATCHES.labels("failed").inc()
             log.warning("processor.batch_failed", error=repr(exc))
+            if self._max_receives is not None and message.receive_count >= self._max_receives:
+                # Its last receive: the retry policy dead-letters it now, so it is counted on its campaign.
+                await self._service.dead_lettered(job.tenant_id, job.campaign_id, job.batch_id, len(job.recipients))
             raise
         BATCHES.labels("done").inc()
         log.info(

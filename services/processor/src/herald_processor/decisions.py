@@ -78,17 +78,27 @@ def throttled_retry_seconds(receive_count: int) -> int:
     return max(2, exponential_backoff(receive_count + 1, base=2.0, cap=120.0))
 
 
+def dependency_retry_seconds(receive_count: int) -> int:
+    """A dependency (the template service) is down: come back after a full-jitter exponential backoff in whole
+    seconds, growing with the receives (at least 1 s, at most 5 minutes)."""
+    return exponential_backoff(receive_count, base=2.0, cap=300.0)
+
+
 def throttle_backoff_seconds(in_a_row: int, *, base: float = 0.1, cap: float = 2.0) -> float:
     """Full-jitter pause before trying a throttled recipient again within the batch (AWS's "full jitter")."""
     return random.uniform(0.0, min(cap, base * 2 ** max(in_a_row - 1, 0)))
 
 
-def retry_policy(error: BaseException, receive_count: int) -> RetryAction:
-    """The poller's action for a batch that raised: dead-letter what can never work, retry the rest later."""
+def retry_policy(error: BaseException, receive_count: int, max_receive_count: int | None = None) -> RetryAction:
+    """The poller's action for a batch that raised: dead-letter what can never work, and a batch that failed on its
+    last receive before the queue's `max_receive_count` (the processor moves it itself, so it is counted on its
+    campaign as it goes); retry the rest later with full-jitter exponential backoff."""
     if isinstance(error, MalformedJob | CampaignMissing):
         return DeadLetter(f"{error.code}: {error.detail}")
     if isinstance(error, BatchDeferred):
         return RetryAfter(error.seconds)
+    if max_receive_count is not None and receive_count >= max_receive_count:
+        return DeadLetter(f"failed {receive_count} times, last: {type(error).__name__}: {str(error)[:150]}")
     return RetryAfter(exponential_backoff(receive_count))
 
 

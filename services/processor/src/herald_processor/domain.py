@@ -134,6 +134,16 @@ class SendOutcome:
 
 
 @dataclass(frozen=True)
+class Settlement:
+    """What becomes of one of our claims after its SES call: a final `state` with the call's outcome, or (state
+    None) the claim given back because nothing was sent."""
+
+    email: str
+    state: LedgerState | None
+    outcome: SendOutcome | None = None
+
+
+@dataclass(frozen=True)
 class OutgoingEmail:
     """Everything the sender needs for one recipient: the raw MIME bytes, the address and the SES tags."""
 
@@ -164,6 +174,11 @@ class TemplateServiceUnavailable(HeraldError):
 
     status_code = 503
     code = "TemplateServiceUnavailable"
+
+
+class TemplateServiceDown(TemplateServiceUnavailable):
+    """The template service is unreachable or answers 5xx/429: an outage, waited out with exponential backoff
+    (the batch is deferred, so an outage never dead-letters it)."""
 
 
 class BatchDeferred(HeraldError):

@@ -7,8 +7,6 @@ sending and counting: whoever handles the batch next finds the uncounted final e
 
 from __future__ import annotations
 
-import asyncio
-import random
 import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
@@ -16,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from botocore.exceptions import ClientError
 
-from herald_processor.domain import LedgerEntry, LedgerState
-from herald_processor.repository import batch_get, error_code, is_condition_failure, utc_now_iso
+from herald_processor.domain import LedgerEntry, LedgerState, Settlement
+from herald_processor.repository import batch_get, is_condition_failure, utc_now_iso
+from herald_processor.transactions import ExtraConditionFailed, transact_each
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -28,8 +27,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("herald.processor.ledger")
 
-# DynamoDB limit: at most 100 actions per TransactWriteItems; one is the campaign counter update.
-TRANSACTION_MAX_LEDGER_ITEMS = 99
+
 _UNCLAIMED = "attribute_not_exists(#s) OR #s = :pending"
 _OURS = "#s = :sending AND leaseOwner = :owner"
 
@@ -144,20 +142,8 @@ class DynamoDeliveryLedger:
 
     async def mark(self, campaign: Campaign, email: str, owner: str, outcome: SendOutcome, state: LedgerState) -> bool:
         """Record the final outcome of our own claim; False when the lease was lost meanwhile."""
-        values: dict[str, Any] = {
-            ":sending": {"S": LedgerState.SENDING.value},
-            ":owner": {"S": owner},
-            ":state": {"S": state.value},
-        }
-        update = "SET #s = :state, updatedAt = :now"
-        if outcome.message_id:
-            update += ", messageId = :mid"
-            values[":mid"] = {"S": outcome.message_id}
-        if state is LedgerState.SENT:
-            update += ", sentAt = :now"
-        if outcome.reason:
-            update += ", reason = :reason"
-            values[":reason"] = {"S": outcome.reason[:500]}
+        update, values = _final_update(state, outcome)
+        values |= {":sending": {"S": LedgerState.SENDING.value}, ":owner": {"S": owner}}
         return await self._update(campaign, email, update, _OURS, values) is not None
 
     async def release(self, campaign: Campaign, email: str, owner: str) -> bool:
@@ -170,66 +156,136 @@ class DynamoDeliveryLedger:
         update = "SET #s = :pending, updatedAt = :now REMOVE leaseOwner, leaseExpiresAt"
         return await self._update(campaign, email, update, _OURS, values) is not None
 
+    async def claim_many(
+        self, campaign: Campaign, seen: Mapping[str, int], *, owner: str, batch_id: str, lease_seconds: int
+    ) -> dict[str, LedgerEntry]:
+        """Take, in as few transactions as DynamoDB allows, every recipient of `seen` (email → the attempt its entry
+        had when looked at) that is still unclaimed and unchanged since; the new entries of those taken."""
+        expires = int(time.time()) + lease_seconds
+        values = {
+            ":pending": {"S": LedgerState.PENDING.value},
+            ":sending": {"S": LedgerState.SENDING.value},
+            ":owner": {"S": owner},
+            ":exp": {"N": str(expires)},
+            ":batch": {"S": batch_id},
+            ":now": {"S": utc_now_iso()},
+        }
+
+        def action(email: str) -> dict[str, Any]:
+            # `attempt` must still be what we saw: a claim made and given back meanwhile makes us look again.
+            return self._ledger_update(
+                campaign,
+                email,
+                "SET #s = :sending, leaseOwner = :owner, leaseExpiresAt = :exp, batchId = :batch, updatedAt = :now, "
+                "attempt = :next",
+                f"({_UNCLAIMED}) AND (attribute_not_exists(attempt) OR attempt = :seen)",
+                values | {":seen": {"N": str(seen[email])}, ":next": {"N": str(seen[email] + 1)}},
+            )
+
+        lost = await transact_each(self._db, list(seen), action)
+        if lost:
+            # A transaction that reached DynamoDB but whose answer was lost is tried again and then "fails" on our
+            # own claim: an entry that carries our owner is ours.
+            current = await self.snapshot(campaign, sorted(lost))
+            lost -= {
+                e for e, entry in current.items() if entry.state is LedgerState.SENDING and entry.lease_owner == owner
+            }
+        return {
+            email: LedgerEntry(email, LedgerState.SENDING, owner, expires, attempt + 1)
+            for email, attempt in seen.items()
+            if email not in lost
+        }
+
+    async def settle_many(self, campaign: Campaign, owner: str, settlements: Sequence[Settlement]) -> set[str]:
+        """Record final outcomes (and give back claims nothing was sent for) of our own claims, in as few
+        transactions as DynamoDB allows; the emails whose lease was lost meanwhile (left as they were)."""
+        by_email = {s.email: s for s in settlements}
+        now = utc_now_iso()
+
+        def action(email: str) -> dict[str, Any]:
+            settlement = by_email[email]
+            values: dict[str, Any] = {
+                ":sending": {"S": LedgerState.SENDING.value},
+                ":owner": {"S": owner},
+                ":now": {"S": now},
+            }
+            if settlement.state is None:
+                values[":pending"] = {"S": LedgerState.PENDING.value}
+                update = "SET #s = :pending, updatedAt = :now REMOVE leaseOwner, leaseExpiresAt"
+            else:
+                update, extra = _final_update(settlement.state, settlement.outcome)
+                values |= extra
+            return self._ledger_update(campaign, email, update, _OURS, values)
+
+        return await transact_each(self._db, list(by_email), action)
+
+    def _ledger_update(
+        self, campaign: Campaign, email: str, update: str, condition: str, values: dict[str, Any]
+    ) -> dict[str, Any]:
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": self._key(campaign, email),
+                "UpdateExpression": update,
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": {"#s": "state"},
+                "ExpressionAttributeValues": values,
+            }
+        }
+
     async def count(self, campaign: Campaign, finals: Mapping[str, LedgerState]) -> dict[LedgerState, int]:
         """Add not-yet-counted final recipients to the campaign's counters exactly once; what was counted."""
-        counted: Counter[LedgerState] = Counter()
-        items = list(finals.items())
-        for start in range(0, len(items), TRANSACTION_MAX_LEDGER_ITEMS):
-            counted.update(await self._count_chunk(campaign, dict(items[start : start + TRANSACTION_MAX_LEDGER_ITEMS])))
-        return dict(counted)
+        # An entry someone else counted meanwhile drops out, and the counter update goes with what is left.
+        try:
+            lost = await transact_each(
+                self._db,
+                list(finals),
+                lambda email: self._count_action(campaign, email, finals[email]),
+                lambda emails: self._counter_action(campaign, {e: finals[e] for e in emails}),
+            )
+        except ExtraConditionFailed:
+            log.warning("processor.campaign_missing_while_counting", campaignId=campaign.campaign_id)
+            return {}
+        return dict(Counter(state for email, state in finals.items() if email not in lost))
 
-    async def _count_chunk(self, campaign: Campaign, chunk: dict[str, LedgerState]) -> Counter[LedgerState]:
-        for attempt in range(6):
-            if not chunk:
-                return Counter()
-            try:
-                await self._db.transact_write_items(TransactItems=self._count_actions(campaign, chunk))
-            except ClientError as exc:
-                if error_code(exc) != "TransactionCanceledException":
-                    raise
-                reasons = exc.response.get("CancellationReasons") or []
-                # An entry someone else counted meanwhile drops out; a conflict is simply tried again.
-                lost = {
-                    email
-                    for email, reason in zip(chunk, reasons, strict=False)
-                    if reason.get("Code") == "ConditionalCheckFailed"
-                }
-                if len(reasons) > len(chunk) and reasons[len(chunk)].get("Code") == "ConditionalCheckFailed":
-                    log.warning("processor.campaign_missing_while_counting", campaignId=campaign.campaign_id)
-                    return Counter()
-                chunk = {e: s for e, s in chunk.items() if e not in lost}
-                await asyncio.sleep(random.uniform(0, 0.05 * 2**attempt))
-                continue
-            return Counter(chunk.values())
-        raise RuntimeError("counting the batch's outcomes kept conflicting")
-
-    def _count_actions(self, campaign: Campaign, chunk: Mapping[str, LedgerState]) -> list[Any]:
-        actions: list[Any] = [
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": self._key(campaign, email),
-                    "UpdateExpression": "SET counted = :true",
-                    "ConditionExpression": "#s = :state AND attribute_not_exists(counted)",
-                    "ExpressionAttributeNames": {"#s": "state"},
-                    "ExpressionAttributeValues": {":true": {"BOOL": True}, ":state": {"S": state.value}},
-                }
+    def _count_action(self, campaign: Campaign, email: str, state: LedgerState) -> dict[str, Any]:
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": self._key(campaign, email),
+                "UpdateExpression": "SET counted = :true",
+                "ConditionExpression": "#s = :state AND attribute_not_exists(counted)",
+                "ExpressionAttributeNames": {"#s": "state"},
+                "ExpressionAttributeValues": {":true": {"BOOL": True}, ":state": {"S": state.value}},
             }
-            for email, state in chunk.items()
-        ]
+        }
+
+    def _counter_action(self, campaign: Campaign, chunk: Mapping[str, LedgerState]) -> dict[str, Any]:
         by_state = Counter(chunk.values())
         adds = ", ".join(f"{state.counter} :{state.value}" for state in by_state)
         values: dict[str, Any] = {f":{state.value}": {"N": str(n)} for state, n in by_state.items()}
         values |= {":final": {"N": str(len(chunk))}, ":one": {"N": "1"}, ":now": {"S": utc_now_iso()}}
-        actions.append(
-            {
-                "Update": {
-                    "TableName": self._campaigns,
-                    "Key": {"tenantId": {"S": campaign.tenant_id}, "campaignId": {"S": campaign.campaign_id}},
-                    "UpdateExpression": f"ADD finalCount :final, {adds}, statsVersion :one SET updatedAt = :now",
-                    "ConditionExpression": "attribute_exists(campaignId)",
-                    "ExpressionAttributeValues": values,
-                }
+        return {
+            "Update": {
+                "TableName": self._campaigns,
+                "Key": {"tenantId": {"S": campaign.tenant_id}, "campaignId": {"S": campaign.campaign_id}},
+                "UpdateExpression": f"ADD finalCount :final, {adds}, statsVersion :one SET updatedAt = :now",
+                "ConditionExpression": "attribute_exists(campaignId)",
+                "ExpressionAttributeValues": values,
             }
-        )
-        return actions
+        }
+
+
+def _final_update(state: LedgerState, outcome: SendOutcome | None) -> tuple[str, dict[str, Any]]:
+    """The UpdateExpression (and its values) that records a final outcome of a send."""
+    values: dict[str, Any] = {":state": {"S": state.value}}
+    update = "SET #s = :state, updatedAt = :now"
+    if outcome is not None and outcome.message_id:
+        update += ", messageId = :mid"
+        values[":mid"] = {"S": outcome.message_id}
+    if state is LedgerState.SENT:
+        update += ", sentAt = :now"
+    if outcome is not None and outcome.reason:
+        update += ", reason = :reason"
+        values[":reason"] = {"S": outcome.reason[:500]}
+    return update, values

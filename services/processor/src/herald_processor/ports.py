@@ -14,6 +14,7 @@ if TYPE_CHECKING:
         OutgoingEmail,
         RenderResult,
         SendOutcome,
+        Settlement,
         Template,
         Throttle,
     )
@@ -34,6 +35,10 @@ class CampaignStore(Protocol):
     async def resume_after_quota(self, tenant_id: str, campaign_id: str, now: float) -> bool:
         """`paused` for the SES daily quota, with its resume time passed → `sending`; True when this call did it."""
 
+    async def count_dead_letter(self, tenant_id: str, campaign_id: str, batch_id: str, recipients: int) -> bool:
+        """Count a batch that went to the dead-letter queue on its campaign, once per batch id; True when this call
+        counted it."""
+
 
 class DeliveryLedger(Protocol):
     async def snapshot(self, campaign: Campaign, emails: Sequence[str]) -> dict[str, LedgerEntry]:
@@ -43,6 +48,16 @@ class DeliveryLedger(Protocol):
         self, campaign: Campaign, email: str, *, owner: str, batch_id: str, lease_seconds: int
     ) -> LedgerEntry | None:
         """Take the recipient for sending (only if unclaimed): the new entry, or None with the entry left as it was."""
+
+    async def claim_many(
+        self, campaign: Campaign, seen: Mapping[str, int], *, owner: str, batch_id: str, lease_seconds: int
+    ) -> dict[str, LedgerEntry]:
+        """Take every recipient of `seen` (email → the attempt its entry had when looked at) that is still unclaimed
+        and unchanged since, in as few writes as the store allows; the new entries of those taken."""
+
+    async def settle_many(self, campaign: Campaign, owner: str, settlements: Sequence[Settlement]) -> set[str]:
+        """Record the final outcomes of our own claims and give back those nothing was sent for, in as few writes as
+        the store allows; the emails whose lease was lost meanwhile (left as they were)."""
 
     async def finalize_unclaimed(
         self, campaign: Campaign, email: str, state: LedgerState, *, batch_id: str, reason: str | None

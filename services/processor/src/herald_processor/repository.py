@@ -163,6 +163,30 @@ class DynamoCampaignStore:
             },
         )
 
+    async def count_dead_letter(self, tenant_id: str, campaign_id: str, batch_id: str, recipients: int) -> bool:
+        """Count a batch that went to the dead-letter queue on its campaign, once per batch id; True when this call
+        counted it (False: counted before, or the campaign does not exist)."""
+        try:
+            await self._db.update_item(
+                TableName=self._table,
+                Key=self._key(tenant_id, campaign_id),
+                UpdateExpression="ADD deadLetterBatches :one, deadLetterRecipients :n, deadLetterBatchIds :ids "
+                "SET updatedAt = :now",
+                ConditionExpression="attribute_exists(campaignId) AND NOT contains(deadLetterBatchIds, :batch)",
+                ExpressionAttributeValues={
+                    ":one": {"N": "1"},
+                    ":n": {"N": str(recipients)},
+                    ":ids": {"SS": [batch_id]},
+                    ":batch": {"S": batch_id},
+                    ":now": {"S": utc_now_iso()},
+                },
+            )
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                return False
+            raise
+        return True
+
 
 class DynamoSuppressionList:
     """`SuppressionList` on the suppressions table (pk `tenantId`, sk `email`)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -59,6 +61,24 @@ def parse_job(body: str) -> EmailJob:
         where = ".".join(str(p) for p in errors[0]["loc"]) if errors else ""
         message = errors[0]["msg"] if errors else "invalid"
         raise MalformedJob(f"not an email job: {where} {message}".strip()) from exc
+
+
+def identify_job(body: str) -> tuple[str, str, str, int] | None:
+    """(tenant, campaign, batch, recipients) of a message that is not a valid job but still names its campaign, so
+    its dead-lettering can be counted there; None when it does not."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(document, dict):
+        return None
+    ids = [document.get(k) for k in ("tenantId", "campaignId", "batchId")]
+    patterns = (TENANT_PATTERN, CAMPAIGN_PATTERN, BATCH_PATTERN)
+    if not all(isinstance(v, str) and re.match(p, v) for v, p in zip(ids, patterns, strict=True)):
+        return None
+    tenant, campaign, batch = (str(v) for v in ids)
+    recipients = document.get("recipients")
+    return tenant, campaign, batch, len(recipients) if isinstance(recipients, list) else 0
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,16 @@
-"""The send phase of a batch: claim → build → send → record, for each recipient, with bounded concurrency,
-under the rate limits and the batch's time budget, watching the campaign status as it goes."""
+"""The send phase of a batch, a chunk of recipients at a time: take a send slot for each (rate limits), claim the
+chunk in one ledger write, build and send each message (bounded concurrency), record every outcome in one ledger
+write; within the batch's time budget, watching the campaign status as it goes.
+
+A chunk is at most `send_concurrency` recipients and only as many as have a send slot now, so a claim is made just
+before its SES call and a process killed mid-chunk leaves no more recipients in doubt than it had calls in flight."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -27,17 +33,22 @@ from herald_processor.domain import (
     OutgoingEmail,
     SendOutcome,
     SendResult,
+    Settlement,
 )
 from herald_processor.mime import Envelope, HeaderInjection, build_message, ses_tags
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
-    from herald_processor.domain import Campaign, RenderedEmail
+    from herald_processor.domain import Campaign, LedgerEntry, RenderedEmail
     from herald_processor.schemas import Address, EmailJob, JobRecipient
     from herald_processor.service import BatchPolicy, Ports
 
 log = structlog.get_logger("herald.processor")
+
+# Chunk pipelines per batch: while one waits on its ledger writes and SES calls, the other takes the next free send
+# slots (under a rate limit, slots come a few at a time). Calls in flight stay within `send_concurrency` in all.
+LANES = 2
 
 
 class StopReason(StrEnum):
@@ -48,12 +59,13 @@ class StopReason(StrEnum):
     SHUTDOWN = "shutdown"
 
 
-@dataclass(frozen=True)
+@dataclass
 class Sendable:
     recipient: JobRecipient
     address: Address
     rendered: RenderedEmail
     unsubscribe_url: str
+    attempt: int = 0  # the ledger entry's attempt when last looked at: a claim holds only if it is still that
 
 
 @dataclass
@@ -72,17 +84,22 @@ class SendRun:
     _untouched: list[Sendable] = field(default_factory=list)
     _deadline: float = 0.0
     _last_check: float = 0.0
-    _check_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _paused_until: float = 0.0
+    _calls: asyncio.Semaphore = field(default_factory=asyncio.Semaphore)
 
     async def send_all(self, ready: list[Sendable]) -> None:
         """Send every recipient of `ready` or leave it unclaimed; raises BatchDeferred when some are left."""
         self._deadline = time.monotonic() + self.policy.batch_time_budget
         self._last_check = time.monotonic()
-        queue = iter(ready)
-        workers = min(self.policy.send_concurrency, len(ready))
-        async with asyncio.TaskGroup() as group:
-            for _ in range(workers):
-                group.create_task(self._worker(queue))
+        self._calls = asyncio.Semaphore(self.policy.send_concurrency)
+        queue = deque(ready)
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(min(LANES, len(ready))):
+                    group.create_task(self._lane(queue))
+        except BaseExceptionGroup as failure:
+            raise failure.exceptions[0] from None
+        self._untouched.extend(queue)
         if self.stop is StopReason.CANCELLED:
             await self._settle_untouched(LedgerState.CANCELLED)
             return
@@ -92,6 +109,34 @@ class SendRun:
             # Another worker claimed some of ours after the snapshot: look again once its lease has run out.
             raise BatchDeferred(f"{self.contended} recipients claimed elsewhere", seconds=self.policy.lease_seconds)
 
+    async def _lane(self, queue: deque[Sendable]) -> None:
+        while queue and self.stop is None:
+            chunk = await self._take_slots(queue)
+            if not chunk:
+                return
+            try:
+                again = await self._finish(chunk)
+                if again:
+                    # SES refused some for now (nothing sent, claims given back): the whole batch tries again
+                    # after a full-jitter pause, those first.
+                    queue.extendleft(reversed(again))
+                    self._paused_until = time.monotonic() + throttle_backoff_seconds(self.throttled_in_a_row)
+            finally:
+                for _ in chunk:
+                    self._calls.release()
+            await asyncio.sleep(0)  # a lane waiting for calls takes them first: whole chunks, not fragments
+
+    async def _finish(self, chunk: list[Sendable]) -> list[Sendable]:
+        """Claim, send and record `chunk`; a cancellation (handler timeout, shutdown) waits for the chunk to end, so
+        its outcomes are recorded and no claim is left behind (its SES calls end within the client's timeouts)."""
+        task = asyncio.ensure_future(self._send_chunk(chunk))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await task
+            raise
+
     def _retry_seconds(self) -> int:
         if self.stop is StopReason.PAUSED:
             return self.policy.paused_retry_seconds
@@ -99,29 +144,44 @@ class SendRun:
             return throttled_retry_seconds(self.receive_count)
         return 1
 
-    async def _worker(self, queue: Iterator[Sendable]) -> None:
-        for item in queue:  # a shared iterator: each recipient goes to exactly one worker
-            while True:
-                if self.stop is not None or not await self._may_send():
-                    self._untouched.append(item)
+    async def _take_slots(self, queue: deque[Sendable]) -> list[Sendable]:
+        """The next chunk: waits for a free call and the first recipient's send slot, then takes only calls and
+        slots free right now (at most `send_concurrency` calls in flight across the lanes)."""
+        chunk: list[Sendable] = []
+        while queue and self.stop is None:
+            if chunk:
+                if self._calls.locked():
                     break
-                if not await self._send_one(item):
+                await self._calls.acquire()  # free: returns at once
+                taken = await self.ports.throttle.acquire(self.campaign.key, self.campaign.throttle, max_wait=0.0)
+                if not taken or not queue:
+                    self._calls.release()
                     break
-                # SES refused it for now (nothing sent, the claim is back): try again after a full-jitter pause.
-                await asyncio.sleep(throttle_backoff_seconds(self.throttled_in_a_row))
+            else:
+                await self._calls.acquire()
+                while (pause := self._paused_until - time.monotonic()) > 0:
+                    await asyncio.sleep(pause)
+                if not queue or not await self._may_send() or not queue:  # the other lane may have taken the rest
+                    self._calls.release()
+                    break
+            chunk.append(queue.popleft())
+        return chunk
 
     async def _may_send(self) -> bool:
         if self.shutting_down():
             # Finish what is in flight, start nothing new: the rest goes back to the queue for another process.
             self._halt(StopReason.SHUTDOWN)
             return False
+        await self._check_status()
+        if self.stop is not None:
+            return False
+        # The slot comes last, right before the claim and the send: a token taken early would let sends bunch up.
         remaining = self._deadline - time.monotonic()
         if remaining <= 0 or not await self.ports.throttle.acquire(
             self.campaign.key, self.campaign.throttle, max_wait=remaining
         ):
             self._halt(StopReason.OUT_OF_TIME)
             return False
-        await self._check_status()
         return self.stop is None
 
     def _halt(self, reason: StopReason) -> None:
@@ -133,25 +193,48 @@ class SendRun:
         """Re-read the campaign status at most every `status_check_interval`, so pause and cancel act mid-batch."""
         if time.monotonic() - self._last_check < self.policy.status_check_interval:
             return
-        async with self._check_lock:
-            if time.monotonic() - self._last_check < self.policy.status_check_interval:
-                return
-            current = await self.ports.campaigns.get(self.campaign.tenant_id, self.campaign.campaign_id)
-            self._last_check = time.monotonic()
+        current = await self.ports.campaigns.get(self.campaign.tenant_id, self.campaign.campaign_id)
+        self._last_check = time.monotonic()
         gate = Gate.CANCEL if current is None else gate_for(current.status)
         if gate is not Gate.PROCEED:
             log.info("processor.batch_interrupted", status=None if current is None else current.status.value)
             self._halt(StopReason.CANCELLED if gate is Gate.CANCEL else StopReason.PAUSED)
 
-    async def _send_one(self, item: Sendable) -> bool:
-        """Claim, build, send and record one recipient; True when SES refused it for now and it may be tried again."""
-        ports, key = self.ports, item.address.key
-        claimed = await ports.ledger.claim(
-            self.campaign, key, owner=self.owner, batch_id=self.job.batch_id, lease_seconds=self.policy.lease_seconds
+    async def _send_chunk(self, chunk: list[Sendable]) -> list[Sendable]:
+        """Claim, send and record one chunk; the recipients SES refused for now (claims given back, to try again)."""
+        ledger = self.ports.ledger
+        claimed = await ledger.claim_many(
+            self.campaign,
+            {item.address.key: item.attempt for item in chunk},
+            owner=self.owner,
+            batch_id=self.job.batch_id,
+            lease_seconds=self.policy.lease_seconds,
         )
-        if claimed is None:
-            self.contended += 1
-            return False
+        self.contended += len(chunk) - len(claimed)
+        mine = [(item, claimed[item.address.key]) for item in chunk if item.address.key in claimed]
+        outcomes = await asyncio.gather(*(self._send(item, entry) for item, entry in mine))
+        settlements: list[Settlement] = []
+        again: list[Sendable] = []
+        for (item, entry), outcome in zip(mine, outcomes, strict=True):
+            state = final_state_for(outcome.result)
+            settlements.append(Settlement(item.address.key, state, outcome))
+            if state is None and await self._refused(outcome):
+                item.attempt = entry.attempt  # the claim goes back with its attempt number kept
+                again.append(item)
+            elif state is None:
+                self._untouched.append(item)
+            else:
+                self.throttled_in_a_row = 0
+                if state is not LedgerState.SENT:
+                    log.warning(
+                        "processor.send_failed", recipient=item.address.key, state=state.value, reason=outcome.reason
+                    )
+        lost = await ledger.settle_many(self.campaign, self.owner, settlements) if settlements else set()
+        await self._record(settlements, lost)
+        return again
+
+    async def _send(self, item: Sendable, claimed: LedgerEntry) -> SendOutcome:
+        key = item.address.key
         envelope = Envelope(
             tenant_id=self.campaign.tenant_id,
             campaign_id=self.campaign.campaign_id,
@@ -169,66 +252,78 @@ class SendRun:
             )
         except HeaderInjection as exc:
             log.warning("processor.invalid_header", recipient=key, error=str(exc))
-            return await self._record(key, SendOutcome(SendResult.FAILED, reason="invalid_header"))
-        outcome = await ports.sender.send(
+            return SendOutcome(SendResult.FAILED, reason="invalid_header")
+        return await self.ports.sender.send(
             OutgoingEmail(destination=envelope.destination, raw=raw, tags=ses_tags(envelope))
         )
-        return await self._record(key, outcome)
 
-    async def _record(self, key: str, outcome: SendOutcome) -> bool:
-        ports = self.ports
-        state = final_state_for(outcome.result)
-        if state is None:
-            # Nothing was sent: the claim goes back and the batch comes back later.
-            EMAILS.labels("throttled").inc()
-            await ports.ledger.release(self.campaign, key, self.owner)
-            if outcome.result is SendResult.PAUSE:
+    async def _refused(self, outcome: SendOutcome) -> bool:
+        """SES sent nothing: pause the campaign or count the throttle; True when the recipient may be tried again
+        within this batch."""
+        EMAILS.labels("throttled").inc()
+        if outcome.result is SendResult.PAUSE:
+            if self.stop is not StopReason.PAUSED:
                 log.error("processor.sending_paused", reason=outcome.reason)
-                await ports.campaigns.pause(
+                await self.ports.campaigns.pause(
                     self.campaign.tenant_id, self.campaign.campaign_id, f"SES: {outcome.reason}"
                 )
-                self._halt(StopReason.PAUSED)
-                return False
-            if outcome.result is SendResult.QUOTA:
-                # The account's 24-hour quota is used up: pause, and resume (from the next batch to come back) once
-                # the pause is over; if SES still refuses then, the campaign pauses again.
-                resume_at = time.time() + self.policy.quota_pause_seconds
-                until = datetime.fromtimestamp(resume_at, UTC).isoformat(timespec="seconds")
-                log.error("processor.daily_quota_exceeded", reason=outcome.reason, resumeAt=until)
-                await ports.campaigns.pause(
-                    self.campaign.tenant_id,
-                    self.campaign.campaign_id,
-                    f"{QUOTA_PAUSE_REASON}: sending resumes automatically after {until}",
-                    resume_at=resume_at,
-                )
-                self._halt(StopReason.PAUSED)
-                return False
-            self.throttled_in_a_row += 1
-            log.warning(
-                "processor.send_throttled",
-                result=outcome.result.value,
-                reason=outcome.reason,
-                inARow=self.throttled_in_a_row,
-            )
-            if self.throttled_in_a_row < self.policy.throttle_retries:
-                return True
-            # SES keeps refusing: the batch comes back through the queue's visibility after a longer backoff.
-            self._halt(StopReason.THROTTLED)
+            self._halt(StopReason.PAUSED)
             return False
-        self.throttled_in_a_row = 0
-        if state is not LedgerState.SENT:
-            log.warning("processor.send_failed", recipient=key, state=state.value, reason=outcome.reason)
-        if await ports.ledger.mark(self.campaign, key, self.owner, outcome, state):
-            self.finals[key] = state
-            EMAILS.labels(state.value).inc()
-        else:
-            # Our lease ran out meanwhile: someone made the recipient `unknown` (and counted it), or analytics
-            # reconciled it `sent` from the SES Send event (uncounted: counted here, exactly once, by the ledger).
-            log.warning("processor.lease_lost", recipient=key, outcome=state.value, messageId=outcome.message_id)
-            current = (await ports.ledger.snapshot(self.campaign, [key])).get(key)
-            if current is not None and current.state.is_final and not current.counted:
-                self.finals[key] = current.state
+        if outcome.result is SendResult.QUOTA:
+            if self.stop is not StopReason.PAUSED:
+                await self._pause_for_quota(outcome)
+            self._halt(StopReason.PAUSED)
+            return False
+        self.throttled_in_a_row += 1
+        log.warning(
+            "processor.send_throttled",
+            result=outcome.result.value,
+            reason=outcome.reason,
+            inARow=self.throttled_in_a_row,
+        )
+        if self.throttled_in_a_row < self.policy.throttle_retries and self.stop is None:
+            return True
+        # SES keeps refusing: the batch comes back through the queue's visibility after a longer backoff.
+        self._halt(StopReason.THROTTLED)
         return False
+
+    async def _pause_for_quota(self, outcome: SendOutcome) -> None:
+        # The account's 24-hour quota is used up: pause, and resume (from the next batch to come back) once the pause
+        # is over; if SES still refuses then, the campaign pauses again.
+        resume_at = time.time() + self.policy.quota_pause_seconds
+        until = datetime.fromtimestamp(resume_at, UTC).isoformat(timespec="seconds")
+        log.error("processor.daily_quota_exceeded", reason=outcome.reason, resumeAt=until)
+        await self.ports.campaigns.pause(
+            self.campaign.tenant_id,
+            self.campaign.campaign_id,
+            f"{QUOTA_PAUSE_REASON}: sending resumes automatically after {until}",
+            resume_at=resume_at,
+        )
+
+    async def _record(self, settlements: list[Settlement], lost: set[str]) -> None:
+        """Final outcomes recorded go to this batch's count; for those whose lease ran out meanwhile, the ledger says
+        what they are now."""
+        for settlement in settlements:
+            if settlement.state is not None and settlement.email not in lost:
+                self.finals[settlement.email] = settlement.state
+                EMAILS.labels(settlement.state.value).inc()
+        lost_finals = [s for s in settlements if s.state is not None and s.email in lost]
+        if not lost_finals:
+            return
+        # Someone made the recipient `unknown` (and counted it), or analytics reconciled it `sent` from the SES Send
+        # event (uncounted: counted here, exactly once, by the ledger).
+        current = await self.ports.ledger.snapshot(self.campaign, [s.email for s in lost_finals])
+        for settlement in lost_finals:
+            outcome = settlement.outcome
+            log.warning(
+                "processor.lease_lost",
+                recipient=settlement.email,
+                outcome=settlement.state.value if settlement.state else None,
+                messageId=outcome.message_id if outcome else None,
+            )
+            entry = current.get(settlement.email)
+            if entry is not None and entry.state.is_final and not entry.counted:
+                self.finals[settlement.email] = entry.state
 
     async def _settle_untouched(self, state: LedgerState) -> None:
         for item in self._untouched:

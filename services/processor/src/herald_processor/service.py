@@ -11,13 +11,21 @@ from typing import TYPE_CHECKING
 import structlog
 
 from herald_common.metrics import EMAILS
-from herald_processor.decisions import EntryAction, Gate, decide_entry, gate_for, lease_wait_seconds
+from herald_processor.decisions import (
+    EntryAction,
+    Gate,
+    decide_entry,
+    dependency_retry_seconds,
+    gate_for,
+    lease_wait_seconds,
+)
 from herald_processor.domain import (
     BatchDeferred,
     CampaignMissing,
     LedgerState,
     RenderedEmail,
     TemplateMissing,
+    TemplateServiceDown,
     is_quota_pause,
 )
 from herald_processor.mime import unsubscribe_url
@@ -117,6 +125,12 @@ class BatchService:
             )
         return report
 
+    async def dead_lettered(self, tenant_id: str, campaign_id: str, batch_id: str, recipients: int) -> None:
+        """A batch of this campaign goes to the dead-letter queue: its recipients are neither sent nor counted as
+        final until it is redriven, so the campaign says how many are waiting there."""
+        if await self._ports.campaigns.count_dead_letter(tenant_id, campaign_id, batch_id, recipients):
+            log.error("processor.batch_dead_lettered", recipients=recipients)
+
     async def _after_quota_pause(self, campaign: Campaign) -> Campaign:
         """A campaign the processor paused for the SES daily quota: resume it once its pause is over."""
         now = self._clock()
@@ -172,7 +186,8 @@ class BatchService:
             return
         sendable = await self._settle_unsendable(job, campaign, candidates, finals)
         if sendable:
-            await self._render_and_send(job, campaign, sendable, finals, receive_count)
+            seen = {key: entry.attempt for key, entry in snapshot.items()}
+            await self._render_and_send(job, campaign, sendable, finals, receive_count, seen)
         if held:
             # A live claim elsewhere, or an expired one whose SES Send event may still come: come back when each can
             # be judged (then counted, reconciled as `sent` by analytics, or made `unknown`).
@@ -218,6 +233,7 @@ class BatchService:
         sendable: list[tuple[JobRecipient, Address]],
         finals: dict[str, LedgerState],
         receive_count: int,
+        seen: dict[str, int],
     ) -> None:
         ports, policy = self._ports, self._policy
         keys = [a.key for _, a in sendable]
@@ -233,6 +249,10 @@ class BatchService:
             results = await ports.renderer.render(
                 campaign.tenant_id, template, [(r, url) for (r, _), url in zip(sendable, urls, strict=True)]
             )
+        except TemplateServiceDown as exc:
+            # Flow: "Service unavailable: queue for retry". Nothing was claimed; the batch comes back after a backoff.
+            log.warning("processor.template_service_down", detail=exc.detail)
+            raise BatchDeferred(exc.detail, seconds=dependency_retry_seconds(receive_count)) from exc
         except TemplateMissing as exc:
             # Flow: "Template not found: log error, skip batch". Its recipients fail for good, so the campaign ends.
             log.error("processor.template_not_found", templateId=template_id, detail=exc.detail)
@@ -241,7 +261,15 @@ class BatchService:
         ready: list[Sendable] = []
         for (recipient, address), url, result in zip(sendable, urls, results, strict=True):
             if isinstance(result, RenderedEmail):
-                ready.append(Sendable(recipient=recipient, address=address, rendered=result, unsubscribe_url=url))
+                ready.append(
+                    Sendable(
+                        recipient=recipient,
+                        address=address,
+                        rendered=result,
+                        unsubscribe_url=url,
+                        attempt=seen.get(address.key, 0),
+                    )
+                )
             else:
                 log.warning("processor.render_failed", recipient=address.key, error=result.error)
                 await self._settle(job, campaign, [address.key], LedgerState.FAILED, finals, "render_error")

@@ -33,7 +33,7 @@ log = structlog.get_logger("herald.processor.throttle")
 
 DEFAULT_BLOCK = 5
 BLOCK_SECONDS = 0.5  # a block is at most this many seconds of the bucket's rate (and at least one token)
-BLOCK_TTL_SECONDS = 2.0
+BLOCK_TTL_SECONDS = 1.0
 IDLE_ITEM_TTL_SECONDS = 7 * 24 * 3600
 
 

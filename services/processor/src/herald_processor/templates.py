@@ -16,6 +16,7 @@ from herald_processor.domain import (
     RenderResult,
     Template,
     TemplateMissing,
+    TemplateServiceDown,
     TemplateServiceUnavailable,
 )
 from herald_processor.repository import error_code
@@ -139,13 +140,15 @@ class HttpTemplateRenderer:
                 headers={"X-API-Key": self._service_key, "X-Herald-Tenant": tenant_id},
             )
         except httpx.HTTPError as exc:
-            raise TemplateServiceUnavailable(f"template service unreachable: {exc!r}") from exc
+            raise TemplateServiceDown(f"template service unreachable: {exc!r}") from exc
         if response.status_code == 404:
             raise TemplateMissing(f"template service does not know template {template.template_id!r}")
         if response.status_code == 422:
             # The template itself is refused (sandbox, limits): every recipient fails the same way.
             detail = _detail(response)
             return [RenderFailure(detail) for _ in recipients]
+        if response.status_code >= 500 or response.status_code == 429:
+            raise TemplateServiceDown(f"template service answered {response.status_code}: {_detail(response)}")
         if response.status_code != 200:
             raise TemplateServiceUnavailable(f"template service answered {response.status_code}: {_detail(response)}")
         try:

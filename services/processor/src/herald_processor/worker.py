@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import json
 from typing import TYPE_CHECKING
 
 import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 
 from herald_common.metrics import SES_QUOTA_USED, sample_every, sample_queue_depth
+from herald_common.resources import DEFAULT_PRIORITY
 from herald_common.sqs import SqsPoller
 from herald_processor.consumer import EmailJobHandler, EmailJobQueues, find_email_job_queues
 from herald_processor.decisions import retry_policy
@@ -73,6 +76,16 @@ class ProcessorWorker:
             delay = min(10.0, delay * 2)
         return None
 
+    async def _max_receive_count(self, url: str) -> int | None:
+        """The queue's redrive `maxReceiveCount`: a batch failing on that receive is dead-lettered by the processor
+        (and counted on its campaign) rather than by SQS on the next receive. None: no redrive policy read."""
+        try:
+            attributes = await self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])
+            return int(json.loads(attributes["Attributes"]["RedrivePolicy"])["maxReceiveCount"])
+        except (ClientError, BotoCoreError, KeyError, ValueError) as exc:
+            log.warning("processor.redrive_policy_unknown", error=str(exc))
+            return None
+
     async def _sample_quota(self) -> None:
         if self._ses_quota is not None and (ratio := await self._ses_quota()) is not None:
             SES_QUOTA_USED.set(ratio)
@@ -100,8 +113,14 @@ class ProcessorWorker:
         if queues is None:
             return
         settings = self._settings
+        # Every priority's queue is provisioned with the same redrive policy: the normal one speaks for all.
+        max_receives = await self._max_receive_count(queues.by_priority[DEFAULT_PRIORITY])
         handler = EmailJobHandler(
-            self._service, self._sqs, queues.by_priority, requeue_after_receives=settings.requeue_after_receives
+            self._service,
+            self._sqs,
+            queues.by_priority,
+            requeue_after_receives=settings.requeue_after_receives,
+            max_receive_count=max_receives,
         )
         self._poller = SqsPoller(
             self._sqs,
@@ -110,7 +129,7 @@ class ProcessorWorker:
             concurrency=settings.concurrency,
             visibility_timeout=settings.visibility_timeout,
             handler_timeout=settings.handler_timeout,
-            retry_policy=retry_policy,
+            retry_policy=functools.partial(retry_policy, max_receive_count=max_receives),
             shutdown_grace=SHUTDOWN_GRACE_SECONDS,
             name="email-jobs",
             idle_wait=settings.idle_poll_seconds,
