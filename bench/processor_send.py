@@ -16,7 +16,8 @@ import os
 import secrets
 import tempfile
 import time
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -30,7 +31,10 @@ from herald_processor.schemas import parse_job
 from herald_processor.templates import template_key
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from bench.run import BenchContext
+    from herald_processor.service import BatchService
 
 EMAILS = 1000
 BATCH = 50
@@ -114,9 +118,22 @@ async def _raw_client_cpu_per_call(sesv2: Any, calls: int) -> float:
     return (time.process_time() - cpu) / calls
 
 
-async def processor_send(ctx: BenchContext) -> dict[str, Any]:
-    prefix = f"bproc{os.getpid() % 10000}"
-    stack = DevStack(prefix=prefix, ports="free", log_dir=tempfile.mkdtemp(prefix="herald-bench-processor-"))
+@dataclass
+class BenchProcessor:
+    """The processor's batch service wired as `herald-processor` wires it, against a fresh emulator for DynamoDB and
+    S3, the instant SES stub and an in-process template stand-in."""
+
+    settings: Settings
+    aws: AwsClients
+    service: BatchService
+    exits: AsyncExitStack
+    stub: HeraldSettings
+
+
+@asynccontextmanager
+async def bench_processor(ctx: BenchContext, name: str) -> AsyncIterator[BenchProcessor]:
+    prefix = f"b{name[:6]}{os.getpid() % 10000}"
+    stack = DevStack(prefix=prefix, ports="free", log_dir=tempfile.mkdtemp(prefix=f"herald-bench-{name}-"))
     try:
         stack._spawn("emulator")
         stack._wait_ready(["emulator"])
@@ -138,29 +155,34 @@ async def processor_send(ctx: BenchContext) -> dict[str, Any]:
             http = await exits.enter_async_context(
                 httpx.AsyncClient(base_url=settings.template_url, transport=_renderer())
             )
-            service = build_service(settings, aws, http)
-            raw_client = (await open_clients(exits, stub, "sesv2")).sesv2  # the kit's SES client, as `ses_client_v2`
-            baseline = await _raw_client_cpu_per_call(raw_client, min(ctx.calls, 2000))
-
-            async def run(campaign_id: str, batches: int) -> None:
-                jobs = iter(range(batches))
-
-                async def worker() -> None:
-                    for n in jobs:
-                        await service.process(parse_job(_job(campaign_id, n)))
-
-                await asyncio.gather(*(worker() for _ in range(CONCURRENT_BATCHES)))
-
-            warm = "camp_" + secrets.token_hex(8)
-            await _prepare(aws, settings, warm)
-            await run(warm, 2)
-            campaign_id = "camp_" + secrets.token_hex(8)
-            await _prepare(aws, settings, campaign_id)
-            cpu, wall = time.process_time(), time.perf_counter()
-            await run(campaign_id, EMAILS // BATCH)
-            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            yield BenchProcessor(settings, aws, build_service(settings, aws, http), exits, stub)
     finally:
         stack.stop()
+
+
+async def processor_send(ctx: BenchContext) -> dict[str, Any]:
+    async with bench_processor(ctx, "processor") as bench:
+        settings, aws, service, exits, stub = bench.settings, bench.aws, bench.service, bench.exits, bench.stub
+        raw_client = (await open_clients(exits, stub, "sesv2")).sesv2  # the kit's SES client, as `ses_client_v2`
+        baseline = await _raw_client_cpu_per_call(raw_client, min(ctx.calls, 2000))
+
+        async def run(campaign_id: str, batches: int) -> None:
+            jobs = iter(range(batches))
+
+            async def worker() -> None:
+                for n in jobs:
+                    await service.process(parse_job(_job(campaign_id, n)))
+
+            await asyncio.gather(*(worker() for _ in range(CONCURRENT_BATCHES)))
+
+        warm = "camp_" + secrets.token_hex(8)
+        await _prepare(aws, settings, warm)
+        await run(warm, 2)
+        campaign_id = "camp_" + secrets.token_hex(8)
+        await _prepare(aws, settings, campaign_id)
+        cpu, wall = time.process_time(), time.perf_counter()
+        await run(campaign_id, EMAILS // BATCH)
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     per_email = cpu / EMAILS
     return {
         "emails": EMAILS,
