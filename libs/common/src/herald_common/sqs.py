@@ -195,9 +195,8 @@ class SqsPoller:
             await self._wait_for_slot()
             if self._stopping.is_set():
                 break
-            free = self._concurrency - len(self._in_flight)
             try:
-                messages = await self._receive(min(SQS_MAX_BATCH, max(free, 1)))
+                messages = await self._receive_round()
                 errors = 0
             except (ClientError, BotoCoreError, OSError) as exc:
                 errors += 1
@@ -209,13 +208,24 @@ class SqsPoller:
                 result = self._on_receive(len(messages))
                 if asyncio.iscoroutine(result):
                     await result
-            for message in messages:
-                await self._slots.acquire()
-                task = asyncio.create_task(self._handle(message), name=f"{self._name}:{message.message_id}")
-                self._in_flight.add(task)
-                task.add_done_callback(self._in_flight.discard)
+            await self._start(messages)
         await self._drain()
         log.info("sqs.poller_stopped", poller=self._name)
+
+    async def _receive_round(self) -> list[SqsMessage]:
+        """One round of receives: at most as many messages as there are free slots."""
+        free = self._concurrency - len(self._in_flight)
+        return await self._receive(min(SQS_MAX_BATCH, max(free, 1)))
+
+    async def _start(self, messages: list[SqsMessage]) -> None:
+        """Hand each message to the handler in a task of its own, one slot each."""
+        for message in messages:
+            await self._slots.acquire()
+            self._track(asyncio.create_task(self._handle(message), name=f"{self._name}:{message.message_id}"))
+
+    def _track(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
 
     async def _wait_for_slot(self) -> None:
         # Wait until at least one slot is free before polling, so we never hold messages we cannot start.

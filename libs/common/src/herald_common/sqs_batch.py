@@ -42,34 +42,15 @@ class SqsBatchPoller(SqsPoller):
         self._batch_handler = handler
         self._receives = max(1, receives)
 
-    async def run(self) -> None:
-        log.info("sqs.poller_started", poller=self._name, concurrency=self._concurrency, receives=self._receives)
-        errors = 0
-        while not self._stopping.is_set():
-            await self._wait_for_slot()
-            if self._stopping.is_set():
-                break
-            try:
-                messages = await self._receive_batch()
-                errors = 0
-            except (ClientError, BotoCoreError, OSError) as exc:
-                errors += 1
-                delay = min(30.0, 0.5 * 2**errors)
-                log.warning("sqs.receive_failed", poller=self._name, error=str(exc), retry_in=delay)
-                await self._sleep_unless_stopping(delay)
-                continue
-            if self._on_receive is not None:
-                result = self._on_receive(len(messages))
-                if asyncio.iscoroutine(result):
-                    await result
-            if not messages:
-                continue
-            await self._slots.acquire()
-            task = asyncio.create_task(self._handle_batch(messages), name=f"{self._name}:batch")
-            self._in_flight.add(task)
-            task.add_done_callback(self._in_flight.discard)
-        await self._drain()
-        log.info("sqs.poller_stopped", poller=self._name)
+    async def _receive_round(self) -> list[SqsMessage]:
+        return await self._receive_batch()
+
+    async def _start(self, messages: list[SqsMessage]) -> None:
+        """The whole round as one batch, in one task and one slot."""
+        if not messages:
+            return
+        await self._slots.acquire()
+        self._track(asyncio.create_task(self._handle_batch(messages), name=f"{self._name}:batch"))
 
     async def _receive_batch(self) -> list[SqsMessage]:
         messages = await self._receive(SQS_MAX_BATCH)
