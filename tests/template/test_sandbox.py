@@ -203,10 +203,13 @@ HOSTILE = [
 
 @pytest.mark.parametrize("html", HOSTILE)
 def test_hostile_templates_are_stopped_quickly(html: str) -> None:
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.thread_time()
     with pytest.raises((RenderLimitExceeded, UnsafeTemplate)):
         ENGINE.render(ENGINE.compile(TemplateSource("s", html)), ADA)
-    assert time.monotonic() - started < 2.5  # the limit is 1 s; leave room for a busy 2-core machine
+    # The limit is 1 s: the render may spend about that much of its thread's CPU, however busy the machine is (a
+    # descheduled thread's wall time says nothing about the guard); the wall bound only catches a render that hangs.
+    assert time.thread_time() - cpu < 1.5
+    assert time.monotonic() - started < 10
 
 
 def test_output_size_limit_counts_all_parts() -> None:
