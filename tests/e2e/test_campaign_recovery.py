@@ -227,8 +227,9 @@ def test_retry_failed_resends_the_failed_recipients_once_and_leaves_the_sent_one
     stack: DevStack, client: HeraldClient
 ) -> None:
     template_id = new_template(client)
-    campaign_id, emails = draft(client, template_id, 12)
-    # One email a second, so the campaign is still going when it is paused.
+    campaign_id, emails = draft(client, template_id, 24)
+    # One email a second (after the bucket's first block), so the campaign is still going when it is paused, even
+    # when a loaded machine makes the pause land seconds late.
     send(stack, campaign_id, throttle={"emailsPerMinute": 60, "emailsPerHour": 3600})
     wait_for(lambda: len(ses_messages(stack, campaign_id)) >= 4, SETTLE, "the first sends")
     assert api(stack, "POST", f"/campaigns/{campaign_id}/pause").status_code == 202
