@@ -318,21 +318,25 @@ class SqsPoller:
             await self._settle(message, RetryAfter(0))  # released at shutdown: someone else takes it now
             raise
         except Exception as exc:
-            action = self._retry_policy(exc, message.receive_count)
-            log.warning(
-                "sqs.message_failed",
-                poller=self._name,
-                message_id=message.message_id,
-                receive_count=message.receive_count,
-                error=repr(exc),
-                action=type(action).__name__,
-            )
-            await self._settle(message, action)
+            await self._settle_failure(message, exc)
         else:
             await self._settle(message, Delete())
         finally:
             heartbeat.cancel()
             self._slots.release()
+
+    async def _settle_failure(self, message: SqsMessage, error: BaseException) -> None:
+        """Settle a message whose handling failed as the retry policy says, and log why."""
+        action = self._retry_policy(error, message.receive_count)
+        log.warning(
+            "sqs.message_failed",
+            poller=self._name,
+            message_id=message.message_id,
+            receive_count=message.receive_count,
+            error=repr(error),
+            action=type(action).__name__,
+        )
+        await self._settle(message, action)
 
     def _url_of(self, message: SqsMessage) -> str:
         return message.queue_url or self._queues[0].url

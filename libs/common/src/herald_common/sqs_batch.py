@@ -97,14 +97,5 @@ class SqsBatchPoller(SqsPoller):
         for message, error in zip(messages, results, strict=True):
             if error is None:
                 await self._settle(message, Delete())
-                continue
-            action = self._retry_policy(error, message.receive_count)
-            log.warning(
-                "sqs.message_failed",
-                poller=self._name,
-                message_id=message.message_id,
-                receive_count=message.receive_count,
-                error=repr(error),
-                action=type(action).__name__,
-            )
-            await self._settle(message, action)
+            else:
+                await self._settle_failure(message, error)
