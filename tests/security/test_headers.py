@@ -12,7 +12,14 @@ import pytest
 
 from herald_campaign.campaigns.models import Campaign
 from herald_campaign.campaigns.testsend import build_test_message
-from herald_common.headers import HeaderInjection, check_header_value, check_message_headers, parse_address
+from herald_common.headers import (
+    SIMPLE_ADDR_SPEC,
+    HeaderInjection,
+    _one_address,
+    check_header_value,
+    check_message_headers,
+    parse_address,
+)
 from herald_processor.mime import Envelope, build_message
 from tests.security.guard_support import bearer, campaign_service, campaign_settings, new_campaign
 
@@ -38,6 +45,47 @@ def test_an_address_field_is_exactly_one_parsed_address(addr: str) -> None:
     with pytest.raises(HeaderInjection):
         parse_address("replyTo", addr)
     assert parse_address("replyTo", "help@example.com", 'Help, "Desk"').addr_spec == "help@example.com"
+
+
+@pytest.mark.parametrize(
+    "addr",
+    [
+        "user@example.com",
+        "first.last+tag@mail.example.co.uk",
+        "o'brien@example.com",
+        "x!#$%&*/=?^_`{|}~-@a-b.example",
+        "UPPER@Example.COM",
+        "a@b",
+    ],
+)
+def test_the_plain_address_shortcut_agrees_with_the_header_parser(addr: str) -> None:
+    # A plain dot-atom address skips the `email` parser; what comes back must be what the parser makes of it.
+    assert SIMPLE_ADDR_SPEC.fullmatch(addr)
+    parsed = _one_address(addr, "")
+    assert parsed is not None
+    fast = parse_address("to", addr)
+    assert (fast.username, fast.domain, fast.addr_spec, str(fast)) == (
+        parsed.username,
+        parsed.domain,
+        parsed.addr_spec,
+        str(parsed),
+    )
+
+
+@pytest.mark.parametrize(
+    "addr",
+    [
+        "a..b@example.com",
+        ".a@example.com",
+        "a@.example.com",
+        "a@example..com",
+        "a@ex_ample.com",
+        '"a b"@example.com',
+        "ü@example.com",
+    ],
+)
+def test_anything_else_goes_through_the_header_parser(addr: str) -> None:
+    assert not SIMPLE_ADDR_SPEC.fullmatch(addr)
 
 
 # --- at the API -------------------------------------------------------------------------------------------------

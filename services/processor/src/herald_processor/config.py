@@ -38,7 +38,7 @@ class Settings(ServiceKeySettings):
     throttle_retries: int = Field(
         default=5, ge=1, description="SES throttles in a row a batch rides out (jittered pauses) before it defers"
     )
-    send_concurrency: int = Field(default=8, ge=1, le=64, description="SES calls in flight within one batch")
+    send_concurrency: int = Field(default=16, ge=1, le=64, description="SES calls in flight within one batch")
     ses_max_send_rate: float | None = Field(
         default=None,
         gt=0,

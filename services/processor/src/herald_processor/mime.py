@@ -19,14 +19,13 @@ from email.headerregistry import Address
 from email.policy import SMTP
 from functools import lru_cache
 
+from herald_common.headers import SIMPLE_ADDR_SPEC
 from herald_common.headers import HeaderInjection as HeaderInjection
 from herald_common.unsubscribe import UnsubscribeTarget, make_token
 from herald_processor.header_check import check_envelope
 
 _LINE_BREAK = re.compile(r"[\r\n]")
 _TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
-# A dot-atom addr-spec (RFC 5322 §3.4.1) in plain ASCII: written as is; anything else goes through `email`.
-_SIMPLE_ADDR_SPEC = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9.-]+")
 _CRLF = "\r\n"
 MAX_LINE = 78  # RFC 5322 §2.1.1: lines SHOULD be at most 78 characters (998 is the hard limit)
 # RFC 2047 §2: an encoded word is at most 75 characters; `=?utf-8?b?` + `?=` leave 63 for base64, i.e. 45 bytes.
@@ -78,7 +77,7 @@ def address_header(name: str, addr_spec: str, display_name: str | None = None) -
     quoting); refuses anything that is not exactly one address. Cached: a campaign has one sender."""
     _no_line_breaks("address", addr_spec)
     _no_line_breaks("display name", display_name)
-    if not display_name and addr_spec.isascii() and _SIMPLE_ADDR_SPEC.fullmatch(addr_spec):
+    if not display_name and SIMPLE_ADDR_SPEC.fullmatch(addr_spec):  # written as is; anything else through `email`
         return f"{name}: {addr_spec}{_CRLF}"
     try:
         address = Address(display_name=display_name or "", addr_spec=addr_spec)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -33,6 +33,7 @@ from herald_processor.domain import (
     OutgoingEmail,
     SendOutcome,
     SendResult,
+    Settled,
     Settlement,
 )
 from herald_processor.mime import Envelope, HeaderInjection, build_message, ses_tags
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from herald_processor.domain import Campaign, LedgerEntry, RenderedEmail
     from herald_processor.schemas import Address, EmailJob, JobRecipient
     from herald_processor.service import BatchPolicy, Ports
+    from herald_processor.status import SharedStatusReads
 
 log = structlog.get_logger("herald.processor")
 
@@ -75,7 +77,9 @@ class SendRun:
     job: EmailJob
     campaign: Campaign
     owner: str
-    finals: dict[str, LedgerState]
+    finals: dict[str, LedgerState]  # final, not yet counted: the batch counts them at its end
+    counted: Counter[LedgerState]  # final and counted by the very ledger write that recorded them
+    status_reads: SharedStatusReads
     receive_count: int = 1
     shutting_down: Callable[[], bool] = lambda: False
     stop: StopReason | None = None
@@ -190,10 +194,13 @@ class SendRun:
             self.stop = reason
 
     async def _check_status(self) -> None:
-        """Re-read the campaign status at most every `status_check_interval`, so pause and cancel act mid-batch."""
+        """Re-read the campaign status at most every `status_check_interval`, so pause and cancel act mid-batch (a
+        read shared with the process's other batches of the campaign, never older than that)."""
         if time.monotonic() - self._last_check < self.policy.status_check_interval:
             return
-        current = await self.ports.campaigns.get(self.campaign.tenant_id, self.campaign.campaign_id)
+        current = await self.status_reads.get(
+            self.campaign.tenant_id, self.campaign.campaign_id, max_age=self.policy.status_check_interval
+        )
         self._last_check = time.monotonic()
         gate = Gate.CANCEL if current is None else gate_for(current.status)
         if gate is not Gate.PROCEED:
@@ -229,8 +236,8 @@ class SendRun:
                     log.warning(
                         "processor.send_failed", recipient=item.address.key, state=state.value, reason=outcome.reason
                     )
-        lost = await ledger.settle_many(self.campaign, self.owner, settlements) if settlements else set()
-        await self._record(settlements, lost)
+        if settlements:
+            await self._record(settlements, await ledger.settle_many(self.campaign, self.owner, settlements))
         return again
 
     async def _send(self, item: Sendable, claimed: LedgerEntry) -> SendOutcome:
@@ -300,12 +307,16 @@ class SendRun:
             resume_at=resume_at,
         )
 
-    async def _record(self, settlements: list[Settlement], lost: set[str]) -> None:
-        """Final outcomes recorded go to this batch's count; for those whose lease ran out meanwhile, the ledger says
-        what they are now."""
+    async def _record(self, settlements: list[Settlement], settled: Settled) -> None:
+        """Final outcomes recorded were counted with them (or, if the campaign could not be counted on, go to this
+        batch's count); for those whose lease ran out meanwhile, the ledger says what they are now."""
+        lost = settled.lost
         for settlement in settlements:
             if settlement.state is not None and settlement.email not in lost:
-                self.finals[settlement.email] = settlement.state
+                if settled.counted:
+                    self.counted[settlement.state] += 1
+                else:
+                    self.finals[settlement.email] = settlement.state
                 EMAILS.labels(settlement.state.value).inc()
         lost_finals = [s for s in settlements if s.state is not None and s.email in lost]
         if not lost_finals:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,7 @@ from herald_processor.domain import (
 from herald_processor.mime import unsubscribe_url
 from herald_processor.schemas import Address, check_address
 from herald_processor.sending import Sendable, SendRun
+from herald_processor.status import SharedStatusReads
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -58,7 +60,7 @@ class BatchPolicy:
     public_url: str
     unsubscribe_secret: str
     lease_seconds: int = 60
-    send_concurrency: int = 8
+    send_concurrency: int = 16
     status_check_interval: float = 2.0
     batch_time_budget: float = 30.0
     paused_retry_seconds: int = 8
@@ -92,6 +94,7 @@ class BatchService:
         self._policy = policy
         self._clock = clock
         self._stopping = False
+        self._status_reads = SharedStatusReads(ports.campaigns)
 
     def stop(self) -> None:
         """Process shutdown: running batches start no new send and hand their remaining recipients back."""
@@ -99,7 +102,8 @@ class BatchService:
 
     async def process(self, job: EmailJob, *, receive_count: int = 1) -> BatchReport:
         """Handle the batch; raises BatchDeferred (come back later), CampaignMissing, TemplateServiceUnavailable."""
-        campaign = await self._ports.campaigns.get(job.tenant_id, job.campaign_id)
+        # A fresh read for every batch, which the process's running batches of this campaign then share.
+        campaign = await self._status_reads.get(job.tenant_id, job.campaign_id, max_age=0.0)
         if campaign is None:
             raise CampaignMissing(f"campaign {job.campaign_id} of tenant {job.tenant_id} does not exist")
         log.info("processor.batch_started", recipients=len(job.recipients), receiveCount=receive_count)
@@ -110,11 +114,15 @@ class BatchService:
         if gate is Gate.DEFER:
             raise BatchDeferred(f"campaign is {campaign.status}", seconds=self._policy.paused_retry_seconds)
         finals: dict[str, LedgerState] = {}
+        counted: Counter[LedgerState] = Counter()  # sends whose outcome was counted as it was recorded
         try:
-            await self._run(job, campaign, gate, finals, receive_count)
+            await self._run(job, campaign, gate, finals, counted, receive_count)
         finally:
-            # Runs on success and on failure alike: whatever reached a final state is counted now, exactly once.
-            report = BatchReport(counted=await self._ports.ledger.count(campaign, finals) if finals else {})
+            # Runs on success and on failure alike: whatever reached a final state uncounted is counted now, exactly
+            # once.
+            if finals:
+                counted.update(await self._ports.ledger.count(campaign, finals))
+            report = BatchReport(counted=dict(counted))
             report.campaign_completed = await self._ports.campaigns.complete_if_done(
                 campaign.tenant_id, campaign.campaign_id
             )
@@ -146,7 +154,13 @@ class BatchService:
         return current
 
     async def _run(
-        self, job: EmailJob, campaign: Campaign, gate: Gate, finals: dict[str, LedgerState], receive_count: int
+        self,
+        job: EmailJob,
+        campaign: Campaign,
+        gate: Gate,
+        finals: dict[str, LedgerState],
+        counted: Counter[LedgerState],
+        receive_count: int,
     ) -> None:
         ports, now = self._ports, self._clock()
         unique: dict[str, tuple[JobRecipient, Address]] = {}
@@ -187,7 +201,7 @@ class BatchService:
         sendable = await self._settle_unsendable(job, campaign, candidates, finals)
         if sendable:
             seen = {key: entry.attempt for key, entry in snapshot.items()}
-            await self._render_and_send(job, campaign, sendable, finals, receive_count, seen)
+            await self._render_and_send(job, campaign, sendable, finals, counted, receive_count, seen)
         if held:
             # A live claim elsewhere, or an expired one whose SES Send event may still come: come back when each can
             # be judged (then counted, reconciled as `sent` by analytics, or made `unknown`).
@@ -232,6 +246,7 @@ class BatchService:
         campaign: Campaign,
         sendable: list[tuple[JobRecipient, Address]],
         finals: dict[str, LedgerState],
+        counted: Counter[LedgerState],
         receive_count: int,
         seen: dict[str, int],
     ) -> None:
@@ -280,6 +295,8 @@ class BatchService:
             campaign=campaign,
             owner=f"{policy.processor_id}/{secrets.token_hex(4)}",
             finals=finals,
+            counted=counted,
+            status_reads=self._status_reads,
             receive_count=receive_count,
             shutting_down=lambda: self._stopping,
         )
