@@ -116,6 +116,7 @@ class EmulatorMiddleware:
         if environ.get("HTTP_X_AMZ_TARGET", "").startswith(_DYNAMODB_TARGET):
             fault = self.faults.check_dynamodb()
             if fault is not None:
+                _read_body(environ)  # the request is consumed as if run, so its keep-alive connection stays usable
                 return _answer(start_response, fault)
         scope = _CREDENTIAL_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
         if scope is not None and environ.get("REQUEST_METHOD") == "POST":
