@@ -92,7 +92,7 @@ class FaultResponse:
 
 
 class FaultInjector:
-    """Decides, per SES send call, whether to answer with a fault instead of sending. Thread-safe."""
+    """Decides, per SES send and per DynamoDB call, whether to answer with a fault. Thread-safe."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
