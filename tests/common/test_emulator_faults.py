@@ -1,4 +1,5 @@
-"""SES fault injection answers exactly as AWS does, so botocore raises the same ClientError codes.
+"""SES and DynamoDB fault injection answers exactly as AWS does, so botocore raises (and retries) the same ClientError
+codes.
 
 These tests run their own emulator instance (faults belong to one instance; moto's data is shared), so a fault
 never leaks into another test.
@@ -12,12 +13,13 @@ from contextlib import AsyncExitStack
 
 import httpx
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from herald_common.aws import open_clients
 from herald_common.emulator import Emulator
 from herald_common.settings import HeraldSettings
-from tests.common.emulator_helpers import emulator_messages
+from tests.common.emulator_helpers import drain_ses_events, emulator_messages
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +70,15 @@ async def test_faults_are_shown_replaced_validated_and_cleared(control):
     assert bad.status_code == 400
     assert bad.json()["error"] == "BadRequest"
     assert (await control.put("/_emulator/faults", json={"nope": 1})).status_code == 400
+    both = {"dynamodbErrorRate": 0.25, "sesLostAnswerRate": 0.5}
+    assert (await control.put("/_emulator/faults", json=both)).json() == both
+    assert (await control.get("/_emulator/faults")).json() == both
+    for name in both:
+        for value in (1.5, -0.1, "half", True):
+            bad = await control.put("/_emulator/faults", json={name: value})
+            assert bad.status_code == 400, (name, value)
+            assert name in bad.json()["detail"]
+    assert (await control.get("/_emulator/faults")).json() == both  # a refused PUT changes nothing
     assert (await control.delete("/_emulator/faults")).status_code == 200
     assert (await control.get("/_emulator/faults")).json() == {}
 
@@ -117,3 +128,97 @@ async def test_latency_delays_the_answer(control, ses):
     started = time.monotonic()
     await send_v2(ses)
     assert time.monotonic() - started >= 0.3
+
+
+async def test_lost_answer_sends_records_and_publishes_then_answers_500(
+    control, ses, faulty_emulator, herald_settings, provisioned, aws
+):
+    await control.put("/_emulator/faults", json={"sesLostAnswerRate": 1.0})
+    to = f"lost.{time.monotonic_ns()}@example.org"
+    with pytest.raises(ClientError) as v2:
+        await ses.sesv2.send_email(
+            FromEmailAddress="news@example.com",
+            Destination={"ToAddresses": [to]},
+            Content={"Simple": {"Subject": {"Data": "hi"}, "Body": {"Text": {"Data": "x"}}}},
+            ConfigurationSetName=herald_settings.resources.configuration_set,
+            EmailTags=[{"Name": "herald-campaign", "Value": "camp_lost"}],
+        )
+    assert v2.value.response["Error"]["Code"] == "InternalFailure"
+    assert v2.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    assert v2.value.response["ResponseMetadata"]["RetryAttempts"] == 0
+    with pytest.raises(ClientError) as v1:
+        await ses.ses.send_email(
+            Source="news@example.com",
+            Destination={"ToAddresses": [to]},
+            Message={"Subject": {"Data": "hi"}, "Body": {"Text": {"Data": "x"}}},
+        )
+    assert v1.value.response["Error"]["Code"] == "InternalFailure"
+    assert v1.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    # Both were sent all the same: in the message log, and the configuration set's events went out.
+    logged = [m for m in await emulator_messages(faulty_emulator.url) if m["destinations"] == [to]]
+    assert len(logged) == 2
+    v2_message = next(m for m in logged if m["tags"].get("herald-campaign") == "camp_lost")
+    events = await drain_ses_events(aws.sqs, provisioned.ses_events_queue_url, expected=2)
+    assert [(e["eventType"], e["mail"]["messageId"]) for e in events] == [
+        ("Send", v2_message["messageId"]),
+        ("Delivery", v2_message["messageId"]),
+    ]
+    assert events[0]["mail"]["tags"]["herald-campaign"] == ["camp_lost"]
+
+    await control.delete("/_emulator/faults")
+    assert (await send_v2(ses))["MessageId"]
+
+
+@pytest.fixture
+async def dynamodb(faulty_emulator, herald_settings, aws_session):
+    """DynamoDB clients on the faulty emulator: one that never retries, one that retries once (botocore standard)."""
+    settings = HeraldSettings(resource_prefix=herald_settings.resource_prefix, aws_endpoint_url=faulty_emulator.url)
+    async with AsyncExitStack() as stack:
+        once = await open_clients(
+            stack, settings, "dynamodb", "sqs", session=aws_session, config=Config(retries={"total_max_attempts": 1})
+        )
+        twice = await open_clients(
+            stack, settings, "dynamodb", session=aws_session, config=Config(retries={"total_max_attempts": 2})
+        )
+        yield once, twice.require_dynamodb()
+
+
+async def test_dynamodb_errors_answer_500_or_503_and_run_nothing(control, dynamodb, herald_settings, provisioned):
+    clients, retrying = dynamodb
+    table = herald_settings.resources.campaigns_table
+    key = {"tenantId": {"S": "faults"}, "campaignId": {"S": f"camp_{time.monotonic_ns()}"}}
+    await control.put("/_emulator/faults", json={"dynamodbErrorRate": 1.0})
+    answers = set()
+    for _ in range(30):
+        with pytest.raises(ClientError) as failed:
+            await clients.require_dynamodb().put_item(TableName=table, Item=key | {"name": {"S": "x"}})
+        error, meta = failed.value.response["Error"], failed.value.response["ResponseMetadata"]
+        answers.add((error["Code"], meta["HTTPStatusCode"]))
+    # Each at random, in DynamoDB's JSON error shape (botocore read the code from `__type`).
+    assert answers == {("InternalServerError", 500), ("ServiceUnavailable", 503)}
+    # botocore's standard retry mode treats both as retryable: the retrying client tries again, and fails again.
+    with pytest.raises(ClientError) as retried:
+        await retrying.get_item(TableName=table, Key=key)
+    assert retried.value.response["ResponseMetadata"]["RetryAttempts"] == 1
+    # Other services are not touched.
+    assert (await clients.require_sqs().get_queue_url(QueueName=herald_settings.resources.email_jobs_queue))["QueueUrl"]
+
+    await control.delete("/_emulator/faults")
+    # None of the failed writes ran.
+    assert "Item" not in await clients.require_dynamodb().get_item(TableName=table, Key=key, ConsistentRead=True)
+    await clients.require_dynamodb().put_item(TableName=table, Item=key | {"name": {"S": "x"}})
+    assert (await retrying.get_item(TableName=table, Key=key, ConsistentRead=True))["Item"]["name"] == {"S": "x"}
+
+
+async def test_dynamodb_error_rate_fails_about_that_share(control, dynamodb, herald_settings, provisioned):
+    clients, _ = dynamodb
+    table = herald_settings.resources.campaigns_table
+    key = {"tenantId": {"S": "faults"}, "campaignId": {"S": "camp_none"}}
+    await control.put("/_emulator/faults", json={"dynamodbErrorRate": 0.3})
+    failures = 0
+    for _ in range(200):
+        try:
+            await clients.require_dynamodb().get_item(TableName=table, Key=key)
+        except ClientError:
+            failures += 1
+    assert 30 <= failures <= 90  # 200 calls at 30 %: mean 60, sd 6.5; these bounds are beyond 4.5 sd

@@ -1,5 +1,6 @@
-"""Fault injection for SES sends: throttling, a maximum send rate, latency and internal errors, answered with the
-exact status, headers and bodies AWS uses, so botocore raises the same `ClientError` codes as in production.
+"""Fault injection: for SES sends, throttling, a maximum send rate, latency, internal errors and lost answers (sent,
+then answered 500); for DynamoDB calls, internal errors and unavailability. Each is answered with the exact status,
+headers and bodies AWS uses, so botocore raises (and retries) exactly as in production.
 """
 
 from __future__ import annotations
@@ -17,6 +18,13 @@ V1_THROTTLE_CODE = "Throttling"
 V1_THROTTLE_MESSAGE = "Maximum sending rate exceeded."
 V2_THROTTLE_CODE = "TooManyRequestsException"
 INTERNAL_CODE = "InternalFailure"
+# DynamoDB (JSON 1.0 protocol): the code is the part of `__type` after "#"; both are retryable for botocore (5xx).
+DYNAMODB_ERROR_PREFIX = "com.amazonaws.dynamodb.v20120810#"
+DYNAMODB_FAULTS = (
+    ("500 Internal Server Error", "InternalServerError", "Internal server error"),
+    ("503 Service Unavailable", "ServiceUnavailable", "The service is currently unavailable or busy."),
+)
+PROBABILITIES = ("sesThrottleRate", "sesErrorRate", "sesLostAnswerRate", "dynamodbErrorRate")
 
 
 @dataclass
@@ -27,6 +35,8 @@ class Faults:
     sesMaxSendRate: float | None = None
     sesLatencyMs: float | None = None
     sesErrorRate: float | None = None
+    sesLostAnswerRate: float | None = None  # SES sends the message, then the answer is a 500
+    dynamodbErrorRate: float | None = None  # share of DynamoDB calls answered 500 or 503 without being run
 
     @classmethod
     def parse(cls, payload: Any) -> Faults:
@@ -44,7 +54,7 @@ class Faults:
                 continue
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise ValueError(f"{name} must be a non-negative number")
-            if name in ("sesThrottleRate", "sesErrorRate") and value > 1:
+            if name in PROBABILITIES and value > 1:
                 raise ValueError(f"{name} is a probability between 0 and 1")
             values[name] = float(value)
         return cls(**values)
@@ -82,7 +92,7 @@ class FaultResponse:
 
 
 class FaultInjector:
-    """Decides, per SES send call, whether to answer with a fault instead of sending. Thread-safe."""
+    """Decides, per SES send and per DynamoDB call, whether to answer with a fault. Thread-safe."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -125,6 +135,31 @@ class FaultInjector:
         if bucket is not None and not bucket.take():
             return throttled(api)
         return None
+
+    def lose_answer(self) -> bool:
+        """Whether the answer to a send SES just accepted is lost (the client gets a 500 instead)."""
+        rate = self.faults.sesLostAnswerRate
+        return rate is not None and rate > 0 and self._roll() < rate
+
+    def check_dynamodb(self) -> FaultResponse | None:
+        """The fault a DynamoDB call answers with instead of running (None: let it through)."""
+        rate = self.faults.dynamodbErrorRate
+        if not rate or self._roll() >= rate:
+            return None
+        with self._lock:
+            status, code, message = self._random.choice(DYNAMODB_FAULTS)
+        return dynamodb_error(status, code, message)
+
+    def _roll(self) -> float:
+        with self._lock:
+            return self._random.random()
+
+
+def dynamodb_error(status: str, code: str, message: str) -> FaultResponse:
+    """A DynamoDB error answer, in its JSON 1.0 shape."""
+    headers = [("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-RequestId", str(uuid.uuid4()))]
+    body = json.dumps({"__type": DYNAMODB_ERROR_PREFIX + code, "message": message}).encode()
+    return FaultResponse(status, headers, body)
 
 
 def v1_error(status: str, error_type: str, code: str, message: str) -> FaultResponse:

@@ -1,9 +1,11 @@
-"""The WSGI layer around moto: Herald's control routes under `/_emulator/`, and SES sends watched on their way
-through (faults before moto sees them; the message log and SES events after moto accepted them).
+"""The WSGI layer around moto: Herald's control routes under `/_emulator/`, DynamoDB calls failed on demand, and SES
+sends watched on their way through (faults before moto sees them; the message log, SES events and a lost answer after
+moto accepted them).
 
 Control routes:
 - `GET /_emulator/ses/messages` → `{"messages": [...]}`; `DELETE` empties the log
-- `GET|PUT|DELETE /_emulator/faults` → the SES faults in force (PUT replaces them with the body's subset)
+- `GET|PUT|DELETE /_emulator/faults` → the SES and DynamoDB faults in force (PUT replaces them with the body's
+  subset)
 - `POST /_emulator/reset` → empties moto, the log, pending events and faults, then provisions again
 - `GET /_emulator/health` → 200 `{"status": "ok"}` once provisioned (503 `{"status": "provisioning"}` before)
 """
@@ -24,7 +26,14 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.moto_api._internal.models import moto_api_backend
 from moto.ses.models import ses_backends
 
-from herald_common.emulator.faults import FaultInjector, FaultResponse, Faults, v1_error, v2_error
+from herald_common.emulator.faults import (
+    FaultInjector,
+    FaultResponse,
+    Faults,
+    internal_error,
+    v1_error,
+    v2_error,
+)
 from herald_common.emulator.messages import (
     V2_SEND_PATH,
     MessageLog,
@@ -41,6 +50,8 @@ StartResponse = Callable[..., Any]
 log = structlog.get_logger("herald.emulator")
 
 _CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/ses/aws4_request")
+# DynamoDB's JSON 1.0 operations are named by this header (DynamoDB Streams uses `DynamoDBStreams_20120810.`).
+_DYNAMODB_TARGET = "DynamoDB_20120810."
 _STATUS_TEXT = {200: "OK", 400: "Bad Request", 404: "Not Found", 503: "Service Unavailable"}
 
 
@@ -102,6 +113,11 @@ class EmulatorMiddleware:
         path = environ.get("PATH_INFO", "")
         if path.startswith("/_emulator/"):
             return self._control(environ, start_response, path, environ.get("REQUEST_METHOD", "GET"))
+        if environ.get("HTTP_X_AMZ_TARGET", "").startswith(_DYNAMODB_TARGET):
+            fault = self.faults.check_dynamodb()
+            if fault is not None:
+                _read_body(environ)  # the request is consumed as if run, so its keep-alive connection stays usable
+                return _answer(start_response, fault)
         scope = _CREDENTIAL_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
         if scope is not None and environ.get("REQUEST_METHOD") == "POST":
             request: SendRequest | None = None
@@ -148,6 +164,9 @@ class EmulatorMiddleware:
             message_id = accepted_message_id(request.api, body)
             if message_id is not None:
                 self._accepted(message_id, request, region)
+                if self.faults.lose_answer():
+                    # Sent, recorded and its events published, but the client hears only a 500: an outcome in doubt.
+                    return _answer(start_response, internal_error(request.api))
         start_response(status, captured["headers"])
         return [body]
 
