@@ -31,6 +31,7 @@ from rich.table import Table
 
 from bench.analytics_ingest import analytics_ingest
 from bench.campaign_scale import campaign_send, campaign_upload
+from bench.processor_floor import processor_floor
 from bench.processor_memory import processor_memory
 from bench.processor_send import processor_send
 from bench.ses_stub import running_stub
@@ -171,6 +172,7 @@ benchmark("campaign_upload")(campaign_upload)
 benchmark("campaign_send")(campaign_send)
 benchmark("analytics_ingest")(analytics_ingest)
 benchmark("processor_send")(processor_send)
+benchmark("processor_floor")(processor_floor)
 benchmark("processor_memory")(processor_memory)
 benchmark("throttle_adherence")(throttle_adherence)
 

@@ -20,7 +20,6 @@ from herald_processor.domain import (
     RenderResult,
     SendOutcome,
     SendResult,
-    Settled,
     Template,
     TemplateMissing,
     TemplateServiceDown,
@@ -136,7 +135,7 @@ class FakeLedger:
                 taken[email] = entry
         return taken
 
-    async def settle_many(self, campaign: Campaign, owner: str, settlements: Any) -> Settled:
+    async def settle_many(self, campaign: Campaign, owner: str, settlements: Any) -> set[str]:
         self.settle_writes += 1
         lost = set()
         for s in settlements:
@@ -144,11 +143,9 @@ class FakeLedger:
                 done = await self.release(campaign, s.email, owner)
             else:
                 done = await self.mark(campaign, s.email, owner, s.outcome, s.state)
-                if done:
-                    await self.count(campaign, {s.email: s.state})
             if not done:
                 lost.add(s.email)
-        return Settled(lost, counted=True)
+        return lost
 
     async def finalize_unclaimed(
         self, campaign: Campaign, email: str, state: LedgerState, *, batch_id: str, reason: str | None

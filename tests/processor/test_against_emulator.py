@@ -23,7 +23,6 @@ from herald_processor.domain import (
     LedgerState,
     SendOutcome,
     SendResult,
-    Settled,
     Settlement,
     TemplateMissing,
 )
@@ -380,13 +379,12 @@ async def test_batched_claims_and_settlements_drop_only_what_is_not_ours(herald_
     again = await ledger.claim_many(campaign, {emails[1]: 1}, owner="me", batch_id="b", lease_seconds=60)
     assert again[emails[1]].attempt == 2
 
-    # Our claims settle in one go, counted on the campaign in the same writes; r000 is not ours, so it is reported
-    # lost and left as it was (and not counted).
+    # Our claims settle in one go; r000 is not ours, so it is reported lost and left as it was.
     settlements = [Settlement(emails[0], LedgerState.SENT, SendOutcome(SendResult.SENT, "m-0"))]
     settlements += [Settlement(e, LedgerState.SENT, SendOutcome(SendResult.SENT, f"m-{e}")) for e in emails[1:140]]
     settlements += [Settlement(emails[140], LedgerState.FAILED, SendOutcome(SendResult.FAILED, reason="rejected"))]
     settlements += [Settlement(e, None) for e in emails[141:]]  # throttled: claims given back
-    assert await ledger.settle_many(campaign, "me", settlements) == Settled({emails[0]}, counted=True)
+    assert await ledger.settle_many(campaign, "me", settlements) == {emails[0]}
     snapshot = await ledger.snapshot(campaign, emails)
     assert snapshot[emails[0]].state is LedgerState.SENDING
     assert snapshot[emails[0]].lease_owner == "other"
@@ -401,29 +399,10 @@ async def test_batched_claims_and_settlements_drop_only_what_is_not_ours(herald_
     assert raw["Item"]["messageId"]["S"] == f"m-{emails[5]}"
     assert "sentAt" in raw["Item"]
     # A settlement after the lease moved on (someone made it unknown) is lost, not applied.
-    lost = await ledger.settle_many(campaign, "me", [Settlement(emails[5], LedgerState.FAILED)])
-    assert lost == Settled({emails[5]}, counted=True)
+    assert await ledger.settle_many(campaign, "me", [Settlement(emails[5], LedgerState.FAILED)]) == {emails[5]}
 
-    item = await campaign_item(aws, settings, campaign_id)
-    assert (item["finalCount"]["N"], item["sentCount"]["N"], item["failedCount"]["N"]) == ("140", "139", "1")
-    assert all(snapshot[e].counted for e in emails[1:141])
-    assert not any(snapshot[e].counted for e in [emails[0], *emails[141:]])
-    # Counting them again (a batch's end, a redelivery) changes nothing.
     finals = dict.fromkeys(emails[1:140], LedgerState.SENT) | {emails[140]: LedgerState.FAILED}
+    assert await ledger.count(campaign, finals) == {LedgerState.SENT: 139, LedgerState.FAILED: 1}
     assert await ledger.count(campaign, finals) == {}
     item = await campaign_item(aws, settings, campaign_id)
     assert (item["finalCount"]["N"], item["sentCount"]["N"], item["failedCount"]["N"]) == ("140", "139", "1")
-
-
-async def test_settlements_for_a_campaign_gone_are_recorded_uncounted(herald_settings, aws):
-    settings = processor_settings(herald_settings)
-    campaign = Campaign(TENANT, "camp_gone", CampaignStatus.SENDING, "newsletter", "news@example.com")
-    ledger = DynamoDeliveryLedger(aws.dynamodb, settings.resources.ledger_table, settings.resources.campaigns_table)
-    emails = ["a@example.com", "b@example.com"]
-    assert set(await ledger.claim_many(campaign, dict.fromkeys(emails, 0), owner="me", batch_id="b", lease_seconds=60))
-    settled = await ledger.settle_many(
-        campaign, "me", [Settlement(e, LedgerState.SENT, SendOutcome(SendResult.SENT, f"m-{e}")) for e in emails]
-    )
-    assert settled == Settled(set(), counted=False)
-    snapshot = await ledger.snapshot(campaign, emails)
-    assert {(entry.state, entry.counted) for entry in snapshot.values()} == {(LedgerState.SENT, False)}

@@ -144,16 +144,6 @@ class Settlement:
 
 
 @dataclass(frozen=True)
-class Settled:
-    """What a ledger write of settlements did: the emails whose lease was lost meanwhile (left as they were), and
-    whether the final outcomes written were also added to the campaign's counters in the same write (they are,
-    unless the campaign item is gone)."""
-
-    lost: set[str]
-    counted: bool
-
-
-@dataclass(frozen=True)
 class OutgoingEmail:
     """Everything the sender needs for one recipient: the raw MIME bytes, the address and the SES tags."""
 

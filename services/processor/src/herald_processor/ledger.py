@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from botocore.exceptions import ClientError
 
-from herald_processor.domain import LedgerEntry, LedgerState, Settled, Settlement
+from herald_processor.domain import LedgerEntry, LedgerState, Settlement
 from herald_processor.repository import batch_get, is_condition_failure, utc_now_iso
 from herald_processor.transactions import ExtraConditionFailed, transact_each
 
@@ -196,14 +196,13 @@ class DynamoDeliveryLedger:
             if email not in lost
         }
 
-    async def settle_many(self, campaign: Campaign, owner: str, settlements: Sequence[Settlement]) -> Settled:
+    async def settle_many(self, campaign: Campaign, owner: str, settlements: Sequence[Settlement]) -> set[str]:
         """Record final outcomes (and give back claims nothing was sent for) of our own claims, in as few
-        transactions as DynamoDB allows, each adding its final outcomes to the campaign's counters too (marked
-        `counted`, so nothing counts them again); the emails whose lease was lost meanwhile are left as they were."""
+        transactions as DynamoDB allows; the emails whose lease was lost meanwhile (left as they were)."""
         by_email = {s.email: s for s in settlements}
         now = utc_now_iso()
 
-        def action(email: str, counting: bool) -> dict[str, Any]:
+        def action(email: str) -> dict[str, Any]:
             settlement = by_email[email]
             values: dict[str, Any] = {
                 ":sending": {"S": LedgerState.SENDING.value},
@@ -216,21 +215,9 @@ class DynamoDeliveryLedger:
             else:
                 update, extra = _final_update(settlement.state, settlement.outcome)
                 values |= extra
-                if counting:
-                    update += ", counted = :true"
-                    values[":true"] = {"BOOL": True}
             return self._ledger_update(campaign, email, update, _OURS, values)
 
-        def counters(emails: list[str]) -> dict[str, Any] | None:
-            finals = {e: state for e in emails if (state := by_email[e].state) is not None}
-            return self._counter_action(campaign, finals) if finals else None
-
-        keys = list(by_email)
-        try:
-            return Settled(await transact_each(self._db, keys, lambda e: action(e, True), counters), counted=True)
-        except ExtraConditionFailed:
-            log.warning("processor.campaign_missing_while_counting", campaignId=campaign.campaign_id)
-        return Settled(await transact_each(self._db, keys, lambda e: action(e, False)), counted=False)
+        return await transact_each(self._db, list(by_email), action)
 
     def _ledger_update(
         self, campaign: Campaign, email: str, update: str, condition: str, values: dict[str, Any]

@@ -14,7 +14,6 @@ if TYPE_CHECKING:
         OutgoingEmail,
         RenderResult,
         SendOutcome,
-        Settled,
         Settlement,
         Template,
         Throttle,
@@ -56,10 +55,9 @@ class DeliveryLedger(Protocol):
         """Take every recipient of `seen` (email → the attempt its entry had when looked at) that is still unclaimed
         and unchanged since, in as few writes as the store allows; the new entries of those taken."""
 
-    async def settle_many(self, campaign: Campaign, owner: str, settlements: Sequence[Settlement]) -> Settled:
+    async def settle_many(self, campaign: Campaign, owner: str, settlements: Sequence[Settlement]) -> set[str]:
         """Record the final outcomes of our own claims and give back those nothing was sent for, in as few writes as
-        the store allows, counting the final outcomes on the campaign in the same writes (exactly once); the emails
-        whose lease was lost meanwhile (left as they were)."""
+        the store allows; the emails whose lease was lost meanwhile (left as they were)."""
 
     async def finalize_unclaimed(
         self, campaign: Campaign, email: str, state: LedgerState, *, batch_id: str, reason: str | None

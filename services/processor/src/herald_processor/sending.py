@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import Counter, deque
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -33,7 +33,6 @@ from herald_processor.domain import (
     OutgoingEmail,
     SendOutcome,
     SendResult,
-    Settled,
     Settlement,
 )
 from herald_processor.mime import Envelope, HeaderInjection, build_message, ses_tags
@@ -77,8 +76,7 @@ class SendRun:
     job: EmailJob
     campaign: Campaign
     owner: str
-    finals: dict[str, LedgerState]  # final, not yet counted: the batch counts them at its end
-    counted: Counter[LedgerState]  # final and counted by the very ledger write that recorded them
+    finals: dict[str, LedgerState]
     status_reads: SharedStatusReads
     receive_count: int = 1
     shutting_down: Callable[[], bool] = lambda: False
@@ -236,8 +234,8 @@ class SendRun:
                     log.warning(
                         "processor.send_failed", recipient=item.address.key, state=state.value, reason=outcome.reason
                     )
-        if settlements:
-            await self._record(settlements, await ledger.settle_many(self.campaign, self.owner, settlements))
+        lost = await ledger.settle_many(self.campaign, self.owner, settlements) if settlements else set()
+        await self._record(settlements, lost)
         return again
 
     async def _send(self, item: Sendable, claimed: LedgerEntry) -> SendOutcome:
@@ -307,16 +305,12 @@ class SendRun:
             resume_at=resume_at,
         )
 
-    async def _record(self, settlements: list[Settlement], settled: Settled) -> None:
-        """Final outcomes recorded were counted with them (or, if the campaign could not be counted on, go to this
-        batch's count); for those whose lease ran out meanwhile, the ledger says what they are now."""
-        lost = settled.lost
+    async def _record(self, settlements: list[Settlement], lost: set[str]) -> None:
+        """Final outcomes recorded go to this batch's count; for those whose lease ran out meanwhile, the ledger says
+        what they are now."""
         for settlement in settlements:
             if settlement.state is not None and settlement.email not in lost:
-                if settled.counted:
-                    self.counted[settlement.state] += 1
-                else:
-                    self.finals[settlement.email] = settlement.state
+                self.finals[settlement.email] = settlement.state
                 EMAILS.labels(settlement.state.value).inc()
         lost_finals = [s for s in settlements if s.state is not None and s.email in lost]
         if not lost_finals:

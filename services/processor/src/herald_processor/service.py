@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -114,15 +113,11 @@ class BatchService:
         if gate is Gate.DEFER:
             raise BatchDeferred(f"campaign is {campaign.status}", seconds=self._policy.paused_retry_seconds)
         finals: dict[str, LedgerState] = {}
-        counted: Counter[LedgerState] = Counter()  # sends whose outcome was counted as it was recorded
         try:
-            await self._run(job, campaign, gate, finals, counted, receive_count)
+            await self._run(job, campaign, gate, finals, receive_count)
         finally:
-            # Runs on success and on failure alike: whatever reached a final state uncounted is counted now, exactly
-            # once.
-            if finals:
-                counted.update(await self._ports.ledger.count(campaign, finals))
-            report = BatchReport(counted=dict(counted))
+            # Runs on success and on failure alike: whatever reached a final state is counted now, exactly once.
+            report = BatchReport(counted=await self._ports.ledger.count(campaign, finals) if finals else {})
             report.campaign_completed = await self._ports.campaigns.complete_if_done(
                 campaign.tenant_id, campaign.campaign_id
             )
@@ -154,13 +149,7 @@ class BatchService:
         return current
 
     async def _run(
-        self,
-        job: EmailJob,
-        campaign: Campaign,
-        gate: Gate,
-        finals: dict[str, LedgerState],
-        counted: Counter[LedgerState],
-        receive_count: int,
+        self, job: EmailJob, campaign: Campaign, gate: Gate, finals: dict[str, LedgerState], receive_count: int
     ) -> None:
         ports, now = self._ports, self._clock()
         unique: dict[str, tuple[JobRecipient, Address]] = {}
@@ -201,7 +190,7 @@ class BatchService:
         sendable = await self._settle_unsendable(job, campaign, candidates, finals)
         if sendable:
             seen = {key: entry.attempt for key, entry in snapshot.items()}
-            await self._render_and_send(job, campaign, sendable, finals, counted, receive_count, seen)
+            await self._render_and_send(job, campaign, sendable, finals, receive_count, seen)
         if held:
             # A live claim elsewhere, or an expired one whose SES Send event may still come: come back when each can
             # be judged (then counted, reconciled as `sent` by analytics, or made `unknown`).
@@ -246,7 +235,6 @@ class BatchService:
         campaign: Campaign,
         sendable: list[tuple[JobRecipient, Address]],
         finals: dict[str, LedgerState],
-        counted: Counter[LedgerState],
         receive_count: int,
         seen: dict[str, int],
     ) -> None:
@@ -295,7 +283,6 @@ class BatchService:
             campaign=campaign,
             owner=f"{policy.processor_id}/{secrets.token_hex(4)}",
             finals=finals,
-            counted=counted,
             status_reads=self._status_reads,
             receive_count=receive_count,
             shutting_down=lambda: self._stopping,

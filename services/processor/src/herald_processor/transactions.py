@@ -40,9 +40,9 @@ async def transact_each(
     action: Callable[[str], Any],
     shared: Callable[[list[str]], Any] | None = None,
 ) -> set[str]:
-    """Write `action(key)` for every key, plus `shared(keys written)` with each transaction (unless it returns None),
-    in as few transactions as DynamoDB's limit allows; the keys whose condition failed, left unwritten. A failing
-    `shared` condition raises ExtraConditionFailed."""
+    """Write `action(key)` for every key, plus `shared(keys written)` with each transaction, in as few
+    transactions as DynamoDB's limit allows; the keys whose condition failed, left unwritten. A failing `shared`
+    condition raises ExtraConditionFailed."""
     lost: set[str] = set()
     size = TRANSACTION_MAX_ITEMS - (shared is not None)
     for start in range(0, len(keys), size):
@@ -58,8 +58,7 @@ async def _transact(
     for attempt in range(TRANSACTION_ATTEMPTS):
         if not remaining:
             return lost
-        extra = shared(remaining) if shared is not None else None
-        actions = [action(k) for k in remaining] + ([extra] if extra is not None else [])
+        actions = [action(k) for k in remaining] + ([shared(remaining)] if shared is not None else [])
         try:
             # The token makes botocore's own retry of this very request idempotent (DynamoDB keeps it 10 minutes).
             await db.transact_write_items(TransactItems=actions, ClientRequestToken=secrets.token_hex(16))
