@@ -9,17 +9,34 @@ import time
 import pytest
 
 from herald_processor.domain import Throttle
-from herald_processor.shared_throttle import DynamoThrottleBucket, Limit, lease_size, limits_for, refill
+from herald_processor.shared_throttle import (
+    BLOCK_TTL_SECONDS,
+    DynamoThrottleBucket,
+    Limit,
+    lease_size,
+    limits_for,
+    refill,
+)
 
 
 def test_a_send_takes_from_the_campaign_minute_hour_and_account_buckets():
     limits = limits_for("acme#camp_1", Throttle(emails_per_minute=600, emails_per_hour=7200), 14.0)
     assert [(limit.key, limit.rate) for limit in limits] == [
-        ("acme#camp_1/minute", 10.0),
+        ("acme#camp_1/minute", 600 / 61),  # see the next test
         ("acme#camp_1/hour", 2.0),
         ("account", 14.0),
     ]
     assert limits_for("acme#camp_1", Throttle(), None) == []
+
+
+@pytest.mark.parametrize("per_minute", [1, 60, 600, 6000, 100_000])
+def test_no_sixty_second_window_can_exceed_the_minute_limit_plus_one_block(per_minute):
+    # A token is spent at most BLOCK_TTL_SECONDS after the bucket gave it out, and the bucket gives out at most its
+    # capacity plus rate × time: the most any 60 s window can hold is the limit plus one block, and hardly less.
+    (limit,) = limits_for("acme#camp_1", Throttle(emails_per_minute=per_minute), None)
+    most = limit.capacity + limit.rate * (60.0 + BLOCK_TTL_SECONDS)
+    assert most <= per_minute + limit.block + 1e-9
+    assert limit.rate * 60.0 >= per_minute * 0.98
 
 
 @pytest.mark.parametrize(("rate", "block"), [(100.0, 5), (10.0, 5), (4.0, 2), (1.0, 1), (1 / 3600, 1)])

@@ -4,7 +4,8 @@ One item per bucket (`{tenant}#{campaign}/minute`, `…/hour`, `account`) holds 
 refills the item by the time passed, takes up to a block of tokens with a conditional write on the `refilledAt` it
 read (optimistic: a concurrent lease makes it read again), and spends that block locally. So the table sees one write
 per block, not per email, and the whole fleet sends no more than the bucket's rate plus its capacity (one block) in
-any window. A block that was not spent within BLOCK_TTL_SECONDS is dropped rather than sent late in a burst.
+any window, counting from BLOCK_TTL_SECONDS before it: a block that was not spent within that time is dropped rather
+than sent late in a burst (see `minute_rate` for what this means for a campaign's per-minute limit).
 """
 
 from __future__ import annotations
@@ -57,12 +58,22 @@ def limits_for(key: str, throttle: Throttle, account_rate: float | None) -> list
     """The buckets one send of campaign `key` must take a token from."""
     limits = []
     if throttle.emails_per_minute:
-        limits.append(Limit(f"{key}/minute", throttle.emails_per_minute / 60.0))
+        limits.append(Limit(f"{key}/minute", minute_rate(throttle.emails_per_minute)))
     if throttle.emails_per_hour:
         limits.append(Limit(f"{key}/hour", throttle.emails_per_hour / 3600.0))
     if account_rate:
         limits.append(Limit("account", account_rate))
     return limits
+
+
+def minute_rate(emails_per_minute: int) -> float:
+    """The per-minute bucket's rate: the limit spread over 60 s plus the time a leased token may wait to be spent.
+
+    Every send spends a token the shared bucket gave out at most BLOCK_TTL_SECONDS earlier, and a bucket gives out at
+    most its capacity (one block) plus rate × time in any stretch of time. So the sends in any 60-second window come
+    from tokens given out within 60 + BLOCK_TTL_SECONDS seconds: at this rate, never more than the limit plus one
+    block, whatever the number of processors (which lease and hold blocks of their own). It costs 1/61 of the rate."""
+    return emails_per_minute / (60.0 + BLOCK_TTL_SECONDS)
 
 
 def refill(tokens: float, refilled_at: float, now: float, limit: Limit) -> float:
