@@ -141,6 +141,12 @@ class FakeLedger:
         for s in settlements:
             if s.state is None:
                 done = await self.release(campaign, s.email, owner)
+            elif s.state is LedgerState.SENDING:  # in doubt: the lease ends now
+                row = self.rows[s.email]
+                done = row.state is LedgerState.SENDING and row.lease_owner == owner
+                if done:
+                    row.lease_expires_at = int(time.time())
+                    row.reason = s.outcome.reason if s.outcome else None
             else:
                 done = await self.mark(campaign, s.email, owner, s.outcome, s.state)
             if not done:

@@ -383,14 +383,23 @@ async def test_batched_claims_and_settlements_drop_only_what_is_not_ours(herald_
     settlements = [Settlement(emails[0], LedgerState.SENT, SendOutcome(SendResult.SENT, "m-0"))]
     settlements += [Settlement(e, LedgerState.SENT, SendOutcome(SendResult.SENT, f"m-{e}")) for e in emails[1:140]]
     settlements += [Settlement(emails[140], LedgerState.FAILED, SendOutcome(SendResult.FAILED, reason="rejected"))]
-    settlements += [Settlement(e, None) for e in emails[141:]]  # throttled: claims given back
+    settlements += [Settlement(e, None) for e in emails[141:148]]  # throttled: claims given back
+    # A 5xx: in doubt, still ours and `sending`, its lease ended now.
+    doubt = SendOutcome(SendResult.UNKNOWN, reason="InternalFailure")
+    settlements += [Settlement(e, LedgerState.SENDING, doubt) for e in emails[148:]]
+    before = int(time.time())
     assert await ledger.settle_many(campaign, "me", settlements) == {emails[0]}
     snapshot = await ledger.snapshot(campaign, emails)
+    for email in emails[148:]:
+        entry = snapshot[email]
+        assert (entry.state, entry.lease_owner, entry.counted) == (LedgerState.SENDING, "me", False)
+        assert entry.lease_expires_at is not None
+        assert before <= entry.lease_expires_at <= time.time()
     assert snapshot[emails[0]].state is LedgerState.SENDING
     assert snapshot[emails[0]].lease_owner == "other"
     assert {snapshot[e].state for e in emails[1:140]} == {LedgerState.SENT}
     assert snapshot[emails[140]].state is LedgerState.FAILED
-    assert {(snapshot[e].state, snapshot[e].lease_owner) for e in emails[141:]} == {(LedgerState.PENDING, None)}
+    assert {(snapshot[e].state, snapshot[e].lease_owner) for e in emails[141:148]} == {(LedgerState.PENDING, None)}
     raw = await aws.dynamodb.get_item(
         TableName=settings.resources.ledger_table,
         Key={"campaignKey": {"S": campaign.key}, "email": {"S": emails[5]}},

@@ -89,7 +89,7 @@ def test_campaign_gates(status, gate):
 def test_only_sent_failed_and_unknown_are_final_send_results():
     assert final_state_for(SendResult.SENT) is LedgerState.SENT
     assert final_state_for(SendResult.FAILED) is LedgerState.FAILED
-    assert final_state_for(SendResult.UNKNOWN) is LedgerState.UNKNOWN
+    assert final_state_for(SendResult.UNKNOWN) is LedgerState.SENDING  # in doubt, not final
     for result in (SendResult.THROTTLED, SendResult.TRANSIENT, SendResult.PAUSE, SendResult.QUOTA):
         assert final_state_for(result) is None
 

@@ -192,14 +192,45 @@ async def test_ses_throttling_releases_the_claim_and_defers_the_batch(world):
     assert world.campaigns.campaign.status is CampaignStatus.SENT
 
 
-async def test_an_unknown_outcome_is_final_and_never_resent(world):
+async def test_an_unknown_outcome_is_in_doubt_then_unknown_and_never_resent(world):
+    # A 5xx or a timeout: SES may have sent it. The recipient stays `sending` with its lease ended; the batch comes
+    # back once the reconcile window is over, and with no Send event by then it is final `unknown`.
     world.sender.script["b@example.com"] = SendOutcome(SendResult.UNKNOWN, reason="InternalFailure")
-    await world.service().process(job("a@example.com", "b@example.com", "c@example.com"))
+    with pytest.raises(BatchDeferred) as deferred:
+        await world.service(reconcile_window=30).process(job("a@example.com", "b@example.com", "c@example.com"))
+    assert 31 <= deferred.value.seconds <= 32
+    doubt = world.ledger.entry("b@example.com")
+    assert doubt.state is LedgerState.SENDING
+    assert doubt.lease_expires_at is not None
+    assert doubt.lease_expires_at <= time.time()
+    assert world.ledger.rows["b@example.com"].reason == "InternalFailure"
+    assert world.campaigns.counters == {"finalCount": 2, "sentCount": 2}
+    assert world.campaigns.campaign.status is CampaignStatus.SENDING  # not every recipient is final yet
+
     del world.sender.script["b@example.com"]
-    world.campaigns.set_status(CampaignStatus.SENDING)
-    await world.service().process(job("a@example.com", "b@example.com", "c@example.com"), receive_count=2)
+    with pytest.raises(BatchDeferred):  # still within the window: waits again, sends nothing
+        await world.service(reconcile_window=30).process(job("a@example.com", "b@example.com", "c@example.com"))
+    world.ledger.rows["b@example.com"].lease_expires_at = int(time.time()) - 31  # the window passed, no event came
+    await world.service(reconcile_window=30).process(
+        job("a@example.com", "b@example.com", "c@example.com"), receive_count=3
+    )
     assert "b@example.com" not in [e.destination for e in world.sender.sent]
+    assert world.ledger.states()["b@example.com"] == "unknown"
     assert world.campaigns.counters == {"finalCount": 3, "sentCount": 2, "unknownCount": 1}
+    assert world.campaigns.campaign.status is CampaignStatus.SENT
+
+
+async def test_an_unknown_outcome_reconciled_from_its_send_event_counts_as_sent(world):
+    world.sender.script["b@example.com"] = SendOutcome(SendResult.UNKNOWN, reason="InternalFailure")
+    with pytest.raises(BatchDeferred):
+        await world.service(reconcile_window=30).process(job("a@example.com", "b@example.com", "c@example.com"))
+    world.ledger.rows["b@example.com"].state = LedgerState.SENT  # analytics saw its SES Send event
+    await world.service(reconcile_window=30).process(
+        job("a@example.com", "b@example.com", "c@example.com"), receive_count=2
+    )
+    assert [e.destination for e in world.sender.sent] == ["a@example.com", "c@example.com"]
+    assert world.campaigns.counters == {"finalCount": 3, "sentCount": 3}
+    assert world.campaigns.campaign.status is CampaignStatus.SENT
 
 
 async def test_a_rejected_message_fails_only_that_recipient(world):

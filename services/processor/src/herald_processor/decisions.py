@@ -65,11 +65,13 @@ def gate_for(status: CampaignStatus) -> Gate:
 
 
 def final_state_for(result: SendResult) -> LedgerState | None:
-    """The ledger state a send result ends in; None when nothing was sent and the claim goes back."""
+    """The ledger state a send result ends in; None when nothing was sent and the claim goes back. An unknown result
+    (5xx, timeout: SES may have sent it) stays `sending` with its lease ended, in doubt like a claim whose process
+    died: its SES Send event makes it `sent`, and with none within the reconcile window it becomes `unknown`."""
     return {
         SendResult.SENT: LedgerState.SENT,
         SendResult.FAILED: LedgerState.FAILED,
-        SendResult.UNKNOWN: LedgerState.UNKNOWN,
+        SendResult.UNKNOWN: LedgerState.SENDING,
     }.get(result)
 
 

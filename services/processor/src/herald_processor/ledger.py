@@ -212,6 +212,13 @@ class DynamoDeliveryLedger:
             if settlement.state is None:
                 values[":pending"] = {"S": LedgerState.PENDING.value}
                 update = "SET #s = :pending, updatedAt = :now REMOVE leaseOwner, leaseExpiresAt"
+            elif settlement.state is LedgerState.SENDING:
+                # In doubt (SES may have sent it): still `sending`, its lease over, so the reconcile window starts.
+                values[":ended"] = {"N": str(int(time.time()))}
+                update = "SET leaseExpiresAt = :ended, updatedAt = :now"
+                if settlement.outcome is not None and settlement.outcome.reason:
+                    update += ", reason = :reason"
+                    values[":reason"] = {"S": settlement.outcome.reason[:500]}
             else:
                 update, extra = _final_update(settlement.state, settlement.outcome)
                 values |= extra

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -82,6 +83,7 @@ class SendRun:
     shutting_down: Callable[[], bool] = lambda: False
     stop: StopReason | None = None
     contended: int = 0
+    in_doubt: int = 0
     throttled_in_a_row: int = 0
     _untouched: list[Sendable] = field(default_factory=list)
     _deadline: float = 0.0
@@ -110,6 +112,11 @@ class SendRun:
         if self.contended:
             # Another worker claimed some of ours after the snapshot: look again once its lease has run out.
             raise BatchDeferred(f"{self.contended} recipients claimed elsewhere", seconds=self.policy.lease_seconds)
+        if self.in_doubt:
+            # SES may have sent them: come back when the reconcile window is over (`sent` by then, or `unknown`).
+            raise BatchDeferred(
+                f"{self.in_doubt} recipients in doubt", seconds=math.ceil(self.policy.reconcile_window) + 1
+            )
 
     async def _lane(self, queue: deque[Sendable]) -> None:
         while queue and self.stop is None:
@@ -228,6 +235,10 @@ class SendRun:
                 again.append(item)
             elif state is None:
                 self._untouched.append(item)
+            elif state is LedgerState.SENDING:
+                self.throttled_in_a_row = 0
+                self.in_doubt += 1
+                log.warning("processor.send_in_doubt", recipient=item.address.key, reason=outcome.reason)
             else:
                 self.throttled_in_a_row = 0
                 if state is not LedgerState.SENT:
@@ -309,7 +320,9 @@ class SendRun:
         """Final outcomes recorded go to this batch's count; for those whose lease ran out meanwhile, the ledger says
         what they are now."""
         for settlement in settlements:
-            if settlement.state is not None and settlement.email not in lost:
+            if settlement.state is LedgerState.SENDING and settlement.email not in lost:
+                EMAILS.labels("in_doubt").inc()
+            elif settlement.state is not None and settlement.email not in lost:
                 self.finals[settlement.email] = settlement.state
                 EMAILS.labels(settlement.state.value).inc()
         lost_finals = [s for s in settlements if s.state is not None and s.email in lost]
