@@ -197,12 +197,12 @@ class _CrashOnce(CampaignCounters):
     crashed = False
 
     async def add(
-        self, ref: CampaignRef, deltas: dict[str, int], now_iso: str, *, want_totals: bool = False
+        self, ref: CampaignRef, deltas: dict[str, int], now_iso: str, **options: Any
     ) -> CampaignTotals | None:
         if not self.crashed:
             self.crashed = True
             raise ConnectionError("process killed")
-        return await super().add(ref, deltas, now_iso, want_totals=want_totals)
+        return await super().add(ref, deltas, now_iso, **options)
 
 
 async def test_an_event_the_one_at_a_time_path_left_half_done_is_finished_once(harness, make_event):
