@@ -1,0 +1,103 @@
+"""`pass_through_json`: DynamoDB requests written by orjson are the requests botocore's own serializer writes."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import botocore.session
+import pytest
+
+from herald_common.fast_json import PassThroughJsonSerializer, pass_through_json
+
+_KEY = {"campaignKey": {"S": "acme#camp_1"}, "email": {"S": "ada@example.com"}}
+_REQUESTS: list[tuple[str, dict[str, Any]]] = [
+    (
+        "TransactWriteItems",
+        {
+            "TransactItems": [
+                {
+                    "Put": {
+                        "TableName": "events",
+                        "Item": {"eventId": {"S": "e1"}, "state": {"S": "done"}, "expiresAt": {"N": "1700003600"}},
+                        "ConditionExpression": "attribute_not_exists(eventId)",
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": "ledger",
+                        "Key": _KEY,
+                        "UpdateExpression": "SET #a = :v, counted = :t REMOVE leaseOwner",
+                        "ConditionExpression": "attribute_exists(email) AND analyticsVersion = :e",
+                        "ExpressionAttributeNames": {"#a": "delivery"},
+                        "ExpressionAttributeValues": {
+                            ":v": {"S": "delivered"},
+                            ":t": {"BOOL": True},
+                            ":e": {"N": "3"},
+                            ":m": {"M": {"e1": {"M": {"deliveredCount": {"N": "1"}}}}},
+                            ":l": {"L": [{"S": "x"}, {"NULL": True}]},
+                            ":ss": {"SS": ["a", "b"]},
+                        },
+                    }
+                },
+                {
+                    "ConditionCheck": {
+                        "TableName": "campaigns",
+                        "Key": _KEY,
+                        "ConditionExpression": "attribute_exists(x)",
+                    }
+                },
+                {"Delete": {"TableName": "events", "Key": {"eventId": {"S": "e0"}}}},
+            ],
+            "ReturnConsumedCapacity": "NONE",
+        },
+    ),
+    ("BatchGetItem", {"RequestItems": {"ledger": {"Keys": [_KEY, _KEY], "ConsistentRead": True}}}),
+    ("GetItem", {"TableName": "ledger", "Key": _KEY, "ConsistentRead": True}),
+    (
+        "UpdateItem",
+        {"TableName": "campaigns", "Key": _KEY, "UpdateExpression": "ADD n :one", "ReturnValues": "ALL_NEW"},
+    ),
+    ("Query", {"TableName": "ledger", "KeyConditionExpression": "campaignKey = :k", "Limit": 50}),
+]
+
+
+@pytest.fixture
+def client() -> Any:
+    session = botocore.session.get_session()
+    return session.create_client("dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+
+
+@pytest.mark.parametrize(("operation", "params"), _REQUESTS, ids=[name for name, _ in _REQUESTS])
+def test_the_request_is_the_one_botocore_writes(client: Any, operation: str, params: dict[str, Any]) -> None:
+    model = client.meta.service_model.operation_model(operation)
+    expected = client._serializer.serialize_to_request(params, model)
+    fast = PassThroughJsonSerializer(client._serializer, frozenset({operation}))
+
+    written = fast.serialize_to_request(params, model)
+
+    assert json.loads(written.pop("body")) == json.loads(expected.pop("body"))
+    assert written == expected  # method, path, query, headers (target, content type), nothing else
+
+
+def test_binary_values_and_other_operations_take_botocores_path(client: Any) -> None:
+    original = client._serializer
+    pass_through_json(client, "PutItem")
+    put = client.meta.service_model.operation_model("PutItem")
+    item = {"TableName": "t", "Item": {"k": {"S": "a"}, "blob": {"B": b"\x00\x01"}}}
+
+    written = client._serializer.serialize_to_request(item, put)
+
+    assert json.loads(written["body"])["Item"]["blob"] == {"B": base64.b64encode(b"\x00\x01").decode()}
+    get = client.meta.service_model.operation_model("GetItem")
+    params = {"TableName": "t", "Key": {"k": {"S": "a"}}}
+    assert client._serializer.serialize_to_request(params, get) == original.serialize_to_request(params, get)
+
+
+def test_only_json_protocol_clients_are_accepted() -> None:
+    s3 = botocore.session.get_session().create_client(
+        "s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    with pytest.raises(ValueError, match="JSON protocol"):
+        pass_through_json(s3, "PutObject")
