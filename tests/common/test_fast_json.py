@@ -8,8 +8,9 @@ from typing import Any
 
 import botocore.session
 import pytest
+from aiobotocore.parsers import AioJSONParser
 
-from herald_common.fast_json import PassThroughJsonSerializer, pass_through_json
+from herald_common.fast_json import PassThroughJsonParser, PassThroughJsonSerializer, pass_through_json
 
 _KEY = {"campaignKey": {"S": "acme#camp_1"}, "email": {"S": "ada@example.com"}}
 _REQUESTS: list[tuple[str, dict[str, Any]]] = [
@@ -101,3 +102,43 @@ def test_only_json_protocol_clients_are_accepted() -> None:
     )
     with pytest.raises(ValueError, match="JSON protocol"):
         pass_through_json(s3, "PutObject")
+
+
+_ROW = {
+    "campaignKey": {"S": "acme#camp_1"},
+    "email": {"S": "ada@example.com"},
+    "counted": {"BOOL": True},
+    "analyticsVersion": {"N": "2"},
+    "countedEvents": {"M": {"e1": {"M": {"deliveredCount": {"N": "1"}}}}},
+    "tags": {"L": [{"S": "x"}, {"NULL": True}]},
+    "labels": {"SS": ["a", "b"]},
+}
+_RESPONSES: list[tuple[str, dict[str, Any]]] = [
+    ("BatchGetItem", {"Responses": {"ledger": [_ROW, _ROW]}, "UnprocessedKeys": {}}),
+    ("GetItem", {"Item": _ROW}),
+    ("GetItem", {}),
+    ("UpdateItem", {"Attributes": _ROW, "ConsumedCapacity": {"TableName": "t", "CapacityUnits": 1.5}}),
+    ("TransactWriteItems", {}),
+]
+
+
+async def _parse(parser: Any, operation_model: Any, body: bytes) -> Any:
+    response = {"status_code": 200, "headers": {"x-amzn-requestid": "r-1"}, "body": body, "context": {}}
+    return await parser.parse(response, operation_model.output_shape)
+
+
+@pytest.mark.parametrize(("operation", "answer"), _RESPONSES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(_RESPONSES)])
+async def test_the_response_is_the_one_botocore_parses(client: Any, operation: str, answer: dict[str, Any]) -> None:
+    model = client.meta.service_model.operation_model(operation)
+    body = json.dumps(answer).encode()
+    fast = PassThroughJsonParser(frozenset({model.output_shape.name}))
+
+    assert await _parse(fast, model, body) == await _parse(AioJSONParser(), model, body)
+
+
+async def test_binary_values_are_decoded_by_botocore(client: Any) -> None:
+    model = client.meta.service_model.operation_model("GetItem")
+    body = json.dumps({"Item": {"k": {"S": "a"}, "blob": {"B": base64.b64encode(b"\x00\x01").decode()}}}).encode()
+    fast = PassThroughJsonParser(frozenset({model.output_shape.name}))
+
+    assert (await _parse(fast, model, body))["Item"]["blob"] == {"B": b"\x00\x01"}

@@ -1,4 +1,4 @@
-"""Request bodies for JSON-protocol AWS APIs (DynamoDB) written by orjson instead of botocore's shape walk.
+"""Request and response bodies of JSON-protocol AWS APIs (DynamoDB) through orjson instead of botocore's shape walks.
 
 For a JSON-protocol operation botocore's serializer walks the request against the API model, member by member, and
 builds a dict equal to the parameters it was given, then `json.dumps` it. For DynamoDB's typed attribute values that
@@ -7,13 +7,22 @@ The parameters of the operations named here are already in wire form (`{"S": ...
 is the body: one `orjson.dumps`. Anything orjson refuses (bytes: a binary attribute botocore would base64) takes
 botocore's own path, and so does every other operation. Headers, method and path are what botocore's
 `JSONSerializer` writes (tested against it).
+
+Responses likewise: botocore parses the JSON, then walks it against the output shape to decode blobs and
+timestamps. The outputs of the operations named here have no timestamps, so a body without a binary attribute value
+(`"B"`/`"BS"`) is its parse; any other body, an error, or another operation is botocore's to parse.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, Protocol
 
 import orjson
+from aiobotocore.parsers import AioJSONParser, AioResponseParserFactory
+
+# A binary attribute value, `"B": "…"` or `"BS": [...]` (with or without a space before the value).
+_BINARY_VALUE = re.compile(rb'"BS?"\s*:')
 
 
 class _Serializer(Protocol):
@@ -50,8 +59,40 @@ class PassThroughJsonSerializer:
         }
 
 
+class PassThroughJsonParser(AioJSONParser):
+    """botocore's JSON parser, except that the bodies of the named output shapes are taken as they are."""
+
+    def __init__(self, outputs: frozenset[str], **options: Any) -> None:
+        super().__init__(**options)
+        self._outputs = outputs
+
+    def _handle_json_body(self, raw_body: Any, shape: Any) -> Any:
+        if shape is not None and shape.name in self._outputs and not _BINARY_VALUE.search(raw_body):
+            return orjson.loads(raw_body) if raw_body else {}
+        return super()._handle_json_body(raw_body, shape)  # type: ignore[misc]
+
+
+class _ParserFactory(AioResponseParserFactory):
+    def __init__(self, inner: AioResponseParserFactory, outputs: frozenset[str]) -> None:
+        super().__init__()
+        self._inner = inner
+        self._outputs = outputs
+
+    def create_parser(self, protocol_name: str) -> Any:
+        if protocol_name != "json":
+            return self._inner.create_parser(protocol_name)
+        return PassThroughJsonParser(self._outputs, **getattr(self._inner, "_defaults", {}))
+
+
 def pass_through_json(client: Any, *operations: str) -> None:
-    """Serialize `operations` of a JSON-protocol client (DynamoDB) with `PassThroughJsonSerializer`."""
-    if client.meta.service_model.protocol != "json":
-        raise ValueError(f"{client.meta.service_model.service_name} does not speak AWS's JSON protocol")
+    """Serialize `operations` of a JSON-protocol client (DynamoDB) with `PassThroughJsonSerializer`, and parse their
+    successful responses with `PassThroughJsonParser`."""
+    service = client.meta.service_model
+    if service.protocol != "json":
+        raise ValueError(f"{service.service_name} does not speak AWS's JSON protocol")
     client._serializer = PassThroughJsonSerializer(client._serializer, frozenset(operations))
+    outputs = frozenset(
+        shape.name for name in operations if (shape := service.operation_model(name).output_shape) is not None
+    )
+    endpoint = client._endpoint
+    endpoint._response_parser_factory = _ParserFactory(endpoint._response_parser_factory, outputs)
