@@ -142,3 +142,66 @@ async def test_binary_values_are_decoded_by_botocore(client: Any) -> None:
     fast = PassThroughJsonParser(frozenset({model.output_shape.name}))
 
     assert (await _parse(fast, model, body))["Item"]["blob"] == {"B": b"\x00\x01"}
+
+
+def _sqs() -> Any:
+    return botocore.session.get_session().create_client(
+        "sqs", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+
+
+_QUEUE = "http://localhost:4566/000000000000/herald-ses-events"
+_SQS_REQUESTS: list[tuple[str, dict[str, Any]]] = [
+    (
+        "ReceiveMessage",
+        {
+            "QueueUrl": _QUEUE,
+            "MaxNumberOfMessages": 10,
+            "WaitTimeSeconds": 20,
+            "VisibilityTimeout": 30,
+            "MessageSystemAttributeNames": ["ApproximateReceiveCount", "SentTimestamp"],
+        },
+    ),
+    ("DeleteMessageBatch", {"QueueUrl": _QUEUE, "Entries": [{"Id": "0", "ReceiptHandle": "h0"}]}),
+]
+_SQS_RESPONSES: list[tuple[str, dict[str, Any]]] = [
+    (
+        "ReceiveMessage",
+        {
+            "Messages": [
+                {
+                    "MessageId": "m-1",
+                    "ReceiptHandle": "h-1",
+                    "MD5OfBody": "0" * 32,
+                    "Body": json.dumps({"eventType": "Delivery", "mail": {"B": 1}}),
+                    "Attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1700000000000"},
+                }
+            ]
+        },
+    ),
+    ("ReceiveMessage", {}),
+    ("DeleteMessageBatch", {"Successful": [{"Id": "0"}], "Failed": [{"Id": "1", "SenderFault": True, "Code": "X"}]}),
+]
+
+
+@pytest.mark.parametrize(("operation", "params"), _SQS_REQUESTS, ids=[name for name, _ in _SQS_REQUESTS])
+def test_sqs_requests_are_the_ones_botocore_writes(operation: str, params: dict[str, Any]) -> None:
+    sqs = _sqs()
+    model = sqs.meta.service_model.operation_model(operation)
+    expected = sqs._serializer.serialize_to_request(params, model)
+
+    written = PassThroughJsonSerializer(sqs._serializer, frozenset({operation})).serialize_to_request(params, model)
+
+    assert json.loads(written.pop("body")) == json.loads(expected.pop("body"))
+    assert written == expected  # SQS speaks JSON in query-compatible mode: x-amzn-query-mode included
+
+
+@pytest.mark.parametrize(
+    ("operation", "answer"), _SQS_RESPONSES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(_SQS_RESPONSES)]
+)
+async def test_sqs_responses_are_the_ones_botocore_parses(operation: str, answer: dict[str, Any]) -> None:
+    model = _sqs().meta.service_model.operation_model(operation)
+    body = json.dumps(answer).encode()
+    fast = PassThroughJsonParser(frozenset({model.output_shape.name}))
+
+    assert await _parse(fast, model, body) == await _parse(AioJSONParser(), model, body)
