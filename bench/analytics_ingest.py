@@ -5,8 +5,8 @@ The emulator and `herald-analytics` are subprocesses (started with `herald_cli.s
 - `throughput`: `HERALD_BENCH_ANALYTICS_EVENTS` (default 1,000) SES Delivery events, one per recipient of a seeded
   campaign, put on the SES-events queue in raw-delivery form (SendMessageBatch, so the bench does not wait on SNS),
   while analytics counts them; done when `deliveredCount` reaches the total. Analytics takes them in batches of up
-  to 40 (four receives) and spends about a quarter of an AWS call per event (receive and delete per 10 messages, one
-  ledger read and one transaction per batch, the coalesced announcement); the emulator (moto, one process) answers
+  to 90 (nine receives) and makes about 0.22 AWS calls per event (receive and delete per 10 messages, one ledger
+  read and one transaction per batch, the coalesced announcement); the emulator (moto, one process) answers
   every call, so the wall rate is the emulator's. The figure to compare with the issue's target (2,000 events/s on
   one core) is `eventsPerAnalyticsCpuSecond`: events / CPU seconds the analytics process itself used (from /proc,
   its idle CPU subtracted), i.e. what one core of analytics sustains once the AWS side keeps up. Because a client
@@ -247,7 +247,7 @@ async def analytics_ingest(ctx: BenchContext) -> dict[str, Any]:  # noqa: ARG001
     return {
         # the run table's columns
         "calls": EVENTS,
-        "concurrency": 4,  # analytics' default: batches in flight (of up to 40 events each)
+        "concurrency": 4,  # analytics' default: batches in flight (of up to 90 events each)
         "cpuMicrosPerCall": throughput["analyticsCpuMicrosPerEvent"],
         "callsPerCpuSecond": throughput["eventsPerAnalyticsCpuSecond"],
         "wallCallsPerSecond": throughput["wallEventsPerSecond"],

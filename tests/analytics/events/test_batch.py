@@ -193,16 +193,40 @@ async def test_a_row_moved_after_the_read_is_counted_one_at_a_time(harness, make
     assert (await harness.ledger(emails[2]))["delivery"] == "bounced"
 
 
+async def test_a_replay_is_counted_once_whether_its_row_or_its_event_record_dedupes_it(harness, make_event):
+    ada, bob = _emails(2)
+    await harness.seed_campaign(recipientCount=2, sentCount=2)
+    await harness.seed_ledger(ada, bob)  # no sentAt: an Open before any Delivery is known counts as a person's
+    batch = _batch(harness, _single(harness, _Updates(), _Clock()))
+    delivery, bob_open = _events(make_event, [("Delivery", ada, {}), ("Open", bob, {"userAgent": "Mozilla/5.0"})])
+    assert await batch.ingest_many([delivery, bob_open]) == [None, None]
+    # Bob's Delivery comes late, stamped 2 s before his Open: judged now, that Open would be Apple's prefetch.
+    (late,) = _events(make_event, [("Delivery", bob, {"timestamp": "2024-01-15T10:59:58.000Z"})])
+    assert await batch.ingest_many([late]) == [None]
+
+    assert await batch.ingest_many([delivery, bob_open]) == [None, None]  # both delivered again by SQS
+
+    assert _counters(await harness.campaign()) == {"deliveredCount": 2, "openedCount": 1}
+    events_table = harness.settings.resources.events_table
+
+    async def record(event_id: str) -> bool:
+        found = await harness.dynamodb.get_item(TableName=events_table, Key={"eventId": {"S": event_id}})
+        return "Item" in found
+
+    # A Delivery's row move is its dedupe; an Open keeps a record, as its judgement depends on when it is made.
+    assert (await record(delivery.event_id(ada)), await record(bob_open.event_id(bob))) == (False, True)
+
+
 class _CrashOnce(CampaignCounters):
     crashed = False
 
     async def add(
-        self, ref: CampaignRef, deltas: dict[str, int], now_iso: str, *, want_totals: bool = False
+        self, ref: CampaignRef, deltas: dict[str, int], now_iso: str, **options: Any
     ) -> CampaignTotals | None:
         if not self.crashed:
             self.crashed = True
             raise ConnectionError("process killed")
-        return await super().add(ref, deltas, now_iso, want_totals=want_totals)
+        return await super().add(ref, deltas, now_iso, **options)
 
 
 async def test_an_event_the_one_at_a_time_path_left_half_done_is_finished_once(harness, make_event):

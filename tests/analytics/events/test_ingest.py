@@ -9,7 +9,13 @@ import pytest
 
 from herald_analytics.events.ledger import DeliveryLedger
 from herald_analytics.events.parse import parse_event
-from herald_analytics.events.repository import CampaignCounters, CampaignTotals, EventLog, SuppressionList
+from herald_analytics.events.repository import (
+    CampaignCounters,
+    CampaignTotals,
+    ClaimLost,
+    EventLog,
+    SuppressionList,
+)
 from herald_analytics.events.schemas import CampaignRef
 from herald_analytics.events.service import EventInFlight, EventIngestor, Outcome
 from tests.analytics.conftest import EVENT_TYPES
@@ -188,12 +194,12 @@ class _CrashOnce(CampaignCounters):
     crashed = False
 
     async def add(
-        self, ref: CampaignRef, deltas: dict[str, int], now_iso: str, *, want_totals: bool = False
+        self, ref: CampaignRef, deltas: dict[str, int], now_iso: str, **options: Any
     ) -> CampaignTotals | None:
         if not self.crashed:
             self.crashed = True
             raise ConnectionError("process killed")
-        return await super().add(ref, deltas, now_iso, want_totals=want_totals)
+        return await super().add(ref, deltas, now_iso, **options)
 
 
 class _Updates:
@@ -235,6 +241,88 @@ async def test_a_redelivery_after_a_crash_completes_the_count_once(harness, make
     assert (await harness.campaign())["bouncedCount"] == 1
     assert (await harness.suppression(ADA) or {})["reason"] == "bounce"
     assert updates.touched_refs == [CampaignRef("acme", CAMPAIGN)]
+
+
+class _CrashAfterCount(CampaignCounters):
+    """The process dies right after the counter write returned, before anything else happens."""
+
+    crashed = False
+
+    async def add(
+        self, ref: CampaignRef, deltas: dict[str, int], now_iso: str, **options: Any
+    ) -> CampaignTotals | None:
+        totals = await super().add(ref, deltas, now_iso, **options)
+        if not self.crashed:
+            self.crashed = True
+            raise ConnectionError("process killed")
+        return totals
+
+
+def _one_at_a_time(harness, counters: CampaignCounters, now: list[float]) -> EventIngestor:
+    names, db = harness.settings.resources, harness.dynamodb
+    return EventIngestor(
+        events=EventLog(db, names.events_table, lease_seconds=60, ttl_seconds=3600),
+        ledger=DeliveryLedger(db, names.ledger_table),
+        counters=counters,
+        suppressions=SuppressionList(db, names.suppressions_table),
+        updates=_Updates(),
+        clock=lambda: now[0],
+    )
+
+
+async def test_a_redelivery_after_a_crash_right_after_the_count_counts_nothing_again(harness, make_event):
+    await harness.seed_campaign(recipientCount=1, sentCount=1)
+    await harness.seed_ledger(ADA)
+    now = [1_700_000_000.0]
+    ingestor = _one_at_a_time(
+        harness, _CrashAfterCount(harness.dynamodb, harness.settings.resources.campaigns_table), now
+    )
+    event = parse_event(make_event("Bounce", recipient=ADA))
+    assert event is not None
+
+    with pytest.raises(ConnectionError):
+        await ingestor.ingest(event)
+    assert (await harness.campaign())["bouncedCount"] == 1  # counted, and the event marked done with it
+
+    assert await ingestor.ingest(event) == [Outcome.DUPLICATE]  # SQS redelivers the unacknowledged message
+    now[0] += 61  # and again once any lease would have run out
+    assert await ingestor.ingest(event) == [Outcome.DUPLICATE]
+    assert (await harness.campaign())["bouncedCount"] == 1
+
+
+class _TakenOverBeforeCount(CampaignCounters):
+    """This handler stalls between the ledger move and the count for longer than its lease; meanwhile a redelivery
+    is handled by another handler (`other`), which claims the event anew and finishes the count."""
+
+    def __init__(self, harness, other: EventIngestor, event: Any, now: list[float]) -> None:
+        super().__init__(harness.dynamodb, harness.settings.resources.campaigns_table)
+        self.other: EventIngestor | None = other
+        self.event, self.now = event, now
+
+    async def add(
+        self, ref: CampaignRef, deltas: dict[str, int], now_iso: str, **options: Any
+    ) -> CampaignTotals | None:
+        if self.other is not None:
+            other, self.other = self.other, None
+            self.now[0] += 61
+            assert await other.ingest(self.event) == [Outcome.COUNTED]
+        return await super().add(ref, deltas, now_iso, **options)
+
+
+async def test_a_handler_whose_lease_was_taken_over_counts_nothing(harness, make_event):
+    await harness.seed_campaign(recipientCount=1, sentCount=1)
+    await harness.seed_ledger(ADA)
+    counters = CampaignCounters(harness.dynamodb, harness.settings.resources.campaigns_table)
+    now = [1_700_000_000.0]
+    event = parse_event(make_event("Bounce", recipient=ADA))
+    assert event is not None
+    stalled = _TakenOverBeforeCount(harness, _one_at_a_time(harness, counters, now), event, now)
+
+    with pytest.raises(ClaimLost):
+        await _one_at_a_time(harness, stalled, now).ingest(event)
+
+    assert (await harness.campaign())["bouncedCount"] == 1
+    assert await _one_at_a_time(harness, counters, now).ingest(event) == [Outcome.DUPLICATE]
 
 
 # What each SES event type does to a recipient that was sent (ledger `delivery` and flags; the counter it adds).

@@ -26,6 +26,7 @@ from herald_analytics.stats.api import router as stats_router
 from herald_analytics.stats.repository import CampaignReader
 from herald_analytics.stats.service import StatsService
 from herald_common.aws import open_clients
+from herald_common.fast_json import pass_through_json
 from herald_common.metrics import sample_every, sample_queue_depth
 from herald_common.resources import EMAIL_JOB_PRIORITIES
 from herald_common.sqs_batch import SqsBatchPoller
@@ -38,6 +39,11 @@ if TYPE_CHECKING:
     from types_aiobotocore_sns import SNSClient
 
 log = structlog.get_logger("herald.analytics")
+
+# The DynamoDB calls of the event path (counting) and of the announcements.
+HOT_DYNAMODB_OPERATIONS = ("BatchGetItem", "TransactWriteItems", "GetItem", "UpdateItem", "PutItem")
+# The SES-events consumer's receive, delete and heartbeat (the kit's SqsBatchPoller).
+HOT_SQS_OPERATIONS = ("ReceiveMessage", "DeleteMessageBatch", "ChangeMessageVisibilityBatch")
 
 
 async def _topic_arn(sns: SNSClient, name: str) -> str:
@@ -64,6 +70,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 stack, settings, "dynamodb", "sqs", "sns", "s3", config=Config(parameter_validation=False)
             )
             dynamodb, sqs, sns = aws.require_dynamodb(), aws.require_sqs(), aws.require_sns()
+            # Their requests are built in wire form by code: their JSON is the body (fast_json.py).
+            pass_through_json(dynamodb, *HOT_DYNAMODB_OPERATIONS)
+            pass_through_json(sqs, *HOT_SQS_OPERATIONS)
             queue_url = (await sqs.get_queue_url(QueueName=names.ses_events_queue))["QueueUrl"]
             email_jobs_urls = {  # soft-bounce retries go to the campaign priority's queue
                 priority: (await sqs.get_queue_url(QueueName=names.email_jobs_queue_for(priority)))["QueueUrl"]

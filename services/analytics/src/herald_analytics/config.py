@@ -15,7 +15,7 @@ class Settings(HeraldSettings):
     # shares its DynamoDB calls among its events (events/batch.py).
     analytics_consume_events: bool = True  # False: a replica that serves the API and streams only
     analytics_concurrency: int = Field(default=4, ge=1, le=64)
-    analytics_batch_receives: int = Field(default=4, ge=1, le=10)
+    analytics_batch_receives: int = Field(default=9, ge=1, le=10)  # 90 row moves + a counter: one transaction
     # Shorter than the queue's visibility timeout (30 s, provisioning) so a stuck batch is abandoned, not doubled.
     analytics_handler_timeout: float = Field(default=20.0, gt=0)
     # SNS and SQS redeliver within minutes; 14 days also covers a DLQ redrive of two-week-old events.

@@ -4,8 +4,8 @@ For the events of up to a few SQS receives:
 1. one BatchGetItem reads every recipient's ledger row (strongly consistent);
 2. each event is planned against its row, exactly as one at a time (service.py): most count (a forward move),
    some change nothing (stale, a Send of a settled row, an unknown recipient) and are done without a write;
-3. one transaction per ≤ 100 actions (batch_store.py) records the counted events, moves their rows, suppresses
-   and adds each campaign's summed deltas, all or nothing;
+3. one transaction per ≤ 100 actions (batch_store.py) moves the counted events' rows (recording the opens among
+   them in the event log), suppresses and adds each campaign's summed deltas, all or nothing;
 4. each campaign touched is announced once (updates.py), which is also when the reputation guard looks at it.
 
 Two events for one recipient in the same batch are planned in turn: the second against the row the first left
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import TYPE_CHECKING, Protocol
 
@@ -30,6 +30,7 @@ from herald_analytics.events.batch_store import CommitResult, CountingWrite
 from herald_analytics.events.resends import Settle, send_readiness
 from herald_analytics.events.schemas import Effect, EventType
 from herald_analytics.events.service import Outcome, RowNotSettled
+from herald_analytics.events.transitions import ROW_DEDUPED
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -46,6 +47,8 @@ class _Handoff(Enum):
 
 
 _SLOW = _Handoff.SLOW
+# A write whose row kept moving under its transaction goes to the one-at-a-time path after this many new plans.
+MAX_REPLANS = 3
 
 
 class LedgerBatchPort(Protocol):
@@ -65,6 +68,7 @@ class _Work:
     ref: CampaignRef
     email: str
     event_id: str
+    replans: int = 0  # times its row moved under its transaction and it was planned again
 
     @property
     def row_key(self) -> tuple[str, str]:
@@ -167,7 +171,15 @@ class BatchIngestor:
                     "analytics.event_unknown_campaign", tenantId=write.ref.tenant_id, campaignId=write.ref.campaign_id
                 )
                 tally[(write.ref, Outcome.UNKNOWN_CAMPAIGN)] += 1
-            slow += [writes[id(write)] for write in result.fallback]
+            for write in result.fallback:
+                item = writes[id(write)]
+                if not write.record and item.replans < MAX_REPLANS:
+                    # Its row moved meanwhile (often: the same event, counted by another batch): plan it again on
+                    # the row as it is now, in the next round. (An event with a record may be in flight or done
+                    # elsewhere: the one-at-a-time path's claim sorts that out.)
+                    later.append(replace(item, replans=item.replans + 1))
+                else:
+                    slow.append(item)
         return slow, later
 
     def _decide(self, item: _Work, row: LedgerRow | None) -> CountingWrite | Outcome | RowNotSettled | _Handoff:
@@ -192,7 +204,15 @@ class BatchIngestor:
         transition = self._single.plan(item.event, row, item.event.timestamp or self._single.now_iso())
         if transition is None:
             return Outcome.STALE
-        return CountingWrite(item.ref, item.email, item.event_id, row, transition, item.event.suppression_reason)
+        return CountingWrite(
+            item.ref,
+            item.email,
+            item.event_id,
+            row,
+            transition,
+            item.event.suppression_reason,
+            record=item.event.effect not in ROW_DEDUPED,
+        )
 
     @staticmethod
     def _log(tally: Counter[tuple[CampaignRef | None, Outcome]]) -> None:

@@ -1,10 +1,10 @@
 """Counting many SES events in one DynamoDB transaction: dedupe records, ledger moves, suppressions, counters.
 
-One TransactWriteItems (at most 100 actions) per chunk of a batch: for each event a Put of its `{prefix}-events`
-record (`done`, conditional on the event being new) and the conditional ledger move; for each hard bounce or
-complaint an idempotent suppression (the first reason recorded stands); for each campaign ONE counter update
-with the summed deltas. All of it lands or none of it does, so an event is never half counted and a redelivery
-finds its record and changes nothing.
+One TransactWriteItems (at most 100 actions) per chunk of a batch: for each event the conditional ledger move
+and, for an open (transitions.ROW_DEDUPED), a Put of its `{prefix}-events` record (`done`, conditional on the event
+being new); for each hard bounce or complaint an idempotent suppression (the first reason recorded stands); for
+each campaign ONE counter update with the summed deltas. All of it lands or none of it does, so an event is never
+half counted, and a redelivery finds the row already moved (or its record) and changes nothing.
 
 When a condition fails (a row another event moved meanwhile, an event already known, in flight or half done by
 the one-at-a-time path) the transaction is cancelled; those events are handed back for the one-at-a-time path and
@@ -55,6 +55,12 @@ class CountingWrite:
     row: LedgerRow
     transition: Transition
     suppression: SuppressionReason | None = None
+    record: bool = True  # write the event's `done` record too (False: the row's move is its dedupe)
+
+    @property
+    def actions(self) -> int:
+        """Its actions in a transaction, besides its campaign's counter update."""
+        return 1 + self.record + (self.suppression is not None)
 
 
 @dataclass
@@ -70,11 +76,11 @@ def _chunks(writes: Sequence[CountingWrite]) -> list[list[CountingWrite]]:
     chunks: list[list[CountingWrite]] = []
     size, campaigns = 0, set[object]()
     for write in ordered:
-        cost = 2 + (1 if write.suppression else 0) + (0 if write.ref in campaigns else 1)
+        cost = write.actions + (0 if write.ref in campaigns else 1)
         if not chunks or size + cost > TRANSACTION_MAX_ACTIONS:
             chunks.append([])
             size, campaigns = 0, set()
-            cost = 3 + (1 if write.suppression else 0)
+            cost = write.actions + 1
         chunks[-1].append(write)
         campaigns.add(write.ref)
         size += cost
@@ -155,24 +161,27 @@ class CountingStore:
         owners: list[object] = []
         deltas: dict[CampaignRef, dict[str, int]] = defaultdict(dict)
         suppressed: set[tuple[str, str]] = set()
+        expires = str(now + self._ttl)
         for write in chunk:
-            actions.append(
-                {
-                    "Put": {
-                        "TableName": self._events,
-                        "Item": {
-                            "eventId": {"S": write.event_id},
-                            "state": {"S": "done"},
-                            "expiresAt": {"N": str(now + self._ttl)},
-                        },
-                        "ConditionExpression": "attribute_not_exists(eventId)",
+            if write.record:
+                actions.append(
+                    {
+                        "Put": {
+                            "TableName": self._events,
+                            "Item": {
+                                "eventId": {"S": write.event_id},
+                                "state": {"S": "done"},
+                                "expiresAt": {"N": expires},
+                            },
+                            "ConditionExpression": "attribute_not_exists(eventId)",
+                        }
                     }
-                }
-            )
+                )
+                owners.append(id(write))
             actions.append(
                 {"Update": ledger_update(self._ledger, write.ref, write.email, write.row, write.transition, None)}
             )
-            owners += [id(write), id(write)]
+            owners.append(id(write))
             if write.suppression is not None and (write.ref.tenant_id, write.email) not in suppressed:
                 suppressed.add((write.ref.tenant_id, write.email))
                 actions.append({"Update": self._suppression(write, now_iso)})

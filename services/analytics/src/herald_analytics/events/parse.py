@@ -27,6 +27,8 @@ TENANT_HEADER, CAMPAIGN_HEADER, RECIPIENT_HEADER, TEST_HEADER = (
 )
 # Both ids become parts of DynamoDB keys (`tenant#campaign`): anything else is not one of ours.
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# A plain `local@domain` that `parseaddr` would return unchanged (no display name, comment, quote or space).
+_BARE_ADDRESS = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9.-]+\Z")
 
 # The event's own detail object, per type (SES event-publishing schema).
 _DETAIL_KEY = {
@@ -204,6 +206,8 @@ def _address(value: object) -> str | None:
     """A bare, lowercased address (the ledger key) from `a@b` or `"Name" <a@b>`."""
     if not isinstance(value, str):
         return None
+    if _BARE_ADDRESS.match(value):  # SES lists bare addresses: skip the RFC 5322 parser (a third of parsing's CPU)
+        return value.lower()
     address = parseaddr(value)[1].strip().lower()
     return address if "@" in address else None
 

@@ -23,6 +23,8 @@ CONDITION_FAILED = "ConditionalCheckFailedException"
 # past that the message is redelivered and finishes from the ledger's `countedEvents`.
 TRANSACTION_CONFLICT = "TransactionConflictException"
 TRANSACTION_CONFLICT_ATTEMPTS = 4
+TRANSACTION_CANCELLED = "TransactionCanceledException"
+CONDITION_CHECK_FAILED = "ConditionalCheckFailed"  # a cancelled transaction's reason for one action
 
 
 def _condition_failed(exc: ClientError) -> bool:
@@ -39,6 +41,11 @@ class ClaimState(StrEnum):
 class Claim:
     state: ClaimState
     retry_after: int = 0
+    lease_until: int = 0  # CLAIMED: the lease this handler wrote (what it marks the event done with)
+
+
+class ClaimLost(Exception):
+    """The event's lease ran out before it was counted and another handler took it: this one counts nothing."""
 
 
 class EventLog:
@@ -73,7 +80,7 @@ class EventLog:
             if old.get("state", {}).get("S") == "processing":
                 return Claim(ClaimState.IN_FLIGHT, max(1, int(old.get("leaseUntil", {}).get("N", now)) - now))
             return Claim(ClaimState.DONE)
-        return Claim(ClaimState.CLAIMED)
+        return Claim(ClaimState.CLAIMED, lease_until=now + self._lease)
 
     async def complete(self, event_id: str) -> None:
         """Mark a claimed event done: from now on a redelivery is a duplicate."""
@@ -84,6 +91,24 @@ class EventLog:
             ExpressionAttributeNames={"#s": "state"},
             ExpressionAttributeValues={":done": {"S": "done"}},
         )
+
+    def completion(self, event_id: str, claim: Claim) -> dict[str, Any]:
+        """The transaction action that marks a claimed event done, if this handler's lease is still the one
+        stored (a handler whose lease ran out and was taken over must not count the event as well)."""
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": {"eventId": {"S": event_id}},
+                "UpdateExpression": "SET #s = :done REMOVE leaseUntil",
+                "ConditionExpression": "#s = :processing AND leaseUntil = :lease",
+                "ExpressionAttributeNames": {"#s": "state"},
+                "ExpressionAttributeValues": {
+                    ":done": {"S": "done"},
+                    ":processing": {"S": "processing"},
+                    ":lease": {"N": str(claim.lease_until)},
+                },
+            }
+        }
 
     async def _get(self, event_id: str) -> dict[str, Any]:
         response = await self._db.get_item(TableName=self._table, Key={"eventId": {"S": event_id}}, ConsistentRead=True)
@@ -122,10 +147,21 @@ class CampaignCounters:
         return {"tenantId": {"S": ref.tenant_id}, "campaignId": {"S": ref.campaign_id}}
 
     async def add(
-        self, ref: CampaignRef, deltas: dict[str, int], now_iso: str, *, want_totals: bool = False
+        self,
+        ref: CampaignRef,
+        deltas: dict[str, int],
+        now_iso: str,
+        *,
+        want_totals: bool = False,
+        together_with: dict[str, Any] | None = None,
     ) -> CampaignTotals | None:
         """None when the campaign does not exist; else, with `want_totals`, its counters and status after the
-        addition (an empty `CampaignTotals` without: parsing the whole item back costs CPU on every event)."""
+        addition (an empty `CampaignTotals` without: parsing the whole item back costs CPU on every event).
+
+        `together_with`: a transaction action (an event's `done` mark, `EventLog.completion`) written in the same
+        transaction as the addition, all or nothing; its condition failing raises `ClaimLost`."""
+        if together_with is not None:
+            return await self._add_together(ref, deltas, now_iso, together_with, want_totals=want_totals)
         for attempt in range(TRANSACTION_CONFLICT_ATTEMPTS):
             try:
                 response = await self._db.update_item(
@@ -142,6 +178,31 @@ class CampaignCounters:
                 return None
             return CampaignTotals.from_item(response.get("Attributes", {}))
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _add_together(
+        self, ref: CampaignRef, deltas: dict[str, int], now_iso: str, action: dict[str, Any], *, want_totals: bool
+    ) -> CampaignTotals | None:
+        items: list[Any] = [{"Update": counter_update(self._table, ref, deltas, now_iso)}, action]
+        for attempt in range(TRANSACTION_CONFLICT_ATTEMPTS):
+            try:
+                await self._db.transact_write_items(TransactItems=items)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != TRANSACTION_CANCELLED:
+                    raise
+                reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons") or []]
+                if reasons[:1] == [CONDITION_CHECK_FAILED]:
+                    return None  # no campaign item: nothing was written
+                if reasons[1:2] == [CONDITION_CHECK_FAILED]:
+                    raise ClaimLost("the event's lease was taken over before it was counted") from exc
+                if attempt + 1 < TRANSACTION_CONFLICT_ATTEMPTS:  # a conflict with the processor's count
+                    await asyncio.sleep(random.uniform(0.01, 0.05) * 2**attempt)
+                    continue
+                raise
+            break
+        if not want_totals:
+            return CampaignTotals(status="", counts={})
+        response = await self._db.get_item(TableName=self._table, Key=self._key(ref), ConsistentRead=True)
+        return CampaignTotals.from_item(response.get("Item", {}))
 
     async def _status_move(self, ref: CampaignRef, update: str, condition: str, values: dict[str, Any]) -> bool:
         try:

@@ -2,8 +2,7 @@
 
 The batch path (batch.py) counts most events, many per transaction; this is the path for what it hands over (events
 whose transaction condition failed, Send reconciliations, soft-bounce retries, replays of a half-done event), and
-the planning both share. Why the writes happen in this order (no transaction: the counter write here stays a plain
-ADD on the hot campaign item):
+the planning both share. Why the writes happen in this order:
 
 1. claim the event in `{prefix}-events` (conditional put with a lease). A `done` item means a duplicate: nothing
    changes. A live lease means another handler has it: retry later, never delete (it might crash).
@@ -11,12 +10,14 @@ ADD on the hot campaign item):
 3. the ledger transition, conditional on the row as read (optimistic `analyticsVersion`), storing the event id and
    its counter deltas in `countedEvents` in the same write. The ledger is the idempotency key of the counting:
    two different events cannot both move a row the same way, so each recipient is counted once per outcome.
-4. ADD the deltas to the campaign counters (`attribute_exists(campaignId)`: unknown campaigns create nothing).
-5. mark the event `done` — last, so a crash anywhere before leaves it claimable again once the lease runs out.
+4. ADD the deltas to the campaign counters (`attribute_exists(campaignId)`: unknown campaigns create nothing) and
+   mark the event `done`, in ONE transaction (conditional on this handler's lease still being the stored one), so
+   a crash leaves either both written (a redelivery is a duplicate) or neither (the redelivery counts it).
+5. an event that counted nothing (stale, unknown recipient or campaign, a reconciliation) is marked `done` alone.
 
 A redelivery after a crash between 3 and 4 finds its own event id in `countedEvents` and finishes step 4 with the
-deltas stored there, so no count is lost. The one window left is a crash between 4 and 5 (two consecutive writes),
-where the redelivery adds the deltas a second time (the batch path, being one transaction, has no such window).
+deltas stored there, so no count is lost and none is made twice. (The status follow-ups after a count, completing or
+reopening the campaign, are not replayed by a redelivery that finds the event done.)
 
 Three kinds of event also settle the processor's state of a recipient (resends.py, docs/architecture.md): a Send
 event reconciles an in-doubt row, and a Transient bounce re-queues the recipient or fails it. Every count marks
@@ -29,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
@@ -92,6 +93,8 @@ class RowNotSettled(Exception):
 class EventLogPort(Protocol):
     async def claim(self, event_id: str, now: int) -> Claim: ...
     async def complete(self, event_id: str) -> None: ...
+    def completion(self, event_id: str, claim: Claim) -> dict[str, Any]:
+        """The `done` mark of a claimed event as a transaction action (written with the counters)."""
 
 
 class LedgerPort(Protocol):
@@ -103,7 +106,13 @@ class LedgerPort(Protocol):
 
 class CountersPort(Protocol):
     async def add(
-        self, ref: CampaignRef, deltas: dict[str, int], now_iso: str, *, want_totals: bool = False
+        self,
+        ref: CampaignRef,
+        deltas: dict[str, int],
+        now_iso: str,
+        *,
+        want_totals: bool = False,
+        together_with: dict[str, Any] | None = None,
     ) -> CampaignTotals | None: ...
     async def complete_if_done(self, ref: CampaignRef, now_iso: str) -> bool: ...
     async def reopen(self, ref: CampaignRef, now_iso: str) -> bool: ...
@@ -190,8 +199,10 @@ class EventIngestor:
         if reason is not None and await self.suppressions.add(ref.tenant_id, email, reason, ref.campaign_id, now_iso):
             log.info("analytics.suppressed", reason=reason.value, **context)
 
-        outcome = await self._count(event, ref, email, event_id, now_iso, context)
-        await self.events.complete(event_id)
+        done = self.events.completion(event_id, claim)
+        outcome = await self._count(event, ref, email, event_id, now_iso, context, done)
+        if outcome is not Outcome.COUNTED:  # a count marked the event done in its own transaction
+            await self.events.complete(event_id)
         return outcome
 
     async def _worth_claiming(self, event: SesEvent, ref: CampaignRef, email: str) -> bool:
@@ -209,7 +220,14 @@ class EventIngestor:
         return readiness is Settle.ACT or event.event_type is not EventType.SEND
 
     async def _count(
-        self, event: SesEvent, ref: CampaignRef, email: str, event_id: str, now_iso: str, context: dict[str, str]
+        self,
+        event: SesEvent,
+        ref: CampaignRef,
+        email: str,
+        event_id: str,
+        now_iso: str,
+        context: dict[str, str],
+        done: dict[str, Any],
     ) -> Outcome:
         applied = await self._transition(event, ref, email, event_id)
         if applied is None:
@@ -228,7 +246,7 @@ class EventIngestor:
             log.info("analytics.event_stale", effect=event.effect.value, **context)
             return Outcome.STALE
         settles = deltas.get("finalCount", 0) > 0
-        totals = await self.counters.add(ref, deltas, now_iso, want_totals=settles or requeued)
+        totals = await self.counters.add(ref, deltas, now_iso, want_totals=settles or requeued, together_with=done)
         if totals is None:
             log.warning("analytics.event_unknown_campaign", **context)
             return Outcome.UNKNOWN_CAMPAIGN

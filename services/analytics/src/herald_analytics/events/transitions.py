@@ -51,6 +51,15 @@ MACHINE_OPEN_FLAG = ("machineOpenedAt", "machineOpenedCount")
 # When the Delivery was (the event's timestamp): what a later Open is compared with.
 DELIVERED_AT = "deliveredAt"
 
+# Effects whose plan depends on the row alone and moves it forward: an event planned again against the row it moved
+# plans nothing, so the row's conditional move is that event's dedupe and the batch path writes no event record for
+# it. An open is judged against what the row knew then (machine or human, opens.py), so a replay could be judged
+# the other way and set the other flag: opens keep their event record.
+ROW_DEDUPED = frozenset(
+    {Effect.DELIVERED, Effect.BOUNCED, Effect.SOFT_BOUNCED, Effect.REJECTED, Effect.COMPLAINED, Effect.DELAYED,
+     Effect.CLICKED}
+)  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Requirement:
