@@ -35,6 +35,7 @@ CONTAINERS = {"Sequence", "Iterable", "list", "tuple", "str"}
 TENANT_FREE = {
     ("EventLog", "claim"): "SES event ids are globally unique; the row holds no tenant data",
     ("EventLog", "complete"): "same",
+    ("EventLog", "completion"): "same (the transaction action of `complete`)",
     ("DynamoFanoutStore", "find_due"): "the scheduler's scan for due campaigns; each result names its tenant",
     ("DynamoRetryStore", "find_abandoned"): "the scheduler's scan for abandoned retry runs; each names its tenant",
     ("S3TemplateStore", "check"): "readiness probe of the bucket",
