@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from herald_processor.domain import Campaign, LedgerEntry, RenderedEmail
     from herald_processor.schemas import Address, EmailJob, JobRecipient
     from herald_processor.service import BatchPolicy, Ports
-    from herald_processor.status import SharedStatusReads
 
 log = structlog.get_logger("herald.processor")
 
@@ -78,7 +77,6 @@ class SendRun:
     campaign: Campaign
     owner: str
     finals: dict[str, LedgerState]
-    status_reads: SharedStatusReads
     receive_count: int = 1
     shutting_down: Callable[[], bool] = lambda: False
     stop: StopReason | None = None
@@ -199,13 +197,10 @@ class SendRun:
             self.stop = reason
 
     async def _check_status(self) -> None:
-        """Re-read the campaign status at most every `status_check_interval`, so pause and cancel act mid-batch (a
-        read shared with the process's other batches of the campaign, never older than that)."""
+        """Re-read the campaign status at most every `status_check_interval`, so pause and cancel act mid-batch."""
         if time.monotonic() - self._last_check < self.policy.status_check_interval:
             return
-        current = await self.status_reads.get(
-            self.campaign.tenant_id, self.campaign.campaign_id, max_age=self.policy.status_check_interval
-        )
+        current = await self.ports.campaigns.get(self.campaign.tenant_id, self.campaign.campaign_id)
         self._last_check = time.monotonic()
         gate = Gate.CANCEL if current is None else gate_for(current.status)
         if gate is not Gate.PROCEED:

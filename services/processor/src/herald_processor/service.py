@@ -31,7 +31,6 @@ from herald_processor.domain import (
 from herald_processor.mime import unsubscribe_url
 from herald_processor.schemas import Address, check_address
 from herald_processor.sending import Sendable, SendRun
-from herald_processor.status import SharedStatusReads
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -93,7 +92,6 @@ class BatchService:
         self._policy = policy
         self._clock = clock
         self._stopping = False
-        self._status_reads = SharedStatusReads(ports.campaigns)
 
     def stop(self) -> None:
         """Process shutdown: running batches start no new send and hand their remaining recipients back."""
@@ -101,8 +99,7 @@ class BatchService:
 
     async def process(self, job: EmailJob, *, receive_count: int = 1) -> BatchReport:
         """Handle the batch; raises BatchDeferred (come back later), CampaignMissing, TemplateServiceUnavailable."""
-        # A fresh read for every batch, which the process's running batches of this campaign then share.
-        campaign = await self._status_reads.get(job.tenant_id, job.campaign_id, max_age=0.0)
+        campaign = await self._ports.campaigns.get(job.tenant_id, job.campaign_id)
         if campaign is None:
             raise CampaignMissing(f"campaign {job.campaign_id} of tenant {job.tenant_id} does not exist")
         log.info("processor.batch_started", recipients=len(job.recipients), receiveCount=receive_count)
@@ -283,7 +280,6 @@ class BatchService:
             campaign=campaign,
             owner=f"{policy.processor_id}/{secrets.token_hex(4)}",
             finals=finals,
-            status_reads=self._status_reads,
             receive_count=receive_count,
             shutting_down=lambda: self._stopping,
         )
