@@ -4,7 +4,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PACKAGES := libs/common services/campaign services/processor services/template services/analytics cli
+PACKAGES := libs/common libs/emulator services/campaign services/processor services/template services/analytics cli
 PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
 TENANT ?= acme
 ROLE ?= marketer
@@ -59,7 +59,7 @@ test-fast: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy libs/common/src services/*/src cli/src
+	$(BIN)/mypy libs/common/src libs/emulator/src services/*/src cli/src
 
 format: install
 	$(BIN)/ruff check --fix .

@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from herald_common.aws import make_session, open_clients
-from herald_common.emulator import Emulator
 from herald_common.provisioning import provision
 from herald_common.settings import HeraldSettings
+from herald_emulator import Emulator
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from herald_common.aws import AwsClients
-    from herald_common.emulator import Emulator
+    from herald_emulator import Emulator
     from tests.campaign.conftest import FakeTemplates, Tokens
 
 pytestmark = pytest.mark.timeout(60)

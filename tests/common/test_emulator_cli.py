@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from herald_common.aws import open_clients
-from herald_common.emulator.cli import main
 from herald_common.settings import HeraldSettings
+from herald_emulator.cli import main
 
 
 async def wait_healthy(url: str, process, timeout: float = 30.0) -> None:
@@ -40,7 +40,7 @@ async def emulator_process(free_port):
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "herald_common.emulator.cli",
+        "herald_emulator.cli",
         "--port",
         str(port),
         "--prefix",

@@ -17,8 +17,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from herald_common.aws import open_clients
-from herald_common.emulator import Emulator
 from herald_common.settings import HeraldSettings
+from herald_emulator import Emulator
 from tests.common.emulator_helpers import drain_ses_events, emulator_messages
 
 

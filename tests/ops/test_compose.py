@@ -19,7 +19,7 @@ from herald_common.resources import ResourceNames
 from herald_common.settings import DEV_JWT_SECRET, DEV_UNSUBSCRIBE_SECRET
 
 if TYPE_CHECKING:
-    from herald_common.emulator import Emulator
+    from herald_emulator import Emulator
 
 pytestmark = pytest.mark.timeout(120)
 

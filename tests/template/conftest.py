@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
     from types_aiobotocore_s3 import S3Client
 
-    from herald_common.emulator import Emulator
+    from herald_emulator import Emulator
 
 
 @pytest.fixture(scope="session")

@@ -26,7 +26,7 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.moto_api._internal.models import moto_api_backend
 from moto.ses.models import ses_backends
 
-from herald_common.emulator.faults import (
+from herald_emulator.faults import (
     FaultInjector,
     FaultResponse,
     Faults,
@@ -34,7 +34,7 @@ from herald_common.emulator.faults import (
     v1_error,
     v2_error,
 )
-from herald_common.emulator.messages import (
+from herald_emulator.messages import (
     V2_SEND_PATH,
     MessageLog,
     SendRequest,
@@ -42,7 +42,7 @@ from herald_common.emulator.messages import (
     parse_v1_send,
     parse_v2_send,
 )
-from herald_common.emulator.ses_events import EventPublisher, build_events, mail_object
+from herald_emulator.ses_events import EventPublisher, build_events, mail_object
 
 WsgiApp = Callable[[dict[str, Any], Any], Iterable[bytes]]
 StartResponse = Callable[..., Any]

@@ -3,6 +3,6 @@
 `start_emulator(host, port)` returns a running `Emulator`; `herald-emulator` runs one in the foreground.
 """
 
-from herald_common.emulator.server import Emulator, start_emulator
+from herald_emulator.server import Emulator, start_emulator
 
 __all__ = ["Emulator", "start_emulator"]

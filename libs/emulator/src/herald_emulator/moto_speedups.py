@@ -41,7 +41,7 @@ from moto.sns import models as _sns_models
 from moto.sqs import models as _sqs_models
 from moto.sqs.exceptions import ReceiptHandleIsInvalid
 
-from herald_common.emulator import moto_dynamodb
+from herald_emulator import moto_dynamodb
 
 # Typed as Any: these are monkeypatched modules, not APIs called as declared.
 moto_backends: Any = _moto_backends

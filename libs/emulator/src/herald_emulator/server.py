@@ -17,10 +17,10 @@ import uvicorn
 from a2wsgi import WSGIMiddleware
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-from herald_common.emulator import moto_speedups
-from herald_common.emulator.middleware import EmulatorMiddleware
 from herald_common.provisioning import Provisioned, provision_sync
 from herald_common.settings import HeraldSettings
+from herald_emulator import moto_speedups
+from herald_emulator.middleware import EmulatorMiddleware
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -22,7 +22,7 @@ import structlog
 from moto.sns.models import sns_backends
 
 if TYPE_CHECKING:
-    from herald_common.emulator.messages import SendRequest
+    from herald_emulator.messages import SendRequest
 
 log = structlog.get_logger("herald.emulator")
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import structlog
 
-from herald_common.emulator.server import Emulator
 from herald_common.logging import configure_logging
 from herald_common.provisioning import provision_sync
 from herald_common.settings import HeraldSettings
+from herald_emulator.server import Emulator
 
 log = structlog.get_logger("herald.emulator")
 
