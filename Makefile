@@ -14,7 +14,7 @@ UI_STAMP := $(UI)/node_modules/.installed
 UI_PORT ?= 4200
 export NG_CLI_ANALYTICS := false
 
-.PHONY: install dev demo test test-fast test-ui ui ui-install lint format token bench up clean
+.PHONY: install dev demo test test-tools test-fast test-ui ui ui-install lint format token bench images lock up up-emulator clean
 
 install: $(STAMP)
 
@@ -30,9 +30,13 @@ dev: install
 demo: install
 	$(BIN)/herald demo
 
-test: install
+test: install test-tools
 	$(BIN)/pytest -q
 	$(MAKE) test-ui
+
+# Chromium for the browser tests: installed where this machine allows (root with apt-get), else the command is named.
+test-tools:
+	@scripts/test-tools.sh
 
 # The dashboard's tests: unit and component tests (Vitest), the gateway's routing table (node --test), then a
 # production build and the browser tests (headless Debian Chromium against a real stack on the emulator).
@@ -71,8 +75,23 @@ token: install
 bench: install
 	$(BIN)/python -m bench.run
 
+# The six images of SPEC.md "Additions" (tag dev): the four services from deploy/docker/Dockerfile, the emulator and
+# the dashboard. Where no image registry answers, stand-in base images are built from Debian packages first.
+images:
+	deploy/docker/images.sh
+
+# The services' third-party packages, pinned with hashes for every platform, from the pyproject files.
+lock: install
+	$(BIN)/python deploy/docker/pyproject_deps.py libs/common/pyproject.toml $(addsuffix /pyproject.toml,$(addprefix services/,campaign template analytics processor)) \
+	  | $(BIN)/uv pip compile - --quiet --generate-hashes --universal --python-version 3.11 \
+	      --custom-compile-command "make lock" -o deploy/docker/requirements.lock
+
+# The stack on LocalStack (docker-compose.yml), or on Herald's emulator: `make up-emulator`.
 up:
 	docker compose up --build
+
+up-emulator: images
+	docker compose -f docker-compose.yml -f docker-compose.emulator.yml up
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

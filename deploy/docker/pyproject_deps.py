@@ -1,8 +1,9 @@
-"""Print the third-party dependencies declared by the given pyproject.toml files, one per line.
+"""Print the third-party requirements of the given pyproject.toml files, one per line: what the packages declare,
+then what their build backends require.
 
-The Dockerfiles install these before copying any source, so a code change reuses the dependency layer; the Herald
-packages themselves (`herald-*`) are installed afterwards from the copied source, exactly as `make install` does.
-Standard library only: it runs in the bare build image.
+`make lock` pins these, with hashes, into deploy/docker/requirements.lock; the image build installs that lock before
+copying any source (a code change reuses the dependency layer), then builds the Herald packages (`herald-*`) from
+the copied source with the locked build backend. Standard library only.
 """
 
 from __future__ import annotations
@@ -15,10 +16,14 @@ from pathlib import Path
 def third_party_dependencies(pyprojects: list[Path]) -> list[str]:
     seen: dict[str, None] = {}
     for path in pyprojects:
-        project = tomllib.loads(path.read_text(encoding="utf-8"))["project"]
-        for requirement in project.get("dependencies", []):
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+        for requirement in document["project"].get("dependencies", []):
             if not requirement.lower().startswith("herald-"):
                 seen.setdefault(requirement, None)
+    for path in pyprojects:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+        for requirement in document.get("build-system", {}).get("requires", []):
+            seen.setdefault(requirement, None)
     return list(seen)
 
 
