@@ -76,3 +76,8 @@ up:
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# Build and push the images, then deploy the CloudFormation stack (settings: deploy/deploy.sh, README "Deploy on AWS").
+.PHONY: deploy
+deploy:
+	deploy/deploy.sh
