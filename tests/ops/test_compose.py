@@ -106,7 +106,7 @@ def test_each_service_is_built_configured_and_started_after_provisioning(compose
     port = SERVICES[service]
     assert any(str(entry).endswith(f":{port}") for entry in spec["ports"])
     probe = " ".join(spec["healthcheck"]["test"])
-    assert f"127.0.0.1:{port}/readyz" in probe
+    assert f"127.0.0.1:{port}/healthz" in probe  # liveness, the probe the image and ECS run
     assert "urllib" in probe
 
 
