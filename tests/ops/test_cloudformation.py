@@ -481,6 +481,22 @@ def test_a_task_definition_running_as_root_is_found_even_where_compose_agrees(
     assert "processor: runs as root" in runtime_differences(as_root, compose_as_root)
 
 
+def test_the_ui_task_serves_the_images_own_nginx_configuration_which_proxies_nothing(
+    template: dict[str, Any], compose: dict[str, Any]
+) -> None:
+    """Compose mounts the gateway configuration over the dashboard image's; the ECS task runs the image's own, where
+    the load balancer does the API routing and no `campaign`/`analytics` host name resolves (nginx would not start)."""
+    mounts = [point["ContainerPath"] for point in containers(template)["ui"].get("MountPoints", [])]
+    assert not [path for path in mounts if path.startswith("/etc/nginx")]
+    build = compose["services"]["ui"]["build"]
+    dockerfile = (ROOT / build.get("context", ".") / build.get("dockerfile", "Dockerfile")).read_text()
+    copied = re.findall(r"^COPY\s+(?:--\S+\s+)*(\S+)\s+/etc/nginx/conf\.d/default\.conf\s*$", dockerfile, re.MULTILINE)
+    assert copied, "the dashboard image installs its own nginx configuration"
+    conf = (ROOT / build.get("context", ".") / copied[-1]).read_text()
+    assert "proxy_pass" not in conf
+    assert "/healthz" in conf
+
+
 # --- IAM: each task role allows the calls its service's code makes ----------------------------------------------
 BOTO_TO_IAM = {
     "get_item": "dynamodb:GetItem",
