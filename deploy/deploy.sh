@@ -22,6 +22,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TEMPLATE="$ROOT/deploy/cloudformation/herald.yaml"
 DRY_RUN="${HERALD_DEPLOY_DRY_RUN:-0}"
 STACK="${HERALD_DEPLOY_STACK:-herald}"
+# Docker's name for the task definitions' RuntimePlatform CpuArchitecture (X86_64).
+TASK_ARCHITECTURE=amd64
 
 die() {
   echo "deploy: $*" >&2
@@ -115,6 +117,13 @@ fi
 
 for parameter in "${images[@]}"; do
   repository="$(image_name "$parameter")"
+  if [[ "$DRY_RUN" != 1 ]]; then
+    # An image built on an arm64 machine would push fine and then fail every task with "exec format error".
+    arch="$(docker image inspect --format '{{.Architecture}}' "$repository:dev")"
+    [[ "$arch" == "$TASK_ARCHITECTURE" ]] ||
+      die "$repository:dev is built for $arch; the tasks run $TASK_ARCHITECTURE (DOCKER_DEFAULT_PLATFORM=linux/$TASK_ARCHITECTURE)"
+  fi
+  # A dry run cannot ask ECR whether the repository exists, so it shows the creation.
   if [[ "$DRY_RUN" == 1 ]] || ! aws ecr describe-repositories --region "$REGION" \
     --repository-names "$repository" >/dev/null 2>&1; then
     run aws ecr create-repository --region "$REGION" --repository-name "$repository" \

@@ -222,3 +222,77 @@ def test_no_documented_command_deploys_a_template_over_the_inline_limit_without_
     script = re.sub(r"\\\n\s*", " ", SCRIPT.read_text())
     (in_script,) = re.findall(r"run aws cloudformation deploy[^\n]*", script)
     assert "--s3-bucket" in in_script
+
+
+def test_the_script_checks_images_against_the_architecture_the_tasks_run() -> None:
+    decoded, _ = decode(str(TEMPLATE_PATH))
+    assert decoded is not None
+    architectures = {
+        body["Properties"]["RuntimePlatform"]["CpuArchitecture"]
+        for body in decoded["Resources"].values()
+        if body["Type"] == "AWS::ECS::TaskDefinition"
+    }
+    docker_name = {"X86_64": "amd64", "ARM64": "arm64"}
+    (checked,) = re.findall(r"^TASK_ARCHITECTURE=(\w+)$", SCRIPT.read_text(), flags=re.MULTILINE)
+    assert {docker_name[architecture] for architecture in architectures} == {checked}
+
+
+def _stub_tools(bin_dir: Path, log: Path, architecture: str) -> None:
+    """aws, docker and make that log each call; ECR knows every repository but herald-ui."""
+    bin_dir.mkdir()
+    scripts = {
+        "aws": (
+            'case "$*" in\n'
+            "  'sts get-caller-identity'*) echo 123456789012 ;;\n"
+            "  'ecr get-login-password'*) echo secret-token ;;\n"
+            "  *'describe-repositories'*'herald-ui'*) exit 254 ;;\n"
+            "esac\n"
+        ),
+        "docker": f"""case "$*" in 'image inspect'*) echo {architecture} ;; login*) cat >/dev/null ;; esac\n""",
+        "make": "",
+    }
+    for name, body in scripts.items():
+        stub = bin_dir / name
+        stub.write_text(f'#!/bin/bash\necho "{name} $*" >> {log}\n{body}')
+        stub.chmod(0o755)
+
+
+def test_a_real_run_makes_the_calls_it_prints_in_that_order(tmp_path: Path) -> None:
+    log = tmp_path / "calls.log"
+    _stub_tools(tmp_path / "bin", log, "amd64")
+    settings = documented_settings() | {"HERALD_DEPLOY_TAG": "c0"}
+    environment = {"PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "HOME": str(tmp_path)} | settings
+    result = subprocess.run(["bash", str(SCRIPT)], env=environment, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    calls = log.read_text().splitlines()
+    printed = [" ".join(command) for command in printed_commands(result.stdout) if "|" not in command]
+    remaining = iter(calls)
+    assert all(command in remaining for command in printed), (printed, calls)  # a subsequence, in order
+    registry = f"123456789012.dkr.ecr.{settings['AWS_REGION']}.amazonaws.com"
+    assert f"docker login --username AWS --password-stdin {registry}" in calls
+    assert calls.index(f"make -C {ROOT} images") < min(i for i, call in enumerate(calls) if call.startswith("docker"))
+    created = [call for call in calls if "ecr create-repository" in call]
+    assert len(created) == 1
+    assert "--repository-name herald-ui " in created[0]
+    deploy = next(i for i, call in enumerate(calls) if call.startswith("aws cloudformation deploy"))
+    pushes = [i for i, call in enumerate(calls) if call.startswith(f"docker push {registry}/herald-")]
+    assert pushes
+    assert max(pushes) < deploy
+    assert f"--s3-bucket {settings['HERALD_DEPLOY_BUCKET']}" in calls[deploy]
+    assert "secret-token" not in result.stdout + result.stderr
+
+
+def test_images_of_another_architecture_are_refused_before_any_push(tmp_path: Path) -> None:
+    log = tmp_path / "calls.log"
+    _stub_tools(tmp_path / "bin", log, "arm64")
+    environment = {"PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "HOME": str(tmp_path)}
+    result = subprocess.run(
+        ["bash", str(SCRIPT)],
+        env=environment | documented_settings() | {"HERALD_DEPLOY_TAG": "c0"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "built for arm64" in result.stderr
+    assert not [call for call in log.read_text().splitlines() if call.startswith(("docker push", "aws cloudformation"))]
