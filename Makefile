@@ -95,3 +95,8 @@ up-emulator: images
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# Build and push the images, then deploy the CloudFormation stack (settings: deploy/deploy.sh, README "Deploy on AWS").
+.PHONY: deploy
+deploy:
+	deploy/deploy.sh

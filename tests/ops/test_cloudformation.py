@@ -4,15 +4,19 @@ routes, each task role with the AWS calls its service's source makes, and the fo
 
 from __future__ import annotations
 
+import copy
 import fnmatch
 import json
+import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from cfnlint.decode import decode
 
 from herald_common import provisioning
@@ -251,8 +255,10 @@ def test_task_definitions_run_the_image_on_its_port_with_secrets_from_secrets_ma
 ) -> None:
     (container,) = props(template, f"{service.capitalize()}TaskDefinition")["ContainerDefinitions"]
     assert [m["ContainerPort"] for m in container["PortMappings"]] == [SERVICES[service]]
-    assert f"{SERVICES[service]}/healthz" in " ".join(container["HealthCheck"]["Command"])
+    # the image's probe: /healthz on the image's HERALD_PORT, which the task does not override
+    assert container["HealthCheck"]["Command"] == ["CMD", "python", "-m", "herald_common.healthcheck"]
     environment = {e["Name"]: e["Value"] for e in container["Environment"] if isinstance(e, dict) and "Name" in e}
+    assert "HERALD_PORT" not in environment
     assert environment["HERALD_ENV"] == "prod"
     assert environment["HERALD_RESOURCE_PREFIX"] == {"Ref": "Prefix"}
     assert not [name for name in environment if "SECRET" in name]
@@ -264,6 +270,256 @@ def test_task_definitions_run_the_image_on_its_port_with_secrets_from_secrets_ma
         assert secrets["HERALD_UNSUBSCRIBE_SECRET"] == "UnsubscribeSecret"
     if service in ("template", "processor"):  # the processor renders with the service key; prod refuses none
         assert secrets["HERALD_SERVICE_KEY"] == "ServiceKey"
+
+
+# --- the task definitions run what docker-compose.yml runs --------------------------------------------------------
+COMPOSE_PATH = ROOT / "docker-compose.yml"
+DEPLOY_SCRIPT = ROOT / "deploy" / "deploy.sh"
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    document = yaml.safe_load(COMPOSE_PATH.read_text())
+    assert isinstance(document, dict)
+    return document
+
+
+def containers(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every ECS container of the template, by container name."""
+    return {
+        container["Name"]: container
+        for body in resources(template, "AWS::ECS::TaskDefinition").values()
+        for container in body["Properties"]["ContainerDefinitions"]
+    }
+
+
+def long_running_herald_services(compose: dict[str, Any]) -> set[str]:
+    """Compose services that keep running a Herald image: not the emulator, not one-shot jobs such as provisioning
+    (on AWS, CloudFormation creates the resources)."""
+    return {
+        name
+        for name, spec in compose["services"].items()
+        if str(spec.get("image", "")).startswith("herald-")
+        and not str(spec["image"]).startswith("herald-emulator")
+        and spec.get("restart") != "no"
+    }
+
+
+def _command_form(rest: str) -> list[str]:
+    """An exec-form (JSON) or shell-form ENTRYPOINT/CMD as the argument list Docker runs."""
+    if rest.startswith("["):
+        parsed = json.loads(rest)
+        assert isinstance(parsed, list)
+        return [str(part) for part in parsed]
+    return ["/bin/sh", "-c", rest]
+
+
+def _healthcheck_form(rest: str) -> list[str] | None:
+    probe = re.sub(r"^(--[\w-]+=\S+\s+)*", "", rest)
+    if probe.upper() == "NONE":
+        return None
+    probe = re.sub(r"^CMD\s+", "", probe, flags=re.IGNORECASE)
+    return ["CMD", *json.loads(probe)] if probe.startswith("[") else ["CMD-SHELL", probe]
+
+
+def image_defaults(build: dict[str, Any]) -> dict[str, Any]:
+    """What the image a compose `build:` makes starts with: ENTRYPOINT, CMD, HEALTHCHECK (as a compose `test` list)
+    and USER of the target stage (or the last), including what it inherits from earlier stages of the file. Docker
+    expands build arguments in USER but not in exec-form commands, and neither is done differently here. What only
+    the base image sets (nginx-unprivileged's user) is None."""
+    text = re.sub(r"\\\n", " ", (ROOT / build.get("context", ".") / build.get("dockerfile", "Dockerfile")).read_text())
+    build_args = {str(key): str(value) for key, value in (build.get("args") or {}).items()}
+    named: dict[str, dict[str, Any]] = {}
+    stage: dict[str, Any] = {}
+    arguments: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip() or line.strip().startswith("#"):
+            continue
+        keyword, _, rest = line.strip().partition(" ")
+        keyword, rest = keyword.upper(), rest.strip()
+        if keyword == "FROM":
+            words = [word for word in rest.split() if not word.startswith("--")]
+            inherited = named.get(words[0], {"ENTRYPOINT": None, "CMD": None, "HEALTHCHECK": None, "USER": None})
+            stage, arguments = dict(inherited), {}
+            if len(words) == 3 and words[1].upper() == "AS":
+                named[words[2]] = stage
+        elif keyword == "ARG":
+            name, _, default = rest.partition("=")
+            arguments[name] = build_args.get(name, default.strip('"'))
+        elif keyword == "ENTRYPOINT":
+            stage["ENTRYPOINT"], stage["CMD"] = _command_form(rest), None  # a new ENTRYPOINT resets CMD
+        elif keyword == "CMD":
+            stage["CMD"] = _command_form(rest)
+        elif keyword == "USER":
+            stage["USER"] = re.sub(r"\$\{?(\w+)\}?", lambda m, known=arguments: known.get(m.group(1), m.group(0)), rest)
+        elif keyword == "HEALTHCHECK":
+            stage["HEALTHCHECK"] = _healthcheck_form(rest)
+    return named[build["target"]] if "target" in build else stage
+
+
+def test_image_defaults_reads_stages_targets_and_build_arguments(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text(
+        "FROM python:3.11-slim AS base\nARG UID=10001\nARG GID=10001\nUSER ${UID}:${GID}\n"
+        'HEALTHCHECK --interval=10s \\\n  CMD ["python", "-c", "probe"]\nENTRYPOINT ["herald-x", "--port", "1"]\n'
+        "FROM base AS worker\nCMD --verbose\n"
+        "FROM nginx AS ui\nHEALTHCHECK CMD wget -qO- http://127.0.0.1/healthz || exit 1\n"
+    )
+    build = {"context": str(tmp_path), "args": {"UID": "20002"}}
+    worker = image_defaults({**build, "target": "worker"})
+    assert worker["ENTRYPOINT"] == ["herald-x", "--port", "1"]
+    assert worker["CMD"] == ["/bin/sh", "-c", "--verbose"]
+    assert worker["USER"] == "20002:10001"  # a build argument overrides its ARG's default
+    assert worker["HEALTHCHECK"] == ["CMD", "python", "-c", "probe"]
+    assert image_defaults({**build, "target": "base"})["CMD"] is None
+    ui = image_defaults(build)
+    assert ui["USER"] is None
+    assert ui["ENTRYPOINT"] is None
+    assert ui["HEALTHCHECK"] == ["CMD-SHELL", "wget -qO- http://127.0.0.1/healthz || exit 1"]
+
+
+def as_list(value: Any) -> list[str] | None:
+    """A compose entrypoint or command as the argument list it stands for (compose splits a string shell-like)."""
+    if value is None:
+        return None
+    return shlex.split(value) if isinstance(value, str) else [str(part) for part in value]
+
+
+def test_ecs_runs_every_long_running_herald_service_of_compose(
+    template: dict[str, Any], compose: dict[str, Any]
+) -> None:
+    assert set(containers(template)) <= set(compose["services"])
+    deployed = {repository(compose["services"][name]) for name in containers(template)}
+    for name in long_running_herald_services(compose):
+        assert repository(compose["services"][name]) in deployed, name
+
+
+def repository(spec: dict[str, Any]) -> str:
+    """`herald-campaign:dev` → `herald-campaign`."""
+    return str(spec["image"]).rsplit(":", 1)[0]
+
+
+def build_of(compose: dict[str, Any], name: str) -> dict[str, Any] | None:
+    """How the service's image is built: its own `build:`, or that of another service running the same image."""
+    spec = compose["services"][name]
+    if "build" in spec:
+        build: dict[str, Any] = spec["build"]
+        return build
+    for other in compose["services"].values():
+        if other.get("image") == spec.get("image") and "build" in other:
+            found: dict[str, Any] = other["build"]
+            return found
+    return None
+
+
+def test_every_deployed_image_parameter_is_the_image_compose_runs(
+    template: dict[str, Any], compose: dict[str, Any]
+) -> None:
+    """The dry run of deploy/deploy.sh shows which pushed image each task definition's parameter receives; it must be
+    the repository compose runs for that service (`herald-campaign:dev` → `<registry>/herald-campaign:<tag>`)."""
+    environment = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), "HERALD_DEPLOY_DRY_RUN": "1"}
+    environment |= {"AWS_REGION": "eu-west-1", "HERALD_DEPLOY_BUCKET": "b", "HERALD_DEPLOY_TAG": "t1"}
+    environment |= {"HERALD_DEPLOY_REGISTRY": "registry.example"}
+    for name, body in template["Parameters"].items():
+        if "Default" not in body:
+            environment["HERALD_DEPLOY_" + re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).upper()] = "x"
+    result = subprocess.run(["bash", str(DEPLOY_SCRIPT)], capture_output=True, text=True, env=environment, timeout=60)
+    assert result.returncode == 0, result.stderr
+    (deploy,) = [shlex.split(line[2:]) for line in result.stdout.splitlines() if "cloudformation deploy" in line]
+    overrides = dict(item.split("=", 1) for item in deploy[deploy.index("--parameter-overrides") + 1 :])
+    for name, container in containers(template).items():
+        pushed = f"registry.example/{repository(compose['services'][name])}:t1"
+        assert overrides[container["Image"]["Ref"]] == pushed, name
+
+
+def runtime_differences(template: dict[str, Any], compose: dict[str, Any]) -> list[str]:
+    """Where an ECS container would not run what its compose service runs: port, entrypoint, command, health check,
+    user. Each side runs its own override or else the image's; ECS ignores an image's HEALTHCHECK, so the task
+    definition must state the one compose runs."""
+    found: list[str] = []
+    for name, container in containers(template).items():
+        spec = compose["services"][name]
+        build = build_of(compose, name)
+        image = image_defaults(build) if build else dict.fromkeys(("ENTRYPOINT", "CMD", "HEALTHCHECK", "USER"))
+        ports = {int(str(entry).rsplit(":", 1)[1]) for entry in spec["ports"]}
+        if ports != {mapping["ContainerPort"] for mapping in container["PortMappings"]}:
+            found.append(f"{name}: port")
+        for compose_key, ecs_key, image_key in (
+            ("entrypoint", "EntryPoint", "ENTRYPOINT"),
+            ("command", "Command", "CMD"),
+        ):
+            if (as_list(spec.get(compose_key)) or image[image_key]) != (container.get(ecs_key) or image[image_key]):
+                found.append(f"{name}: {compose_key}")
+        entrypoint = as_list(spec.get("entrypoint")) or image["ENTRYPOINT"] or []
+        if "--port" in entrypoint and entrypoint[entrypoint.index("--port") + 1] not in {str(p) for p in ports}:
+            found.append(f"{name}: the process listens elsewhere")
+        if entrypoint and "$" in entrypoint[0]:
+            found.append(f"{name}: Docker does not expand variables in an exec-form ENTRYPOINT")
+
+        healthcheck = spec.get("healthcheck") or {}
+        probe = healthcheck.get("test")
+        in_compose = ["CMD-SHELL", probe] if isinstance(probe, str) else probe or image["HEALTHCHECK"]
+        if healthcheck.get("disable") or not in_compose or container["HealthCheck"]["Command"] != in_compose:
+            found.append(f"{name}: health check")
+
+        users = {spec.get("user") or image["USER"], container.get("User") or image["USER"]}
+        if len(users) != 1:
+            found.append(f"{name}: user")
+        elif any(user is not None and str(user).split(":")[0] in ("", "0", "root") for user in users):
+            found.append(f"{name}: runs as root")
+        elif name in SERVICES and users == {None}:  # the Python images set their unprivileged user themselves
+            found.append(f"{name}: no user")
+    return found
+
+
+def test_task_definitions_run_what_compose_runs(template: dict[str, Any], compose: dict[str, Any]) -> None:
+    assert runtime_differences(template, compose) == []
+
+
+@pytest.mark.parametrize(
+    ("service", "change", "difference"),
+    [
+        ("campaign", {"ports": ["127.0.0.1:8001:8011"]}, "campaign: port"),
+        ("template", {"entrypoint": ["herald-template", "--port", "8002"]}, "template: entrypoint"),
+        ("processor", {"command": "--workers 2"}, "processor: command"),
+        ("analytics", {"healthcheck": {"test": "wget -qO- http://127.0.0.1:8003/readyz"}}, "analytics: health check"),
+        ("ui", {"healthcheck": {"disable": True}}, "ui: health check"),
+        ("campaign", {"user": "0"}, "campaign: user"),
+    ],
+)
+def test_a_compose_service_drifting_from_its_task_definition_is_found(
+    template: dict[str, Any], compose: dict[str, Any], service: str, change: dict[str, Any], difference: str
+) -> None:
+    drifted = copy.deepcopy(compose)
+    drifted["services"][service] |= change
+    assert difference in runtime_differences(template, drifted)
+
+
+def test_a_task_definition_running_as_root_is_found_even_where_compose_agrees(
+    template: dict[str, Any], compose: dict[str, Any]
+) -> None:
+    as_root = copy.deepcopy(template)
+    containers(as_root)["processor"]["User"] = "root"
+    assert "processor: user" in runtime_differences(as_root, compose)
+    compose_as_root = copy.deepcopy(compose)
+    compose_as_root["services"]["processor"]["user"] = "root"
+    assert "processor: runs as root" in runtime_differences(as_root, compose_as_root)
+
+
+def test_the_ui_task_serves_the_images_own_nginx_configuration_which_proxies_nothing(
+    template: dict[str, Any], compose: dict[str, Any]
+) -> None:
+    """Compose mounts the gateway configuration over the dashboard image's; the ECS task runs the image's own, where
+    the load balancer does the API routing and no `campaign`/`analytics` host name resolves (nginx would not start)."""
+    mounts = [point["ContainerPath"] for point in containers(template)["ui"].get("MountPoints", [])]
+    assert not [path for path in mounts if path.startswith("/etc/nginx")]
+    build = build_of(compose, "ui")
+    assert build is not None
+    dockerfile = (ROOT / build.get("context", ".") / build.get("dockerfile", "Dockerfile")).read_text()
+    copied = re.findall(r"^COPY\s+(?:--\S+\s+)*(\S+)\s+/etc/nginx/conf\.d/default\.conf\s*$", dockerfile, re.MULTILINE)
+    assert copied, "the dashboard image installs its own nginx configuration"
+    conf = (ROOT / build.get("context", ".") / copied[-1]).read_text()
+    assert "proxy_pass" not in conf
+    assert "/healthz" in conf
 
 
 # --- IAM: each task role allows the calls its service's code makes ----------------------------------------------

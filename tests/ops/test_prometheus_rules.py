@@ -5,6 +5,7 @@ rule checker and rule unit tests (deploy/prometheus/{alerts,recording}_test.yml)
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -140,7 +141,10 @@ def test_queue_matchers_tell_the_job_queue_from_its_dead_letter_queue() -> None:
 
 
 PROMTOOL = shutil.which("promtool")
-needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed (Debian: prometheus)")
+# Outside CI a missing promtool skips; CI installs it (scripts/test-tools.sh --ci), so there these run and fail.
+needs_promtool = pytest.mark.skipif(
+    PROMTOOL is None and os.environ.get("CI") != "true", reason="promtool not installed (Debian: prometheus)"
+)
 
 
 @needs_promtool
