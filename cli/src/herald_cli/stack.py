@@ -144,6 +144,7 @@ class DevStack:
             jwt_audience=base.jwt_audience,
             jwt_tenant_claim=base.jwt_tenant_claim,
             jwt_roles_claim=base.jwt_roles_claim,
+            jwt_dev_tokens=base.jwt_dev_tokens,
             unsubscribe_secret=base.unsubscribe_secret,
         )
         self.env = self._child_env(env or {})

@@ -204,7 +204,8 @@ def mint_token(
         "sub": subject,
         settings.jwt_tenant_claim: tenant_id,
         settings.jwt_roles_claim: list(roles),
-        "iss": settings.jwt_issuer,
+        # Beside a provider (HERALD_JWT_DEV_TOKENS) the provider's issuer is configured; dev tokens keep their own.
+        "iss": DEV_TOKEN_ISSUER if settings.jwt_dev_tokens else settings.jwt_issuer,
         "aud": settings.jwt_audience,
         "iat": now,
         "exp": now + ttl_seconds,
