@@ -1,6 +1,7 @@
 import { ChangeDetectionStrategy, Component, inject } from '@angular/core';
 import { Router, RouterLink, RouterLinkActive, RouterOutlet } from '@angular/router';
 
+import { OidcSignIn } from './core/oidc';
 import { Session } from './core/session';
 
 @Component({
@@ -30,8 +31,13 @@ import { Session } from './core/session';
 export class App {
   readonly session = inject(Session);
   private readonly router = inject(Router);
+  private readonly oidc = inject(OidcSignIn);
 
   signOut(): void {
+    if (this.session.source() === 'oidc') {
+      void this.oidc.signOut(); // leaves for the provider's end-session page, which comes back to /sign-in
+      return;
+    }
     this.session.signOut();
     void this.router.navigateByUrl('/sign-in');
   }
