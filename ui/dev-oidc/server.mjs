@@ -77,6 +77,7 @@ const provider = new Provider(issuer, {
   features: {
     devInteractions: { enabled: false }, // ours below checks passwords; the built-in one admits anybody
     rpInitiatedLogout: { enabled: true, logoutSource },
+    revocation: { enabled: true }, // sign-out revokes the refresh token; an administrator may revoke a grant
     resourceIndicators: {
       enabled: true,
       // The dashboard names no resource: its tokens are for Herald's APIs, including those a refresh issues.
@@ -186,6 +187,10 @@ async function interaction(req, res) {
 const callback = provider.callback();
 const server = http.createServer((req, res) => {
   const { pathname } = new URL(req.url, issuer);
+  if (pathname === '/favicon.ico') {
+    res.writeHead(204).end(); // browsers ask for it on the login page
+    return;
+  }
   if (/^\/interaction\/[\w-]+$/.test(pathname)) {
     interaction(req, res).catch((error) => {
       send(res, 400, loginPage({ title: 'Sign-in error', error: `${error.name}: ${error.message}. Start again from the dashboard.` }));
