@@ -9,7 +9,7 @@
 #   HERALD_UI_SIGN_OUT_URL     for providers without an end-session endpoint (Cognito's hosted UI /logout)
 #   HERALD_UI_TOKEN_SIGN_IN    "true" offers token paste (development); ignored when HERALD_ENV=prod
 set -eu
-out="${HERALD_UI_CONFIG_PATH:-/usr/share/nginx/html/config.json}"
+out="${HERALD_UI_CONFIG_PATH:-/tmp/herald-ui-config.json}" # nginx serves it as /config.json
 
 json() { # a JSON string: backslashes and double quotes escaped (the values are URLs, ids and claim names)
   printf '"%s"' "$(printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g')"
