@@ -26,7 +26,7 @@ $(STAMP): $(PYPROJECTS) requirements-dev.txt
 
 # The stack and the development OIDC provider (ui/dev-oidc, on Node: hence the dashboard's packages).
 dev: install ui-install
-	$(BIN)/herald dev
+	$(BIN)/herald dev --ui-port $(UI_PORT)
 
 demo: install
 	$(BIN)/herald demo

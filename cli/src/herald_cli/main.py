@@ -68,11 +68,12 @@ def _users_table(idp: DevIdentityProvider) -> Table:
     return table
 
 
-def _start_identity_provider(port: int) -> DevIdentityProvider | None:
+def _start_identity_provider(port: int, ui_port: int) -> DevIdentityProvider | None:
     """The dev OIDC provider, or None (with the reason printed) when it cannot run: token sign-in still works."""
     LOG_DIR.mkdir(parents=True, exist_ok=True)
+    dashboards = [f"http://127.0.0.1:{ui_port}", f"http://localhost:{ui_port}"]
     try:
-        return DevIdentityProvider(port=port, log_path=LOG_DIR / "dev-oidc.log").start()
+        return DevIdentityProvider(port=port, dashboards=dashboards, log_path=LOG_DIR / "dev-oidc.log").start()
     except DevIdentityProviderError as exc:
         console.print(f"[yellow]no identity provider: {exc}; sign in with the token below[/]")
         return None
@@ -83,9 +84,10 @@ def dev(
     prefix: Annotated[str, typer.Option(help="resource prefix")] = "herald",
     idp_port: Annotated[int, typer.Option(help="port of the development OIDC provider")] = DEV_OIDC_PORT,
     idp: Annotated[bool, typer.Option(help="start the development OIDC provider")] = True,
+    ui_port: Annotated[int, typer.Option(help="port of the dashboard that signs in there (make ui)")] = 4200,
 ) -> None:
     """Start the emulator, the four services and the dev OIDC provider on their default ports; Ctrl-C stops all."""
-    provider = _start_identity_provider(idp_port) if idp else None
+    provider = _start_identity_provider(idp_port, ui_port) if idp else None
     stack = DevStack(prefix=prefix, log_dir=LOG_DIR, env=provider.service_env() if provider else None)
     _stop_on_signals()
     console.print("starting the Herald stack …")
