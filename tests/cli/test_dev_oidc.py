@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import re
 import secrets
+import shutil
+import subprocess
 import tempfile
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
@@ -16,7 +19,7 @@ import httpx
 import jwt
 import pytest
 
-from herald_cli.dev_oidc import DevIdentityProvider
+from herald_cli.dev_oidc import SCRIPT, DevIdentityProvider
 from herald_cli.stack import DevStack, free_port
 
 if TYPE_CHECKING:
@@ -169,3 +172,24 @@ def test_a_token_from_the_dev_provider_is_refused_by_services_not_configured_for
     with DevStack(prefix="plain" + secrets.token_hex(4), ports="free", log_dir=tempfile.mkdtemp()) as plain:
         headers = {"Authorization": f"Bearer {tokens['access_token']}"}
         assert httpx.get(f"{plain.urls.campaign}/campaigns", headers=headers, timeout=30).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [([], {"HERALD_ENV": "prod"}), (["--host", "0.0.0.0"], {})],
+    ids=["prod", "not-loopback"],
+)
+def test_the_dev_provider_refuses_prod_and_non_loopback_addresses(args: list[str], env: dict[str, str]) -> None:
+    # Its passwords are public: it must never serve outside development or beyond this machine.
+    node = shutil.which("node")
+    assert node is not None
+    result = subprocess.run(
+        [node, str(SCRIPT), "--port", str(free_port()), *args],
+        env=os.environ | env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""  # never reported itself up
