@@ -2,7 +2,8 @@
 // naming the provider, no token paste) against the development OIDC provider (dev-oidc/server.mjs) and a real stack
 // whose services verify the provider's tokens against its JWKS. A wrong password is refused on the provider's page; a
 // marketer signs in, sends a campaign, watches it finish and signs out; a viewer sees it all read-only; an expired
-// session whose renewal the provider refuses goes back to sign-in with a message. Fails on any console error.
+// access token is renewed with the refresh token; a session whose renewal the provider refuses goes back to sign-in
+// with a message. Fails on any console error.
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -136,6 +137,27 @@ describe('signing in to the dashboard through an identity provider', { timeout: 
     for (const button of await actions.all()) {
       assert.equal(await button.isDisabled(), true, `${await button.textContent()} is disabled for a viewer`);
     }
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  test('an expired access token is renewed with the refresh token, without a sign-in', async () => {
+    const context = await h.browser.newContext({ baseURL: h.baseUrl });
+    const { page, errors } = await watchedPage(context);
+    await signIn(page, 'marketer');
+    const key = storedUserKey();
+    const stored = JSON.parse(await page.evaluate((k) => sessionStorage.getItem(k), key));
+    await page.evaluate(
+      ([k, user]) => sessionStorage.setItem(k, JSON.stringify({ ...user, expires_at: Math.floor(Date.now() / 1000) - 5 })),
+      [key, stored],
+    );
+    await page.goto('/dashboard');
+    await page.getByRole('heading', { name: 'Campaigns' }).waitFor();
+    await page.getByRole('row', { name: /Signed-in campaign/ }).waitFor(); // the API admits the renewed token
+    const renewed = JSON.parse(await page.evaluate((k) => sessionStorage.getItem(k), key));
+    assert.notEqual(renewed.access_token, stored.access_token);
+    assert.ok(renewed.expires_at > Date.now() / 1000, 'a fresh expiry');
+    assert.equal(new URL(page.url()).pathname, '/dashboard');
     assert.deepEqual(errors, []);
     await context.close();
   });
