@@ -24,8 +24,9 @@ $(STAMP): $(PYPROJECTS) requirements-dev.txt
 	$(BIN)/python -m pip install --quiet $(addprefix -e ,$(PACKAGES)) -r requirements-dev.txt
 	@touch $(STAMP)
 
-dev: install
-	$(BIN)/herald dev
+# The stack and the development OIDC provider (ui/dev-oidc, on Node: hence the dashboard's packages).
+dev: install ui-install
+	$(BIN)/herald dev --ui-port $(UI_PORT)
 
 demo: install
 	$(BIN)/herald demo
@@ -54,7 +55,7 @@ $(UI_STAMP): $(UI)/package.json $(UI)/package-lock.json
 
 # The dashboard on the Angular dev server, proxying the APIs to the stack `make dev` runs (ui/proxy.conf.mjs).
 ui: ui-install
-	@echo "Herald dashboard: http://127.0.0.1:$(UI_PORT)/  (start the stack with 'make dev' first; sign in with the token it printed, or 'make token')"
+	@echo "Herald dashboard: http://127.0.0.1:$(UI_PORT)/  (start the stack with 'make dev' first; sign in as a person it printed, or with a token from 'make token')"
 	cd $(UI) && npx ng serve --proxy-config proxy.conf.mjs --host 127.0.0.1 --port $(UI_PORT)
 
 test-fast: install

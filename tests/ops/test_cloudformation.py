@@ -715,3 +715,112 @@ def test_dashboard_pages_and_bundles_reach_the_ui_service_after_every_api_rule(t
     assert container["Image"] == {"Ref": "UiImage"}
     assert "8080/healthz" in " ".join(container["HealthCheck"]["Command"])
     assert _route(template, "GET", "/metrics") is None  # still the listener's JSON 404
+
+
+# --- Sign-in for people: the Cognito user pool, the dashboard's client and config, the services' verifier --------
+def _env(container: dict[str, Any]) -> dict[str, Any]:
+    return {e["Name"]: e["Value"] for e in container["Environment"] if isinstance(e, dict) and "Name" in e}
+
+
+def _if(value: Any, condition: str = "UseCognito") -> tuple[Any, Any]:
+    """The (true, false) branches of an `!If [condition, …]`."""
+    assert isinstance(value, dict), value
+    assert "Fn::If" in value, value
+    name, when_true, when_false = value["Fn::If"]
+    assert name == condition
+    return when_true, when_false
+
+
+def _sub_text(value: Any) -> str:
+    """The text of a `!Sub`, in its short form or as the first item of its list form."""
+    text = value["Fn::Sub"]
+    return text if isinstance(text, str) else text[0]
+
+
+def test_user_pool_groups_are_herald_roles_and_the_tenant_is_a_custom_attribute(template: dict[str, Any]) -> None:
+    groups = resources(template, "AWS::Cognito::UserPoolGroup")
+    assert {body["Properties"]["GroupName"] for body in groups.values()} == {"admin", "marketer", "viewer"}
+    assert all(body["Properties"]["UserPoolId"] == {"Ref": "UserPool"} for body in groups.values())
+    pool = props(template, "UserPool")
+    (attribute,) = pool["Schema"]
+    # Cognito names it custom:tenant_id in tokens: what the services read (HERALD_JWT_TENANT_CLAIM below).
+    assert (attribute["Name"], attribute["AttributeDataType"]) == ("tenant_id", "String")
+    assert int(attribute["StringAttributeConstraints"]["MaxLength"]) <= 64  # the services' tenant id limit
+    assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+    assert props(template, "CognitoDomain")["UserPoolId"] == {"Ref": "UserPool"}
+
+
+def test_dashboard_client_is_a_public_code_flow_client_on_the_dashboard_url(template: dict[str, Any]) -> None:
+    client = props(template, "DashboardClient")
+    assert client["GenerateSecret"] is False  # a browser cannot keep a secret: PKCE protects the code
+    assert client["AllowedOAuthFlows"] == ["code"]
+    assert "openid" in client["AllowedOAuthScopes"]
+    assert "custom:tenant_id" not in client["WriteAttributes"]  # a person must not move to another tenant
+    assert "custom:tenant_id" in client["ReadAttributes"]
+    dashboard = _sub_text(template["Outputs"]["DashboardUrl"]["Value"])
+    origin = dashboard.removesuffix("/dashboard")
+    assert origin != dashboard
+    assert [_sub_text(u) for u in client["CallbackURLs"]] == [f"{origin}/sign-in/callback"]
+    assert [_sub_text(u) for u in client["LogoutURLs"]] == [f"{origin}/sign-in"]
+
+
+def test_sign_in_callback_and_runtime_config_reach_the_ui_service(template: dict[str, Any]) -> None:
+    (ui,) = props(template, "UiService")["LoadBalancers"]
+    for path in ("/sign-in/callback", "/config.json"):
+        assert _route(template, "GET", path) == ui["TargetGroupArn"]["Ref"], path
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_services_verify_the_chosen_providers_tokens_with_its_claim_names(
+    template: dict[str, Any], service: str
+) -> None:
+    (container,) = props(template, f"{service.capitalize()}TaskDefinition")["ContainerDefinitions"]
+    environment = _env(container)
+    issuer_cognito, issuer_external = _if(environment["HERALD_JWT_ISSUER"])
+    assert issuer_external == {"Ref": "JwtIssuer"}
+    assert _if(template["Outputs"]["OidcIssuer"]["Value"])[0] == issuer_cognito
+    assert _if(environment["HERALD_JWT_AUDIENCE"]) == ({"Ref": "DashboardClient"}, {"Ref": "JwtAudience"})
+    assert _if(environment["HERALD_JWT_TENANT_CLAIM"]) == ("custom:tenant_id", {"Ref": "ExternalTenantClaim"})
+    assert _if(environment["HERALD_JWT_ROLES_CLAIM"]) == ("cognito:groups", {"Ref": "ExternalRolesClaim"})
+    (jwks,) = [e for e in container["Environment"] if "Fn::If" in e]
+    cognito_jwks, external_jwks = _if(jwks)
+    assert cognito_jwks["Name"] == "HERALD_JWKS_URL"
+    assert _sub_text(cognito_jwks["Value"]) == _sub_text(issuer_cognito) + "/.well-known/jwks.json"
+    assert external_jwks["Fn::If"][0] == "HasJwksUrl"
+
+
+def test_the_ui_task_serves_the_config_the_outputs_describe(template: dict[str, Any]) -> None:
+    (container,) = props(template, "UiTaskDefinition")["ContainerDefinitions"]
+    environment = _env(container)
+    assert environment["HERALD_ENV"] == "prod"  # the image then never offers token paste
+    assert environment["HERALD_UI_OIDC_ISSUER"] == template["Outputs"]["OidcIssuer"]["Value"]
+    assert environment["HERALD_UI_OIDC_CLIENT_ID"] == template["Outputs"]["DashboardClientId"]["Value"]
+    (campaign,) = props(template, "CampaignTaskDefinition")["ContainerDefinitions"]
+    # The dashboard reads the tenant and roles from the same claims the services verify.
+    assert environment["HERALD_UI_TENANT_CLAIM"] == _env(campaign)["HERALD_JWT_TENANT_CLAIM"]
+    assert environment["HERALD_UI_ROLES_CLAIM"] == _env(campaign)["HERALD_JWT_ROLES_CLAIM"]
+    # Cognito's access tokens carry no custom attribute: the APIs get the ID token, whose `aud` is the client.
+    assert _if(environment["HERALD_UI_API_TOKEN"])[0] == "id_token"
+    sign_out = _sub_text(_if(environment["HERALD_UI_SIGN_OUT_URL"])[0])
+    assert sign_out.startswith("https://${CognitoDomain}.auth.${AWS::Region}.amazoncognito.com/logout?")
+    assert "client_id=${DashboardClient}" in sign_out
+
+
+def test_dashboard_config_output_has_the_shape_the_dashboard_reads(template: dict[str, Any]) -> None:
+    script = ROOT / "ui" / "docker" / "40-herald-config.sh"
+    written = subprocess.run(
+        ["sh", str(script)],
+        env={"PATH": "/usr/bin:/bin", "HERALD_UI_CONFIG_PATH": "/dev/stdout", "HERALD_UI_OIDC_ISSUER": "i"}
+        | {"HERALD_UI_OIDC_CLIENT_ID": "c"},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout
+    image_config = json.loads(written[: written.rindex("}") + 1])
+    for branch in _if(template["Outputs"]["DashboardConfig"]["Value"]):
+        text = re.sub(r"\$\{[^}]+\}", "x", _sub_text(branch))
+        output_config = json.loads(text)
+        assert output_config.keys() == image_config.keys()
+        assert output_config["oidc"].keys() == image_config["oidc"].keys()
+        assert output_config["tokenSignIn"] is False

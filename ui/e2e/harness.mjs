@@ -42,9 +42,36 @@ function stopped(child, timeoutMs = 30_000) {
   });
 }
 
+/** Resolves with the first line a child prints (its report), or rejects when it exits or takes too long first. */
+function firstLine(child, what, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what} did not start in time`)), timeoutMs);
+    child.once('exit', (code) => reject(new Error(`${what} exited (${code}) before it was up`)));
+    readline.createInterface({ input: child.stdout }).once('line', (line) => {
+      clearTimeout(timer);
+      resolve(line);
+    });
+  });
+}
+
+/**
+ * The development OIDC provider (dev-oidc/server.mjs) on a free port, accepting the dashboard at `dashboardOrigin`;
+ * resolves with its report (issuer, JWKS URL, client id, scope, seeded users and their passwords).
+ */
+async function startIdentityProvider(dashboardOrigin) {
+  const port = await freePort();
+  const child = spawn(
+    process.execPath,
+    [path.join(UI_DIR, 'dev-oidc', 'server.mjs'), '--port', String(port), '--dashboard', dashboardOrigin],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const report = JSON.parse(await firstLine(child, 'the identity provider', 30_000));
+  return { child, ...report };
+}
+
 /** Starts the Herald stack; resolves with its URLs and a marketer token once every service is healthy. */
-function startStack() {
-  const child = spawn(PYTHON, [path.join(here, 'stack.py')], { stdio: ['pipe', 'pipe', 'inherit'] });
+function startStack(env = {}) {
+  const child = spawn(PYTHON, [path.join(here, 'stack.py')], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('the Herald stack did not start in time')), STACK_TIMEOUT_MS);
     child.once('exit', (code) => reject(new Error(`stack.py exited (${code}) before the stack was up`)));
@@ -55,8 +82,7 @@ function startStack() {
   });
 }
 
-async function startGateway(stack) {
-  const port = await freePort();
+async function startGateway(stack, port, runtimeConfig) {
   const child = spawn(process.execPath, [path.join(UI_DIR, 'gateway', 'serve.mjs'), '--port', String(port)], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: {
@@ -64,6 +90,7 @@ async function startGateway(stack) {
       HERALD_CAMPAIGN_URL: stack.campaign,
       HERALD_TEMPLATE_URL: stack.template,
       HERALD_ANALYTICS_URL: stack.analytics,
+      HERALD_UI_CONFIG: JSON.stringify(runtimeConfig),
     },
   });
   await new Promise((resolve, reject) => {
@@ -73,11 +100,32 @@ async function startGateway(stack) {
   return { child, url: `http://127.0.0.1:${port}` };
 }
 
-/** Everything the tests need, started once; `close()` stops it all, in reverse. */
-export async function startHarness() {
-  const stack = await startStack();
-  const gateway = await startGateway(stack).catch(async (error) => {
+/**
+ * Everything the tests need, started once; `close()` stops it all, in reverse. With `identityProvider`, the
+ * dashboard signs in through the development OIDC provider only (as a deployment does: no token paste), and the
+ * services verify its tokens against its JWKS; without, it offers token paste only.
+ */
+export async function startHarness({ identityProvider = false } = {}) {
+  const gatewayPort = await freePort();
+  const idp = identityProvider ? await startIdentityProvider(`http://127.0.0.1:${gatewayPort}`) : null;
+  const runtimeConfig = idp
+    ? { oidc: { issuer: idp.issuer, clientId: idp.clientId, scope: idp.scope, displayName: 'Herald ID (development)' }, tokenSignIn: false }
+    : { oidc: null, tokenSignIn: true };
+  const idpEnv = idp
+    ? {
+        HERALD_JWKS_URL: idp.jwksUrl,
+        HERALD_JWT_ISSUER: idp.issuer,
+        HERALD_JWT_AUDIENCE: idp.audience,
+        HERALD_JWT_DEV_TOKENS: 'true', // the harness's own API calls use `herald token`'s kind of token
+      }
+    : {};
+  const stack = await startStack(idpEnv).catch(async (error) => {
+    if (idp) await stopped(idp.child);
+    throw error;
+  });
+  const gateway = await startGateway(stack, gatewayPort, runtimeConfig).catch(async (error) => {
     await stopped(stack.child);
+    if (idp) await stopped(idp.child);
     throw error;
   });
   // playwright-core gives every launch a fresh, temporary profile (user-data-dir) of its own.
@@ -98,10 +146,12 @@ export async function startHarness() {
     await stopped(gateway.child);
     stack.child.stdin.end();
     await stopped(stack.child, 60_000);
+    if (idp) await stopped(idp.child);
     throw error;
   });
   return {
     stack,
+    idp,
     baseUrl: gateway.url,
     browser,
     /** Calls a service API directly (as another user or script would), with the marketer's token. */
@@ -119,6 +169,7 @@ export async function startHarness() {
       await stopped(gateway.child);
       stack.child.stdin.end();
       await stopped(stack.child, 60_000);
+      if (idp) await stopped(idp.child);
     },
   };
 }

@@ -22,6 +22,10 @@ const { values } = parseArgs({
 });
 const root = path.resolve(values.root);
 const targets = targetsFromEnv();
+// The dashboard's runtime config (/config.json): HERALD_UI_CONFIG (JSON) when set, as the container writes its own
+// at start; otherwise the file in the build (public/config.json, the development provider's).
+const runtimeConfig = process.env.HERALD_UI_CONFIG ? JSON.stringify(JSON.parse(process.env.HERALD_UI_CONFIG)) : null;
+const UNHASHED = new Set(['index.html', 'config.json']); // never cached: they change without changing their name
 
 const TYPES = {
   '.html': 'text/html; charset=utf-8',
@@ -55,6 +59,11 @@ function proxy(service, req, res) {
 
 async function serveFile(req, res) {
   const urlPath = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+  if (urlPath === '/config.json' && runtimeConfig !== null) {
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache' });
+    res.end(req.method === 'HEAD' ? undefined : runtimeConfig);
+    return;
+  }
   let file = path.join(root, path.normalize(urlPath));
   if (!file.startsWith(root)) {
     res.writeHead(400).end();
@@ -70,7 +79,7 @@ async function serveFile(req, res) {
     return;
   }
   const type = TYPES[path.extname(file)] ?? 'application/octet-stream';
-  const cache = file.endsWith('index.html') ? 'no-cache' : 'public, max-age=31536000, immutable';
+  const cache = UNHASHED.has(path.basename(file)) ? 'no-cache' : 'public, max-age=31536000, immutable';
   res.writeHead(200, { 'Content-Type': type, 'Content-Length': info.size, 'Cache-Control': cache });
   if (req.method === 'HEAD') {
     res.end();

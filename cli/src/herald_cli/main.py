@@ -15,6 +15,8 @@ from rich.table import Table
 from herald_cli.client import HeraldApiError, HeraldClient, ServiceUrls
 from herald_cli.demo import DemoOptions, expectation_table, run_demo, stats_table
 from herald_cli.demo_data import MIN_RECIPIENTS
+from herald_cli.dev_oidc import DEFAULT_PORT as DEV_OIDC_PORT
+from herald_cli.dev_oidc import DevIdentityProvider, DevIdentityProviderError
 from herald_cli.stack import DevStack, StackError, stack_is_up
 from herald_common.auth import Role, mint_token
 from herald_common.settings import HeraldSettings
@@ -57,22 +59,50 @@ def _urls_table(stack: DevStack) -> Table:
     return table
 
 
+def _users_table(idp: DevIdentityProvider) -> Table:
+    table = Table(title=f"Sign in at the dashboard (make ui) through {idp.issuer}  [dev passwords]")
+    for column in ("email", "password", "tenant", "role"):
+        table.add_column(column)
+    for user in idp.users:
+        table.add_row(user.email, user.password, user.tenant, user.role)
+    return table
+
+
+def _start_identity_provider(port: int, ui_port: int) -> DevIdentityProvider | None:
+    """The dev OIDC provider, or None (with the reason printed) when it cannot run: token sign-in still works."""
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    dashboards = [f"http://127.0.0.1:{ui_port}", f"http://localhost:{ui_port}"]
+    try:
+        return DevIdentityProvider(port=port, dashboards=dashboards, log_path=LOG_DIR / "dev-oidc.log").start()
+    except DevIdentityProviderError as exc:
+        console.print(f"[yellow]no identity provider: {exc}; sign in with the token below[/]")
+        return None
+
+
 @app.command()
 def dev(
     prefix: Annotated[str, typer.Option(help="resource prefix")] = "herald",
+    idp_port: Annotated[int, typer.Option(help="port of the development OIDC provider")] = DEV_OIDC_PORT,
+    idp: Annotated[bool, typer.Option(help="start the development OIDC provider")] = True,
+    ui_port: Annotated[int, typer.Option(help="port of the dashboard that signs in there (make ui)")] = 4200,
 ) -> None:
-    """Start the emulator and the four services on their default ports; Ctrl-C stops everything."""
-    stack = DevStack(prefix=prefix, log_dir=LOG_DIR)
+    """Start the emulator, the four services and the dev OIDC provider on their default ports; Ctrl-C stops all."""
+    provider = _start_identity_provider(idp_port, ui_port) if idp else None
+    stack = DevStack(prefix=prefix, log_dir=LOG_DIR, env=provider.service_env() if provider else None)
     _stop_on_signals()
     console.print("starting the Herald stack …")
     try:
         stack.start()
     except StackError as exc:
         console.print(f"[red]{exc}[/]")
+        if provider:
+            provider.stop()
         raise typer.Exit(1) from exc
     try:
         console.print(_urls_table(stack))
-        console.print(f"dev token (tenant {DEMO_TENANT}, admin):")
+        if provider:
+            console.print(_users_table(provider))
+        console.print(f"dev token for scripts and token sign-in (tenant {DEMO_TENANT}, admin):")
         typer.echo(stack.token(DEMO_TENANT, "admin", ttl_seconds=12 * 3600))  # unwrapped: it is copied whole
         console.print("[dim]Ctrl-C stops everything[/]")
         reported: set[str] = set()
@@ -82,10 +112,15 @@ def dev(
                 if name not in reported and not stack.is_running(name):
                     reported.add(name)
                     console.print(f"[red]{name} exited[/] (see {stack.log_path(name)})")
+            if provider and "idp" not in reported and not provider.running():
+                reported.add("idp")
+                console.print(f"[red]the identity provider exited[/] (see {LOG_DIR / 'dev-oidc.log'})")
     except KeyboardInterrupt:
         console.print("stopping …")
     finally:
         stack.stop()
+        if provider:
+            provider.stop()
 
 
 @app.command()

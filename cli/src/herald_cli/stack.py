@@ -142,6 +142,9 @@ class DevStack:
             jwt_secret=base.jwt_secret,
             jwt_issuer=base.jwt_issuer,
             jwt_audience=base.jwt_audience,
+            jwt_tenant_claim=base.jwt_tenant_claim,
+            jwt_roles_claim=base.jwt_roles_claim,
+            jwt_dev_tokens=base.jwt_dev_tokens,
             unsubscribe_secret=base.unsubscribe_secret,
         )
         self.env = self._child_env(env or {})
@@ -240,6 +243,8 @@ class DevStack:
             "HERALD_JWT_SECRET": s.jwt_secret,
             "HERALD_JWT_ISSUER": s.jwt_issuer,
             "HERALD_JWT_AUDIENCE": s.jwt_audience,
+            "HERALD_JWT_TENANT_CLAIM": s.jwt_tenant_claim,
+            "HERALD_JWT_ROLES_CLAIM": s.jwt_roles_claim,
             "HERALD_UNSUBSCRIBE_SECRET": s.unsubscribe_secret,
             "PYTHONUNBUFFERED": "1",
         }

@@ -2,8 +2,13 @@
 
 Bearer JWTs: HS256 with `HERALD_JWT_SECRET` in dev; RS256 against `HERALD_JWKS_URL` when it is set (prod). The
 algorithm list is fixed per mode, so a token cannot choose its own (`alg: none`, or HS256 signed with the RSA public
-key, are refused). `exp`, `iss`, `aud`, `sub`, `tenant_id` and `roles` are required. Every refusal is the same 401
-with the same sentence: the caller learns nothing about why (the reason is logged).
+key, are refused). `exp`, `iss`, `sub`, the audience, the tenant and the roles are required. Every refusal is the same
+401 with the same sentence: the caller learns nothing about why (the reason is logged).
+
+Identity providers put the tenant and the roles in claims of their own choosing (Cognito: `custom:tenant_id` and
+`cognito:groups`; Keycloak: `realm_access.roles`; Auth0: a namespaced URL claim; Okta: `groups`; Entra ID: `roles`):
+`HERALD_JWT_TENANT_CLAIM` and `HERALD_JWT_ROLES_CLAIM` name them. The audience may be in `aud` (ID tokens, most access
+tokens) or in `client_id` (Cognito access tokens carry no `aud`).
 
 Routes declare the role they need with `Viewer`, `Marketer` or `Admin` (each includes the ones before it).
 `StreamViewer` also accepts the token as an `access_token` query parameter (a browser's EventSource cannot send
@@ -16,7 +21,7 @@ import inspect
 import time
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import jwt
 import structlog
@@ -26,6 +31,7 @@ from fastapi.security import APIKeyHeader, APIKeyQuery, HTTPAuthorizationCredent
 from herald_common.api_keys import valid_tenant_id
 from herald_common.errors import Forbidden, ServiceUnavailable, Unauthorized
 from herald_common.jwks import JwksKeySet, JwksUnavailable, UnknownSigningKey
+from herald_common.settings import DEV_TOKEN_ISSUER
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable
@@ -44,7 +50,8 @@ class Role(StrEnum):
 
 # Each role includes the ones before it.
 _RANK = {Role.VIEWER: 0, Role.MARKETER: 1, Role.ADMIN: 2}
-REQUIRED_CLAIMS = ("exp", "iss", "aud", "sub", "tenant_id", "roles")
+# Checked by PyJWT; the audience, tenant and roles are checked here (their claim names vary by provider).
+REQUIRED_CLAIMS = ("exp", "iss", "sub")
 HS256_ALGORITHMS = ["HS256"]
 RS256_ALGORITHMS = ["RS256"]
 CLOCK_SKEW_SECONDS = 5
@@ -76,7 +83,10 @@ class Authenticator:
     def __init__(self, settings: HeraldSettings, *, jwks: JwksKeySet | None = None) -> None:
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
+        self._tenant_claim = settings.jwt_tenant_claim
+        self._roles_claim = settings.jwt_roles_claim
         self._secret = settings.jwt_secret
+        self._dev_tokens = settings.jwt_dev_tokens
         self._jwks = jwks
         if self._jwks is None and settings.jwks_url:
             self._jwks = JwksKeySet(
@@ -88,6 +98,11 @@ class Authenticator:
     @property
     def jwks(self) -> JwksKeySet | None:
         return self._jwks
+
+    def _is_dev_token(self, token: str) -> bool:
+        # Only in dev with HERALD_JWT_DEV_TOKENS: the verifier is chosen by the header, but each one has its own fixed
+        # algorithm and key, so a token still cannot pick how it is checked (HS256 is checked with the secret only).
+        return self._jwks is not None and self._dev_tokens and jwt.get_unverified_header(token).get("alg") == "HS256"
 
     async def _key(self, token: str) -> str | jwt.PyJWK:
         if self._jwks is None:
@@ -107,24 +122,30 @@ class Authenticator:
     async def authenticate_token(self, token: str) -> Principal:
         """The principal a token stands for; raises the generic 401 for any bad token."""
         try:
-            key = await self._key(token)
+            dev_token = self._is_dev_token(token)
+            key = self._secret if dev_token else await self._key(token)
             claims = jwt.decode(
                 token,
                 key,
-                algorithms=HS256_ALGORITHMS if self._jwks is None else RS256_ALGORITHMS,
-                audience=self._audience,
-                issuer=self._issuer,
+                algorithms=HS256_ALGORITHMS if self._jwks is None or dev_token else RS256_ALGORITHMS,
+                issuer=DEV_TOKEN_ISSUER if dev_token else self._issuer,
                 leeway=CLOCK_SKEW_SECONDS,
-                options={"require": list(REQUIRED_CLAIMS)},
+                # The audience is checked below: PyJWT knows only `aud`, and Cognito access tokens use `client_id`.
+                options={"require": list(REQUIRED_CLAIMS), "verify_aud": False},
             )
         except (jwt.PyJWTError, ValueError) as exc:
             log.info("auth.token_refused", reason=type(exc).__name__, detail=str(exc)[:200])
             raise unauthorized() from exc
-        tenant, roles, sub = claims.get("tenant_id"), claims.get("roles"), claims.get("sub")
-        if not valid_tenant_id(tenant) or not isinstance(sub, str) or not sub or not isinstance(roles, list):
+        if not has_audience(claims, self._audience):
+            log.info("auth.token_refused", reason="audience")
+            raise unauthorized()
+        tenant = claim_value(claims, self._tenant_claim)
+        roles = role_names(claim_value(claims, self._roles_claim))
+        sub = claims.get("sub")
+        if not valid_tenant_id(tenant) or not isinstance(sub, str) or not sub or roles is None:
             log.info("auth.token_refused", reason="bad_claims")
             raise unauthorized()
-        known = frozenset(Role(r) for r in roles if isinstance(r, str) and r in Role.__members__.values())
+        known = frozenset(Role(r) for r in roles if r in Role.__members__.values())
         assert isinstance(tenant, str)
         return Principal(subject=sub, tenant_id=tenant, roles=known)
 
@@ -134,6 +155,39 @@ class Authenticator:
         if scheme.lower() != "bearer" or not token.strip():
             raise unauthorized()
         return await self.authenticate_token(token.strip())
+
+
+def has_audience(claims: dict[str, Any], audience: str) -> bool:
+    """Whether the token is meant for `audience`: in `aud` (a string or a list), or in `client_id`."""
+    aud = claims.get("aud")
+    if aud == audience or (isinstance(aud, list) and audience in aud):
+        return True
+    return claims.get("client_id") == audience
+
+
+def claim_value(claims: dict[str, Any], name: str) -> object:
+    """A claim by its name, else by a dotted path into nested objects (`realm_access.roles`).
+
+    The exact name wins, so names that contain dots (Auth0's `https://herald.example/roles`) or colons (Cognito's
+    `custom:tenant_id`) are read as they are.
+    """
+    if name in claims:
+        return claims[name]
+    value: object = claims
+    for part in name.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def role_names(value: object) -> list[str] | None:
+    """Roles as a JSON list of strings or a space-separated string (OAuth's `scope` style); None if neither."""
+    if isinstance(value, str):
+        return value.split()
+    if isinstance(value, list):
+        return [r for r in value if isinstance(r, str)]
+    return None
 
 
 def mint_token(
@@ -146,11 +200,12 @@ def mint_token(
 ) -> str:
     """An HS256 token signed with the configured secret (dev tokens and tests; prod tokens come from the IdP)."""
     now = int(time.time())
-    claims = {
+    claims: dict[str, Any] = {
         "sub": subject,
-        "tenant_id": tenant_id,
-        "roles": list(roles),
-        "iss": settings.jwt_issuer,
+        settings.jwt_tenant_claim: tenant_id,
+        settings.jwt_roles_claim: list(roles),
+        # Beside a provider (HERALD_JWT_DEV_TOKENS) the provider's issuer is configured; dev tokens keep their own.
+        "iss": DEV_TOKEN_ISSUER if settings.jwt_dev_tokens else settings.jwt_issuer,
         "aud": settings.jwt_audience,
         "iat": now,
         "exp": now + ttl_seconds,

@@ -14,6 +14,7 @@ from herald_common.resources import ResourceNames
 # Clearly marked development defaults. `prod` refuses to start with any of them.
 DEV_JWT_SECRET = "herald-dev-jwt-secret-not-for-production"
 DEV_UNSUBSCRIBE_SECRET = "herald-dev-unsubscribe-secret-not-for-production"
+DEV_TOKEN_ISSUER = "herald"  # the `iss` of `herald token`'s tokens (and the default issuer without an IdP)
 DEV_AWS_KEY = "testing"  # the emulator accepts any credentials
 MIN_SECRET_LENGTH = 32  # bytes of an HS256 secret in prod (RFC 7518 §3.2: at least the hash size)
 
@@ -38,8 +39,17 @@ class HeraldSettings(BaseSettings):
     log_json: bool | None = None  # default: JSON in prod, console in dev
 
     jwt_secret: str = DEV_JWT_SECRET
-    jwt_issuer: str = "herald"
-    jwt_audience: str = "herald-api"
+    jwt_issuer: str = DEV_TOKEN_ISSUER
+    jwt_audience: str = "herald-api"  # a token carries it in `aud` or, as Cognito access tokens do, in `client_id`
+    # Where the tenant and the roles are in a token (README "Identity"): a claim name such as Cognito's
+    # `custom:tenant_id` and `cognito:groups`, or a dotted path into a nested claim such as Keycloak's
+    # `realm_access.roles`. Roles may be a JSON list or a space-separated string.
+    jwt_tenant_claim: str = Field(default="tenant_id", min_length=1)
+    jwt_roles_claim: str = Field(default="roles", min_length=1)
+    # Development only (`herald dev`): beside the provider's RS256 tokens, also admit the HS256 tokens that
+    # `herald token` signs with HERALD_JWT_SECRET and the issuer `herald`, so scripts keep working while people sign
+    # in through the local OIDC provider. Prod refuses to start with it.
+    jwt_dev_tokens: bool = False
     jwks_url: str | None = None
     jwks_cache_seconds: float = Field(default=300.0, gt=0)  # how long fetched signing keys are trusted
     jwks_refresh_min_seconds: float = Field(default=30.0, ge=0)  # at most one unknown-`kid` refresh per this
@@ -69,6 +79,8 @@ class HeraldSettings(BaseSettings):
                 raise ConfigurationError(
                     f"HERALD_JWT_SECRET is missing, the dev default or under {MIN_SECRET_LENGTH} chars; prod refuses it"
                 )
+            if self.jwt_dev_tokens:
+                raise ConfigurationError("HERALD_JWT_DEV_TOKENS admits dev-secret tokens; prod refuses it")
             if self.jwks_url is not None and not self.jwks_url.startswith("https://"):
                 raise ConfigurationError("HERALD_JWKS_URL must be an https:// URL in prod")
             if self.unsubscribe_secret in ("", DEV_UNSUBSCRIBE_SECRET):

@@ -3,19 +3,25 @@ import { inject } from '@angular/core';
 import { CanActivateFn, Router } from '@angular/router';
 import { catchError, throwError } from 'rxjs';
 
+import { OidcSignIn } from './oidc';
 import { Session } from './session';
 
-/** Adds the bearer token to every API call; a 401 signs the user out and sends them to the sign-in screen. */
+/** Adds the bearer token to every API call; a 401 ends the session and sends the user to the sign-in screen. */
 export const authInterceptor: HttpInterceptorFn = (req, next) => {
   const session = inject(Session);
   const router = inject(Router);
+  const oidc = inject(OidcSignIn);
   const token = session.token();
   const authorised = token ? req.clone({ setHeaders: { Authorization: `Bearer ${token}` } }) : req;
   return next(authorised).pipe(
     catchError((error: unknown) => {
       if (error instanceof HttpErrorResponse && error.status === 401) {
-        session.signOut();
-        void router.navigate(['/sign-in'], { queryParams: { expired: 1 } });
+        if (session.source() === 'oidc') {
+          void oidc.expire();
+        } else {
+          session.signOut();
+          void router.navigate(['/sign-in'], { queryParams: { expired: 1 } });
+        }
       }
       return throwError(() => error);
     }),

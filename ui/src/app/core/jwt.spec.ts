@@ -56,3 +56,27 @@ describe('hasRole', () => {
     expect(hasRole(null, 'viewer')).toBe(false);
   });
 });
+
+describe('parseToken with the claim names of a provider', () => {
+  it('reads Cognito claims (names with colons)', () => {
+    const raw = token({ sub: 'u', 'custom:tenant_id': 'acme', 'cognito:groups': ['viewer'], exp: NOW + 60 });
+    const claims = parseToken(raw, NOW, { tenant: 'custom:tenant_id', roles: 'cognito:groups' });
+    expect([claims.tenantId, claims.roles]).toEqual(['acme', ['viewer']]);
+  });
+
+  it('follows a dotted path into nested claims (Keycloak) and splits space-separated roles', () => {
+    const raw = token({ sub: 'u', org: { id: 'globex' }, realm_access: { roles: 'offline_access marketer' }, exp: NOW + 60 });
+    const claims = parseToken(raw, NOW, { tenant: 'org.id', roles: 'realm_access.roles' });
+    expect([claims.tenantId, claims.roles]).toEqual(['globex', ['marketer']]);
+  });
+
+  it('prefers a claim whose whole name matches (Auth0 namespaced URLs contain dots)', () => {
+    const raw = token({ sub: 'u', 'https://herald.example/tenant': 'acme', roles: ['admin'], exp: NOW + 60 });
+    expect(parseToken(raw, NOW, { tenant: 'https://herald.example/tenant', roles: 'roles' }).tenantId).toBe('acme');
+  });
+
+  it('names the configured tenant claim when it is missing', () => {
+    const raw = token({ sub: 'u', tenant_id: 'acme', roles: [], exp: NOW + 60 });
+    expect(() => parseToken(raw, NOW, { tenant: 'custom:tenant_id', roles: 'roles' })).toThrow(/claim custom:tenant_id/);
+  });
+});

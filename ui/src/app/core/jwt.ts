@@ -12,6 +12,29 @@ export interface TokenClaims {
 
 const ROLE_RANK: Record<Role, number> = { viewer: 0, marketer: 1, admin: 2 };
 
+/** Where a token keeps the tenant and the roles: the services' HERALD_JWT_TENANT_CLAIM and HERALD_JWT_ROLES_CLAIM. */
+export interface ClaimNames {
+  tenant: string;
+  roles: string;
+}
+
+export const DEFAULT_CLAIMS: ClaimNames = { tenant: 'tenant_id', roles: 'roles' };
+
+/** A claim by its name, else by a dotted path into nested objects (`realm_access.roles`), as the services read it. */
+export function claimValue(claims: Record<string, unknown>, name: string): unknown {
+  if (name in claims) {
+    return claims[name];
+  }
+  let value: unknown = claims;
+  for (const part of name.split('.')) {
+    if (typeof value !== 'object' || value === null || !(part in value)) {
+      return undefined;
+    }
+    value = (value as Record<string, unknown>)[part];
+  }
+  return value;
+}
+
 /** Why a pasted token cannot be used, in words; `null` when it looks usable. */
 export class TokenError extends Error {}
 
@@ -27,7 +50,7 @@ function decodeSegment(segment: string): unknown {
  * The claims of a JWT (`sub`, `tenant_id`, `roles`, `exp`), or a `TokenError` saying what is wrong with it.
  * `nowSeconds` is the current time, so expiry can be checked (and tested) without a clock.
  */
-export function parseToken(raw: string, nowSeconds: number): TokenClaims {
+export function parseToken(raw: string, nowSeconds: number, names: ClaimNames = DEFAULT_CLAIMS): TokenClaims {
   const token = raw.trim().replace(/^bearer\s+/i, '');
   const parts = token.split('.');
   if (parts.length !== 3 || parts.some((p) => p.length === 0)) {
@@ -43,12 +66,14 @@ export function parseToken(raw: string, nowSeconds: number): TokenClaims {
     throw new TokenError('The token cannot be read: its claims are not a JSON object.');
   }
   const claims = payload as Record<string, unknown>;
-  const tenantId = claims['tenant_id'];
+  const tenantId = claimValue(claims, names.tenant);
   const subject = claims['sub'];
   const exp = claims['exp'];
-  const roles = claims['roles'];
+  const rawRoles = claimValue(claims, names.roles);
+  // A JSON list or a space-separated string, as the services accept.
+  const roles = typeof rawRoles === 'string' ? rawRoles.split(/\s+/) : rawRoles;
   if (typeof tenantId !== 'string' || tenantId === '') {
-    throw new TokenError('The token names no tenant (claim tenant_id).');
+    throw new TokenError(`The token names no tenant (claim ${names.tenant}).`);
   }
   if (typeof exp !== 'number') {
     throw new TokenError('The token has no expiry (claim exp).');

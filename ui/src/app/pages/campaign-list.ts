@@ -1,10 +1,12 @@
 import { DatePipe } from '@angular/common';
-import { ChangeDetectionStrategy, Component, inject, signal } from '@angular/core';
+import { ChangeDetectionStrategy, Component, computed, inject, signal } from '@angular/core';
 import { RouterLink } from '@angular/router';
 
 import { HeraldApi } from '../core/api';
 import { describeError } from '../core/errors';
+import { hasRole } from '../core/jwt';
 import { Campaign } from '../core/models';
+import { Session } from '../core/session';
 
 /** The tenant's campaigns, newest first, with their status; a page at a time. */
 @Component({
@@ -17,7 +19,9 @@ import { Campaign } from '../core/models';
         <h1 id="list-title">Campaigns</h1>
         <div class="actions">
           <button type="button" (click)="reload()">Refresh</button>
-          <a class="button primary" routerLink="/dashboard/new">New campaign</a>
+          @if (canCreate()) {
+            <a class="button primary" routerLink="/dashboard/new">New campaign</a>
+          }
         </div>
       </div>
       @if (error()) {
@@ -26,7 +30,12 @@ import { Campaign } from '../core/models';
       @if (loading() && campaigns().length === 0) {
         <p role="status">Loading campaigns…</p>
       } @else if (campaigns().length === 0 && !error()) {
-        <p>No campaigns yet. <a routerLink="/dashboard/new">Create the first one</a>.</p>
+        <p>
+          No campaigns yet.
+          @if (canCreate()) {
+            <a routerLink="/dashboard/new">Create the first one</a>.
+          }
+        </p>
       } @else {
         <div class="table-wrap">
           <table class="campaigns">
@@ -55,6 +64,9 @@ import { Campaign } from '../core/models';
 })
 export class CampaignList {
   private readonly api = inject(HeraldApi);
+  private readonly session = inject(Session);
+  // A viewer's list is read-only: no way to a page whose every action the services would refuse.
+  readonly canCreate = computed(() => hasRole(this.session.claims(), 'marketer'));
   readonly campaigns = signal<Campaign[]>([]);
   readonly nextToken = signal<string | null>(null);
   readonly loading = signal(false);
