@@ -23,7 +23,15 @@ PYTHON_IMAGE=python:3.11-slim
 NODE_IMAGE=node:20-slim
 NGINX_IMAGE=nginxinc/nginx-unprivileged:1.27-alpine
 
-have() { [ "$FORCE" = 0 ] && docker image inspect "$1" >/dev/null 2>&1; }
+# Stand-ins carry the hash of this script as a label, so a changed recipe rebuilds them; an image without the label
+# (pulled from a registry) is kept.
+RECIPE=$(sha256sum "$0" | cut -c1-16)
+have() {
+  local label
+  [ "$FORCE" = 0 ] || return 1
+  label=$(docker image inspect -f '{{index .Config.Labels "herald.base-recipe"}}' "$1" 2>/dev/null) || return 1
+  case "$label" in "" | "<no value>" | "$RECIPE") return 0 ;; *) return 1 ;; esac
+}
 
 # A Debian minbase root filesystem as an image (cached under its own name).
 rootfs_image() { # suite image
@@ -47,7 +55,7 @@ build_from() { # image
   cp "$CA_BUNDLE" "$ctx/ca-certificates.crt"
   cat >"$ctx/Dockerfile"
   echo "build $image"
-  docker build --network host -q -t "$image" "$ctx" >/dev/null
+  docker build --network host -q --label "herald.base-recipe=$RECIPE" -t "$image" "$ctx" >/dev/null
   rm -rf "$ctx"
 }
 
@@ -79,7 +87,8 @@ CMD ["node"]
 EOF
 
 # nginxinc/nginx-unprivileged: nginx as uid 101 on unprivileged ports, pid and temp files under /tmp, the site in
-# /etc/nginx/conf.d/default.conf and the document root /usr/share/nginx/html, as the official image lays them out.
+# /etc/nginx/conf.d/default.conf and the document root /usr/share/nginx/html, as the official image lays them out; its
+# entrypoint runs the executable /docker-entrypoint.d/*.sh scripts before nginx, as the official one does.
 have "$NGINX_IMAGE" || build_from "$NGINX_IMAGE" <<'EOF'
 FROM herald-debian:bookworm
 RUN apt-get update -qq \
@@ -96,7 +105,14 @@ RUN apt-get update -qq \
       '  client_body_temp_path /tmp/client_temp;' '  proxy_temp_path /tmp/proxy_temp;' \
       '  fastcgi_temp_path /tmp/fastcgi_temp;' '  uwsgi_temp_path /tmp/uwsgi_temp;' '  scgi_temp_path /tmp/scgi_temp;' \
       '  include /etc/nginx/conf.d/*.conf;' '}' >/etc/nginx/nginx.conf \
- && chown -R 101:101 /etc/nginx/conf.d /usr/share/nginx/html /var/cache/nginx /var/log/nginx
+ && chown -R 101:101 /etc/nginx/conf.d /usr/share/nginx/html /var/cache/nginx /var/log/nginx \
+ && mkdir -p /docker-entrypoint.d \
+ && printf '%s\n' '#!/bin/sh' 'set -e' \
+      'if [ "$1" = nginx ]; then' \
+      '  for script in /docker-entrypoint.d/*.sh; do if [ -x "$script" ]; then "$script"; fi; done' \
+      'fi' 'exec "$@"' >/docker-entrypoint.sh \
+ && chmod 755 /docker-entrypoint.sh
+ENTRYPOINT ["/docker-entrypoint.sh"]
 EXPOSE 8080
 STOPSIGNAL SIGQUIT
 USER 101

@@ -12,10 +12,11 @@ BASES=(python:3.11-slim node:20-slim nginxinc/nginx-unprivileged:1.27-alpine)
 
 missing=()
 for base in "${BASES[@]}"; do
-  docker image inspect "$base" >/dev/null 2>&1 || docker pull -q "$base" >/dev/null 2>&1 || missing+=("$base")
+  docker pull -q "$base" >/dev/null 2>&1 || missing+=("$base")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-  echo "no registry answered for ${missing[*]}: building stand-ins from Debian packages"
+  # Builds only what is missing or made by an older recipe; a no-op otherwise.
+  echo "no registry answered for ${missing[*]}: stand-ins from Debian packages"
   deploy/docker/base-images.sh
 fi
 
