@@ -45,7 +45,7 @@ test-ui: install ui-install
 	cd $(UI) && timeout 300 npm test
 	cd $(UI) && timeout 60 npm run test:gateway
 	cd $(UI) && timeout 300 npm run build
-	cd $(UI) && timeout 900 npm run e2e
+	cd $(UI) && timeout 1500 npm run e2e
 
 ui-install: $(UI_STAMP)
 
