@@ -156,7 +156,8 @@ async def test_a_test_emails_bounce_and_complaint_reach_the_suppression_list(
     bounce, complaint = "bounce@simulator.amazonses.com", "complaint@simulator.amazonses.com"
     async with campaign_service(settings) as (_, client), analytics.router.lifespan_context(analytics):
         cid = (await new_campaign(client, marketer))["campaignId"]
-        answer = await client.post(f"/campaigns/{cid}/test-send", json={"emails": [bounce, complaint]}, headers=marketer)
+        body = {"emails": [bounce, complaint]}
+        answer = await client.post(f"/campaigns/{cid}/test-send", json=body, headers=marketer)
         assert len(answer.json()["sent"]) == 2
         deadline = time.monotonic() + 30
         listed: dict[str, str] = {}
