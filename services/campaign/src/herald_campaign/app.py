@@ -140,7 +140,15 @@ def create_app(
                 test_quota=DynamoTestSendQuota(dynamodb, names.throttle_table, per_window=settings.test_send_per_hour),
                 unsubscribe_secret=settings.unsubscribe_secret,
             )
-            app.state.audit_log = AuditLog(dynamodb, names.audit_table)
+            audit_log = AuditLog(
+                dynamodb,
+                names.audit_table,
+                spool_size=settings.audit_spool_size,
+                flush_interval=settings.audit_flush_seconds,
+            )
+            app.state.audit_log = audit_log
+            stack.push_async_callback(audit_log.flush)  # last chance for spooled records, after the retry task
+            stack.push_async_callback(_stop, asyncio.create_task(audit_log.run(), name="campaign-audit-spool"))
             app.state.audit_service = AuditService(DynamoAuditReader(dynamodb, names.audit_table))
             app.state.suppression_service = SuppressionService(suppression_store)
             # Closed in reverse: the scheduler stops first, then running fan-outs finish (or are cancelled and
