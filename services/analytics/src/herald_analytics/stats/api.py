@@ -37,7 +37,16 @@ async def campaign_stats(campaign_id: str, principal: Viewer, service: Stats) ->
     "/{campaign_id}/stream",
     response_class=EventSourceResponse,
     responses={
-        200: {"content": {"text/event-stream": {}}, "description": "`stats` events, then `expired` at the token's exp"}
+        200: {"content": {"text/event-stream": {}}, "description": "`stats` events, then `expired` at the token's exp"},
+        429: {
+            "description": "The tenant holds as many streams on this replica as it may (`TooManyStreams`)",
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": "#/components/schemas/ErrorOut"},
+                    "example": {"error": "TooManyStreams", "detail": "At most 10 live streams per tenant at once."},
+                }
+            },
+        },
     },
 )
 async def campaign_stream(
