@@ -278,7 +278,7 @@ class AuditTrail:
             tenant, actor, target = principal.tenant_id, principal.subject, None
         else:
             # No verified caller (a 401, a forged unsubscribe link): there is no tenant to file it under.
-            log.info("audit.unattributed", action=route.action, status=status, path=scope.get("path"))
+            log.info("audit.unattributed", action=route.action, status=status, path=str(scope.get("path"))[:256])
             return
         params = scope.get("path_params") or {}
         if target is None and route.target_param:

@@ -121,7 +121,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body("BadRequest", "The request is nested too deeply."), status_code=400)
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("http.unhandled_error", path=request.url.path, method=request.method, exc_info=exc)
+        log.error("http.unhandled_error", path=request.url.path[:256], method=request.method, exc_info=exc)
         return JSONResponse(error_body("InternalError", "An unexpected error occurred."), status_code=500)
 
     app.add_exception_handler(HeraldError, on_herald_error)
