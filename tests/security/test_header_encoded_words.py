@@ -14,8 +14,11 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
+from herald_campaign.app import create_app as create_campaign
 from herald_processor.app import build_service
 from herald_processor.schemas import parse_job
+from herald_template.app import create_app as create_template
+from herald_template.config import Settings as TemplateSettings
 from tests.processor.test_against_emulator import (
     job_body,
     ledger_states,
@@ -63,6 +66,7 @@ REFUSED = {
     "form-feed": "Acme\x0cX-Injected: ff",
     "crlf-in-quoted-string": '"Acme\r\nX-Injected: quoted"',
     "lf-in-quoted-string": '"Acme\nX-Injected: quoted"',
+    "folded-with-crlf": _b("x") + "\r\n " + _b("X-Injected: folded"),
 }
 
 TEST_SEND_HEADERS = [
@@ -109,20 +113,34 @@ async def test_test_send_keeps_encoded_words_literal(
 async def test_test_send_subject_from_personalisation_data_stays_literal(
     herald_settings: HeraldSettings, emulator: Emulator
 ) -> None:
+    """The issue's second reproduction, with the real template service: subject `Hi {{ first_name }}`."""
     settings = campaign_settings(herald_settings)
     headers = bearer(settings)
-    async with campaign_service(settings) as (_, client):
-        draft = await new_campaign(client, headers, fromName="Acme")
-        answer = await client.post(
-            f"/campaigns/{draft['campaignId']}/test-send",
-            json={"emails": ["me@example.com"], "data": {"name": ISSUE_FIRST_NAME}},
-            headers=headers,
-        )
-        (sent,) = answer.json()["sent"]
-        raw = await raw_message(emulator.url, sent["messageId"])
+    template_app = create_template(
+        TemplateSettings(resource_prefix=settings.resource_prefix, aws_endpoint_url=settings.aws_endpoint_url)
+    )
+    template = {"subject": "Hi {{ first_name }}", "html": "<p>Hello {{ first_name }}</p>"}
+    async with (
+        template_app.router.lifespan_context(template_app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=template_app), base_url="http://template") as templates,
+    ):
+        assert (await templates.put("/templates/newsletter", json=template, headers=headers)).status_code == 201
+        app = create_campaign(settings, template_client=templates)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://campaign") as client,
+        ):
+            draft = await new_campaign(client, headers, fromName="Acme")
+            answer = await client.post(
+                f"/campaigns/{draft['campaignId']}/test-send",
+                json={"emails": ["me@example.com"], "data": {"first_name": ISSUE_FIRST_NAME}},
+                headers=headers,
+            )
+            (sent,) = answer.json()["sent"]
+    raw = await raw_message(emulator.url, sent["messageId"])
     assert header_names(raw) == TEST_SEND_HEADERS
     assert b"from-data" not in raw.split(b"\r\n\r\n", 1)[0]
-    assert decoded(raw, "Subject") == f"[TEST] Hello {ISSUE_FIRST_NAME} (v3)"
+    assert decoded(raw, "Subject") == f"[TEST] Hi {ISSUE_FIRST_NAME}"
 
 
 @pytest.mark.parametrize("value", list(REFUSED.values()), ids=list(REFUSED))
