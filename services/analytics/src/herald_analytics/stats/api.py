@@ -16,6 +16,8 @@ from herald_common.auth import StreamViewer, Viewer  # noqa: TC001 (FastAPI reso
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from herald_analytics.stats.watchers import Subscription
+
 router = APIRouter(prefix="/campaigns", tags=["statistics"])
 
 
@@ -62,8 +64,14 @@ async def campaign_stream(
         _sse(updates),
         ping=request.app.state.settings.stream_ping_seconds,
         # The slot is given back when the stream's generator ends; this also covers one that never started.
-        background=BackgroundTask(subscription.close),
+        background=BackgroundTask(_release, subscription),
     )
+
+
+async def _release(subscription: Subscription) -> None:
+    # A coroutine, so Starlette runs it on the event loop (a plain function would go to a worker thread, and the
+    # watchers' bookkeeping and task cancellation are not thread-safe).
+    subscription.close()
 
 
 async def _sse(updates: AsyncIterator[CampaignStats | StreamEnd]) -> AsyncIterator[ServerSentEvent]:
