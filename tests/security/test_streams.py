@@ -189,3 +189,33 @@ async def test_a_watching_stream_ends_at_until_even_without_changes() -> None:
         await anext(stream)
     assert watchers.open_streams("acme") == 0  # the slot came back with the end
     await watchers.close()
+
+
+class BrokenOnceSource(GatedSource):
+    """Its first read fails with a fault that is not DynamoDB's (a bug); later reads answer."""
+
+    async def get(self, tenant_id: str, campaign_id: str) -> dict[str, Any] | None:
+        if self.reads == 0:
+            self.reads += 1
+            raise RuntimeError("a bug in the watcher's path")
+        self.reads += 1
+        return {"tenantId": tenant_id, "campaignId": campaign_id, "status": "sending", "sentCount": 3}
+
+
+async def test_a_failed_watcher_ends_its_streams_and_the_next_stream_gets_a_new_one() -> None:
+    source = BrokenOnceSource()
+    watchers = CampaignWatchers(source, poll_interval=0.001, max_per_tenant=5)
+    service = StatsService(source, watchers)
+    first = compute_stats({"campaignId": CAMPAIGN, "status": "sending", "sentCount": 0})
+    stream = service.watch(service.subscribe("acme", CAMPAIGN, first), first, until=None)
+    assert await anext(stream) == first
+    with pytest.raises(StopAsyncIteration):  # ended, not frozen: the client reconnects
+        await asyncio.wait_for(anext(stream), timeout=10)
+    again = service.watch(service.subscribe("acme", CAMPAIGN, first), first, until=None)
+    assert await anext(again) == first
+    update = await asyncio.wait_for(anext(again), timeout=10)
+    assert not isinstance(update, StreamEnd)
+    assert update.sent == 3
+    await again.aclose()
+    assert watchers.open_streams("acme") == 0
+    await watchers.close()

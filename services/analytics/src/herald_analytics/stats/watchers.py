@@ -90,29 +90,38 @@ class CampaignWatchers:
             )
         key = (tenant_id, campaign_id)
         watcher = self._watchers.get(key)
-        if watcher is None:
+        if watcher is None or (watcher.task is not None and watcher.task.done()):
+            # None yet, or one that stopped (its campaign vanished, or it failed): a new one for this stream.
             watcher = self._watchers[key] = _Watcher(latest=first)
             watcher.task = asyncio.create_task(self._watch(key, watcher), name=f"analytics:watch:{campaign_id}")
-        subscription = Subscription(lambda s: self._leave(key, s))
+        chosen = watcher
+        subscription = Subscription(lambda s: self._leave(key, chosen, s))
         watcher.subscribers.add(subscription)
         self._open[tenant_id] += 1
         return subscription
 
-    def _leave(self, key: tuple[str, str], subscription: Subscription) -> None:
+    def _leave(self, key: tuple[str, str], watcher: _Watcher, subscription: Subscription) -> None:
         self._open[key[0]] -= 1
         if self._open[key[0]] <= 0:
             del self._open[key[0]]
-        watcher = self._watchers.get(key)
-        if watcher is None:
-            return
         watcher.subscribers.discard(subscription)
         if not watcher.subscribers:
-            del self._watchers[key]
+            if self._watchers.get(key) is watcher:
+                del self._watchers[key]
             if watcher.task is not None:
                 watcher.task.cancel()
 
     async def _watch(self, key: tuple[str, str], watcher: _Watcher) -> None:
-        """Read the item once per interval and hand each change to every subscriber, until none is left."""
+        """Read the item once per interval and hand each change to every subscriber, until none is left. A fault
+        other than DynamoDB's ends its streams (their clients reconnect to a new watcher) instead of freezing them."""
+        try:
+            await self._poll(key, watcher)
+        except Exception:
+            log.exception("analytics.stream_watcher_failed", tenantId=key[0], campaignId=key[1])
+            for subscription in list(watcher.subscribers):
+                subscription.offer(None)
+
+    async def _poll(self, key: tuple[str, str], watcher: _Watcher) -> None:
         tenant_id, campaign_id = key
         while True:
             await asyncio.sleep(self._poll_interval)
