@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from herald_common.auth import mint_token
 from herald_common.errors import install_error_handlers
+from herald_common.unsubscribe import UnsubscribeTarget, make_token
 from herald_template.app import create_app as create_template
 from herald_template.config import Settings as TemplateSettings
 from tests.security.guard_support import bearer, campaign_service, campaign_settings, new_campaign
@@ -76,6 +77,11 @@ async def test_every_campaign_route_refuses_deep_nesting_without_a_500(herald_se
             answer = await client.request(method, path, headers=headers | {"content-type": "application/json"},
                                           content=text.encode())  # fmt: skip
             _assert_refused(answer, f"{method} {path} {text[:40]}")
+        # The public one-click unsubscribe reads no JSON: a nested body changes nothing about its answer.
+        token = make_token(settings.unsubscribe_secret, UnsubscribeTarget("acme", cid, "a@example.com"))
+        one_click = await client.post(f"/u/{token}", headers={"content-type": "application/json"},
+                                      content=NESTED_TEXT.encode())  # fmt: skip
+        assert one_click.status_code == 200, one_click.text
         # Nothing of it was stored: the draft still has no recipients.
         view = (await client.get(f"/campaigns/{cid}", headers=marketer)).json()
         assert view["counts"]["recipients"] == 0
