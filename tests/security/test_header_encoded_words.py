@@ -217,3 +217,30 @@ async def test_the_processor_fails_the_recipient_for_a_line_boundary(
     _, messages, ledger = await _process(emulator, herald_settings, aws, from_name, first_name)
     assert messages == []
     assert ledger["ada@example.com"]["state"]["S"] == "failed"
+
+
+ENCODED_ADDRESS = "=?utf-8?q?a=0D=0AX-Injected:_addr?=@example.com"
+
+
+async def test_an_address_holding_an_encoded_word_is_refused_at_the_api_and_at_intake(
+    herald_settings: HeraldSettings, emulator: Emulator
+) -> None:
+    """Valid atext, but the `email` parser decodes encoded words inside an address: no address may hold one."""
+    settings = campaign_settings(herald_settings)
+    headers = bearer(settings)
+    async with campaign_service(settings) as (_, client):
+        for field in ("fromAddress", "replyTo"):
+            body = {"name": "S", "templateId": "newsletter", "fromAddress": "news@example.com", field: ENCODED_ADDRESS}
+            refused = await client.post("/campaigns", json=body, headers=headers)
+            assert refused.status_code == 422, refused.text
+            assert refused.json()["fields"] == [field]
+        cid = (await new_campaign(client, headers))["campaignId"]
+        url = f"/campaigns/{cid}/test-send"
+        test_send = await client.post(url, json={"emails": [ENCODED_ADDRESS]}, headers=headers)
+        assert (test_send.status_code, test_send.json()["fields"]) == (422, ["emails"])
+        upload = await client.post(
+            f"/campaigns/{cid}/recipients",
+            json={"recipients": [{"email": ENCODED_ADDRESS}, {"email": "ok@example.com"}]},
+            headers=headers,
+        )
+        assert (upload.json()["accepted"], upload.json()["invalid"]) == (1, 1)
