@@ -141,6 +141,8 @@ class AuditLog:
         async with self._lock:
             if await self._flush_locked() and await self._put(record):
                 return True
+            # Kept even past `spool_size`: the call already happened. The spool stays bounded because `AuditTrail`
+            # admits no audited call while it is full, so it can only pass the size by the calls already running.
             self._spool.append(record)
             return False
 
