@@ -142,7 +142,7 @@ async def test_test_sends_unknown_campaigns_and_strangers_count_nothing(harness,
     assert "deliveredCount" not in item
     assert "bouncedCount" not in item
     assert "statsVersion" not in item
-    # A test send's hard bounce is counted nowhere, but the address is suppressed like any other's (issue 20).
+    # A test send's hard bounce is counted nowhere, but the address is suppressed like any other's.
     assert (await harness.suppression(ADA) or {})["reason"] == "bounce"
     missing = await harness.dynamodb.get_item(
         TableName=harness.settings.resources.campaigns_table,

@@ -1,8 +1,8 @@
 """Request ids: a caller's `X-Request-Id` is kept only when it is short and plain, otherwise Herald makes one.
 
 The id is bound to every log line of the request and stored in its audit record, so a caller-chosen value must not
-be able to make either large (a 420,000-character id once made an audit item too big for DynamoDB, skipping the
-record, and repeated itself on every log line) or carry anything but an identifier. A caller's id is a correlation
+be able to make either large (a 420,000-character id would make the audit item too big for DynamoDB and repeat
+itself on every log line) or carry anything but an identifier. A caller's id is a correlation
 label it chose, not a proof of anything: two requests may carry the same one; the audit record's `recordId` is
 Herald's own.
 """

@@ -1,7 +1,7 @@
 """Live streams share their reads: one poll loop per watched campaign per replica, whatever the number of streams.
 
-Each stream used to read the campaign item every interval itself, so 100 streams on one campaign made 100 reads per
-interval (and held the emulator at 98 % CPU). Now the first stream of a (tenant, campaign) starts a watcher that
+A stream that read the campaign item every interval itself would make 100 streams on one campaign 100 reads per
+interval, a load any viewer could multiply. So the first stream of a (tenant, campaign) starts a watcher that
 reads the item once per interval and hands every change to each stream watching it; the last stream to leave stops
 it. A stream holds one of its tenant's slots (`max_per_tenant` per replica) from the moment it is admitted until it
 closes, for whatever reason.
