@@ -83,12 +83,14 @@ async def test_renders_and_sends_tagged_test_emails(
     assert (view["counts"]["sent"], view["counts"]["final"]) == (0, 0)
 
 
-async def test_a_sent_campaign_renders_its_pinned_version_and_render_errors_fail(
+async def test_a_paused_campaign_renders_its_pinned_version_and_render_errors_fail(
     client: httpx.AsyncClient, auth: Tokens, templates: FakeTemplates, app: FastAPI, emulator: Emulator
 ) -> None:
     cid = (await create_campaign(client, auth(), recipients=recipients(1)))["campaignId"]
     assert (await client.post(f"/campaigns/{cid}/send", json={}, headers=auth())).status_code == 202
     await wait_for_fanouts(app)
+    # A sending campaign cannot be test-sent (tests/security/test_test_send_rules.py); a paused one can.
+    assert (await client.post(f"/campaigns/{cid}/pause", headers=auth())).status_code == 202
     templates.versions["newsletter"] = 7  # a newer version after the send: the test still shows the pinned one
     ok = await client.post(f"/campaigns/{cid}/test-send", json={"emails": ["a@example.com"]}, headers=auth())
     assert templates.renders[-1]["version"] == 3

@@ -9,7 +9,8 @@ import pytest
 
 from herald_common.unsubscribe import verify_token
 from herald_processor.domain import Throttle
-from herald_processor.mime import Envelope, HeaderInjection, build_message, ses_tags, tag_value, unsubscribe_url
+from herald_processor.envelope import Envelope
+from herald_processor.mime import HeaderInjection, build_message, ses_tags, tag_value, unsubscribe_url
 from herald_processor.throttle import LocalThrottleBucket
 
 

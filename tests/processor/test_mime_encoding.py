@@ -8,7 +8,8 @@ from email.policy import default
 
 import pytest
 
-from herald_processor.mime import Envelope, HeaderInjection, build_message, quoted_printable, unstructured_header
+from herald_processor.envelope import Envelope
+from herald_processor.mime import HeaderInjection, build_message, quoted_printable, unstructured_header
 
 
 def envelope(**overrides: object) -> Envelope:

@@ -20,7 +20,8 @@ from herald_common.headers import (
     check_message_headers,
     parse_address,
 )
-from herald_processor.mime import Envelope, build_message
+from herald_processor.envelope import Envelope
+from herald_processor.mime import build_message
 from tests.security.guard_support import bearer, campaign_service, campaign_settings, new_campaign
 
 if TYPE_CHECKING:

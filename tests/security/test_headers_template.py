@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.mark.parametrize("subject", ["Hi {{ name }}\r\nBcc: victim@example.com", "Hi\nthere", "Hi\x00"])
+@pytest.mark.parametrize(
+    "subject", ["Hi {{ name }}\r\nBcc: victim@example.com", "Hi\nthere", "Hi\x00", "Hi\u2028there", "Hi\x0bthere"]
+)
 async def test_a_subject_with_cr_lf_or_nul_is_refused_on_save_and_inline_render(
     herald_settings: HeraldSettings, subject: str
 ) -> None:

@@ -8,18 +8,31 @@ A route without a bearer token (the public unsubscribe link) names its actor wit
 Records are only ever put, with `attribute_not_exists`: no code path updates or deletes one, no route does, and the
 deployed roles are granted `PutItem` (and the campaign service `Query`) on the table, nothing else.
 Keys: pk `tenantId`, sk `recordId` = `{ISO-8601 time}#{random}`, so a tenant's records read back in time order.
+
+A record can't be skipped. Every field that comes from a caller is bounded (the request id by `request_ids`, the
+target, error and actor to 512 characters, the details to 4 KB), so no input makes an item DynamoDB refuses. A record
+whose write fails anyway (DynamoDB throttled or down) is not dropped: it waits in the process's spool, a bounded
+queue written to the table, in order, before the next record and every few seconds, so it reaches `GET /audit` once
+DynamoDB answers. While the spool is full, audited routes answer 503 `AuditUnavailable` *before* they run: no state
+changes without its record. The log gets a bounded summary of a failed write, never the whole record.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 import secrets
-from dataclasses import asdict, dataclass, field
+from collections import deque
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
 from botocore.exceptions import BotoCoreError, ClientError
+
+from herald_common.errors import error_body
+from herald_common.request_ids import accept_request_id
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -32,6 +45,11 @@ log = structlog.get_logger("herald.audit")
 
 # An audited answer is held back until its record is written; bodies bigger than this are not parsed for fields.
 _MAX_PARSED_BODY = 256 * 1024
+# Caller-influenced text in a record: far under DynamoDB's 400 KB item limit however the fields combine.
+_MAX_TEXT = 512
+_MAX_DETAILS = 4096
+# Records kept while DynamoDB refuses them (per process); full, audited routes answer 503 until it drains.
+DEFAULT_SPOOL_SIZE = 1000
 
 
 @dataclass(frozen=True)
@@ -48,8 +66,31 @@ class AuditRecord:
     time: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
     record_id: str = ""
 
+    def __post_init__(self) -> None:
+        if not self.record_id:  # fixed once, so a retried put can tell its own earlier write from another record
+            object.__setattr__(self, "record_id", f"{self.time}#{secrets.token_hex(8)}")
+
     def key(self) -> str:
-        return self.record_id or f"{self.time}#{secrets.token_hex(8)}"
+        return self.record_id
+
+    def item(self) -> dict[str, Any]:
+        """The DynamoDB item; every caller-influenced field bounded, so the item always fits."""
+        item: dict[str, Any] = {
+            "tenantId": {"S": self.tenant_id},
+            "recordId": {"S": self.key()},
+            "time": {"S": self.time},
+            "actor": {"S": self.actor[:_MAX_TEXT]},
+            "action": {"S": self.action},
+            "outcome": {"S": self.outcome},
+            "status": {"N": str(self.status)},
+        }
+        for name, value in (("target", self.target), ("requestId", self.request_id), ("error", self.error)):
+            if value:
+                item[name] = {"S": value[:_MAX_TEXT]}
+        if self.details:
+            details = json.dumps(self.details, separators=(",", ":"), default=str)
+            item["details"] = {"S": details if len(details) <= _MAX_DETAILS else '{"truncated":true}'}
+        return item
 
 
 @dataclass(frozen=True)
@@ -67,37 +108,90 @@ def audit_as(request: Request, *, tenant_id: str, actor: str, target: str | None
 
 
 class AuditLog:
-    """Appends audit records to the DynamoDB table. One per process, on the app's long-lived client."""
+    """Appends audit records to the DynamoDB table, spooling the ones it cannot write yet. One per process, on the
+    app's long-lived client; `run` (a lifespan task) retries the spool every `flush_interval` seconds."""
 
-    def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
+    def __init__(
+        self,
+        dynamodb: DynamoDBClient,
+        table: str,
+        *,
+        spool_size: int = DEFAULT_SPOOL_SIZE,
+        flush_interval: float = 5.0,
+    ) -> None:
         self._db = dynamodb
         self._table = table
+        self._spool: deque[AuditRecord] = deque()
+        self._spool_size = spool_size
+        self._flush_interval = flush_interval
+        self._lock = asyncio.Lock()  # one writer at a time keeps the spool in order
+
+    @property
+    def pending(self) -> int:
+        """Records waiting in the spool."""
+        return len(self._spool)
+
+    @property
+    def accepting(self) -> bool:
+        """False while the spool is full: audited routes must not run, their record would have nowhere to go."""
+        return len(self._spool) < self._spool_size
 
     async def append(self, record: AuditRecord) -> bool:
-        """Put the record (never over another); False, logged with the whole record, when the write failed."""
-        item: dict[str, Any] = {
-            "tenantId": {"S": record.tenant_id},
-            "recordId": {"S": record.key()},
-            "time": {"S": record.time},
-            "actor": {"S": record.actor},
-            "action": {"S": record.action},
-            "outcome": {"S": record.outcome},
-            "status": {"N": str(record.status)},
-        }
-        for name, value in (("target", record.target), ("requestId", record.request_id), ("error", record.error)):
-            if value:
-                item[name] = {"S": value}
-        if record.details:
-            item["details"] = {"S": json.dumps(record.details, separators=(",", ":"), default=str)}
+        """Write the record (after any spooled ones, so the table keeps their order); False when it was spooled."""
+        async with self._lock:
+            if await self._flush_locked() and await self._put(record):
+                return True
+            # Kept even past `spool_size`: the call already happened. The spool stays bounded because `AuditTrail`
+            # admits no audited call while it is full, so it can only pass the size by the calls already running.
+            self._spool.append(record)
+            return False
+
+    async def flush(self) -> int:
+        """Write what the spool holds, oldest first, until a write fails; the records still waiting."""
+        async with self._lock:
+            await self._flush_locked()
+            return len(self._spool)
+
+    async def run(self) -> None:
+        """Retry the spool every `flush_interval` seconds until cancelled."""
+        while True:
+            await asyncio.sleep(self._flush_interval)
+            if self._spool:
+                await self.flush()
+
+    async def _flush_locked(self) -> bool:
+        while self._spool:
+            if not await self._put(self._spool[0]):
+                return False
+            self._spool.popleft()
+        return True
+
+    async def _put(self, record: AuditRecord) -> bool:
         try:
             await self._db.put_item(
-                TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(recordId)"
+                TableName=self._table, Item=record.item(), ConditionExpression="attribute_not_exists(recordId)"
             )
-        except (ClientError, BotoCoreError) as exc:
-            # The call itself already happened: its answer stands, and the record survives in the logs.
-            log.error("audit.write_failed", error=str(exc)[:300], record=asdict(record))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return True  # an earlier attempt wrote it and lost the answer: the record is there
+            self._failed(record, exc)
+            return False
+        except BotoCoreError as exc:
+            self._failed(record, exc)
             return False
         return True
+
+    def _failed(self, record: AuditRecord, exc: Exception) -> None:
+        # A bounded summary: the record itself waits in the spool, and a log line must not carry caller input in bulk.
+        log.error(
+            "audit.write_failed",
+            error=str(exc)[:300],
+            action=record.action,
+            tenantId=record.tenant_id,
+            target=(record.target or "")[:128],
+            status=record.status,
+            spooled=len(self._spool),
+        )
 
 
 @dataclass(frozen=True)
@@ -121,10 +215,21 @@ class AuditTrail:
     def __init__(self, app: ASGIApp, routes: Sequence[AuditedRoute]) -> None:
         self.app = app
         self._routes = {(r.method.upper(), r.path): r for r in routes}
+        # The route is known only once the router ran; whether a request *will* be audited is read from its path.
+        self._patterns = [(r.method.upper(), re.compile(_PARAM.sub("[^/]+", r.path) + "$")) for r in routes]
+
+    def _audited_path(self, method: str, path: str) -> bool:
+        return any(m == method and pattern.match(path) for m, pattern in self._patterns)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
+            return
+        audit_log: AuditLog | None = getattr(scope["app"].state, "audit_log", None)
+        if audit_log is not None and not audit_log.accepting and self._audited_path(scope["method"], scope["path"]):
+            # Its record would have nowhere to go: refuse before anything changes.
+            log.error("audit.refused_unrecorded", method=scope["method"], path=scope["path"][:256])
+            await _answer_unavailable(send)
             return
         held: list[Message] = []
         audited: AuditedRoute | None = None
@@ -150,7 +255,8 @@ class AuditTrail:
             # An unexpected fault: the 500 is answered further out, but the attempt is recorded here.
             route = self._routes.get((scope["method"], getattr(scope.get("route"), "path", "")))
             if route is not None and not held:
-                request_id = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+                state = scope.get("state") or {}
+                request_id = state.get("request_id") or accept_request_id(None)
                 fault = {
                     "type": "http.response.start",
                     "status": 500,
@@ -174,11 +280,11 @@ class AuditTrail:
             tenant, actor, target = principal.tenant_id, principal.subject, None
         else:
             # No verified caller (a 401, a forged unsubscribe link): there is no tenant to file it under.
-            log.info("audit.unattributed", action=route.action, status=status, path=scope.get("path"))
+            log.info("audit.unattributed", action=route.action, status=status, path=str(scope.get("path"))[:256])
             return
         params = scope.get("path_params") or {}
         if target is None and route.target_param:
-            target = str(params.get(route.target_param) or "") or None
+            target = _text(params.get(route.target_param) or None)
         if target is None and route.target_field and isinstance(answer, dict):
             target = _text(answer.get(route.target_field))
         failed = status >= 400
@@ -195,9 +301,30 @@ class AuditTrail:
         )
         audit_log: AuditLog | None = getattr(scope["app"].state, "audit_log", None)
         if audit_log is None:
-            log.error("audit.no_log", record=asdict(record))
+            log.error("audit.no_log", action=record.action, tenantId=record.tenant_id, status=record.status)
             return
         await audit_log.append(record)
+
+
+_PARAM = re.compile(r"\{[^}]+\}")
+
+
+async def _answer_unavailable(send: Send) -> None:
+    body = json.dumps(
+        error_body("AuditUnavailable", "The audit log cannot be written right now; nothing was changed. Try again.")
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"retry-after", b"5"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def _json(body: bytes, content_type: str) -> Any:
@@ -210,4 +337,4 @@ def _json(body: bytes, content_type: str) -> Any:
 
 
 def _text(value: Any) -> str | None:
-    return None if value is None else str(value)[:512]
+    return None if value is None else str(value)[:_MAX_TEXT]

@@ -68,6 +68,7 @@ class Principal:
     subject: str
     tenant_id: str
     roles: frozenset[Role]
+    expires_at: float | None = None  # the token's `exp` (seconds since the epoch); None for an API key
 
     def has(self, role: Role) -> bool:
         return any(_RANK[r] >= _RANK[role] for r in self.roles)
@@ -147,7 +148,7 @@ class Authenticator:
             raise unauthorized()
         known = frozenset(Role(r) for r in roles if r in Role.__members__.values())
         assert isinstance(tenant, str)
-        return Principal(subject=sub, tenant_id=tenant, roles=known)
+        return Principal(subject=sub, tenant_id=tenant, roles=known, expires_at=float(claims["exp"]))
 
     async def authenticate(self, authorization: str | None) -> Principal:
         """The principal of an `Authorization` header value (`Bearer <token>`)."""

@@ -113,11 +113,19 @@ def install_error_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else code
         return JSONResponse(error_body(code, detail), status_code=exc.status_code, headers=exc.headers)
 
+    async def on_recursion(request: Request, exc: Exception) -> JSONResponse:
+        # Input nested deeper than some recursive code can follow. Each route bounds the depth it accepts
+        # (herald_common.json_depth) before this can happen; this keeps any route that was missed a 400, logged
+        # as an error so the gap gets closed.
+        log.error("http.recursion_error", path=request.url.path[:256], method=request.method, error=str(exc)[:200])
+        return JSONResponse(error_body("BadRequest", "The request is nested too deeply."), status_code=400)
+
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("http.unhandled_error", path=request.url.path, method=request.method, exc_info=exc)
+        log.error("http.unhandled_error", path=request.url.path[:256], method=request.method, exc_info=exc)
         return JSONResponse(error_body("InternalError", "An unexpected error occurred."), status_code=500)
 
     app.add_exception_handler(HeraldError, on_herald_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(RecursionError, on_recursion)
     app.add_exception_handler(Exception, on_unexpected)

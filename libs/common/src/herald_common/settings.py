@@ -65,6 +65,9 @@ class HeraldSettings(BaseSettings):
     rate_limit_per_second: float = Field(default=50.0, ge=0)
     rate_limit_burst: int = Field(default=100, ge=1)
     max_request_bytes: int = Field(default=1024 * 1024, gt=0)
+    # Audit records waiting for DynamoDB (per process) and how often they are retried (README "Audit log").
+    audit_spool_size: int = Field(default=1000, ge=1)
+    audit_flush_seconds: float = Field(default=5.0, gt=0)
 
     # Standard AWS variables, honoured as boto honours them.
     aws_endpoint_url: str | None = Field(default=None, validation_alias=AliasChoices("AWS_ENDPOINT_URL"))

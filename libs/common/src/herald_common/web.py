@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -17,6 +16,7 @@ from herald_common.errors import error_body, install_error_handlers
 from herald_common.metrics import HTTP_DURATION, HTTP_REQUESTS
 from herald_common.openapi import install_error_documentation
 from herald_common.rate_limit import RateLimiter, TenantRateLimit
+from herald_common.request_ids import accept_request_id
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -57,7 +57,8 @@ def create_service_app(
 
     @app.middleware("http")
     async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request_id = accept_request_id(request.headers.get("x-request-id"))
+        request.state.request_id = request_id  # the audit trail records this one, even for a fault
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(requestId=request_id)
         started = time.perf_counter()

@@ -25,6 +25,7 @@ from herald_analytics.recipients.service import RecipientsService
 from herald_analytics.stats.api import router as stats_router
 from herald_analytics.stats.repository import CampaignReader
 from herald_analytics.stats.service import StatsService
+from herald_analytics.stats.watchers import CampaignWatchers
 from herald_common.aws import open_clients
 from herald_common.fast_json import pass_through_json
 from herald_common.metrics import sample_every, sample_queue_depth
@@ -143,7 +144,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 name="ses-events",
             )
             app.state.aws = aws
-            app.state.stats_service = StatsService(campaigns, poll_interval=settings.stream_poll_interval)
+            watchers = CampaignWatchers(
+                campaigns, poll_interval=settings.stream_poll_interval, max_per_tenant=settings.stream_max_per_tenant
+            )
+            stack.push_async_callback(watchers.close)
+            app.state.stats_service = StatsService(campaigns, watchers)
             app.state.recipients_service = RecipientsService(campaigns, LedgerReader(dynamodb, names.ledger_table))
             # A replica may serve the API and streams only (reads scaled apart from ingestion): streams read the
             # campaign items, so they show what any replica counted.

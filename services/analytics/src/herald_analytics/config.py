@@ -32,6 +32,8 @@ class Settings(HeraldSettings):
     # Live stream (`GET /campaigns/{id}/stream`): how often a stream re-reads the campaign item, and the keep-alive.
     stream_poll_interval: float = Field(default=0.5, gt=0)
     stream_ping_seconds: float = Field(default=15.0, gt=0)
+    # Streams one tenant may hold open at once on one replica (README "Live stream limits"); 429 beyond.
+    stream_max_per_tenant: int = Field(default=10, ge=1)
 
     # Soft bounces: a Transient bounce re-queues its recipient after a delay (an SQS DelaySeconds, at most 900 s),
     # at most `retries` times, then the recipient is `failed` (reason `soft_bounce`). SES has already retried

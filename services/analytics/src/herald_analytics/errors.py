@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from herald_common.errors import BadRequest, NotFound
+from herald_common.errors import BadRequest, HeraldError, NotFound
 
 
 class CampaignNotFound(NotFound):
@@ -15,3 +15,10 @@ class InvalidPageToken(BadRequest):
     """A `nextToken` this service did not hand out (or for another campaign)."""
 
     code = "InvalidPageToken"
+
+
+class TooManyStreams(HeraldError):
+    """The tenant already holds as many live streams on this replica as it may."""
+
+    status_code = 429
+    code = "TooManyStreams"

@@ -27,6 +27,7 @@ from herald_campaign.campaigns.retry import RetryResumer, RetryRunner
 from herald_campaign.campaigns.retry_store import DynamoRetryStore
 from herald_campaign.campaigns.service import CampaignService
 from herald_campaign.campaigns.templates import HttpTemplateCatalog
+from herald_campaign.campaigns.testsend_quota import DynamoTestSendQuota
 from herald_campaign.config import Settings
 from herald_campaign.senders.api import router as senders_router
 from herald_campaign.senders.dns import DnspythonResolver
@@ -118,6 +119,7 @@ def create_app(
             app.state.sender_authenticator = senders
             app.state.fanouts = supervisor
             app.state.retries = resumer
+            suppression_store = DynamoSuppressionStore(dynamodb, names.suppressions_table)
             app.state.campaign_service = CampaignService(
                 store=campaign_store,
                 recipients=recipients,
@@ -134,12 +136,21 @@ def create_app(
                 mailer=RawEmailSender(names.configuration_set, sesv2=aws.sesv2, ses=aws.ses),
                 public_url=settings.public_url,
                 senders=senders,
+                suppressions=suppression_store,
+                test_quota=DynamoTestSendQuota(dynamodb, names.throttle_table, per_window=settings.test_send_per_hour),
+                unsubscribe_secret=settings.unsubscribe_secret,
             )
-            app.state.audit_log = AuditLog(dynamodb, names.audit_table)
+            audit_log = AuditLog(
+                dynamodb,
+                names.audit_table,
+                spool_size=settings.audit_spool_size,
+                flush_interval=settings.audit_flush_seconds,
+            )
+            app.state.audit_log = audit_log
+            stack.push_async_callback(audit_log.flush)  # last chance for spooled records, after the retry task
+            stack.push_async_callback(_stop, asyncio.create_task(audit_log.run(), name="campaign-audit-spool"))
             app.state.audit_service = AuditService(DynamoAuditReader(dynamodb, names.audit_table))
-            app.state.suppression_service = SuppressionService(
-                DynamoSuppressionStore(dynamodb, names.suppressions_table)
-            )
+            app.state.suppression_service = SuppressionService(suppression_store)
             # Closed in reverse: the scheduler stops first, then running fan-outs finish (or are cancelled and
             # release their lease), then the clients close.
             stack.push_async_callback(supervisor.shutdown, settings.shutdown_grace_seconds)

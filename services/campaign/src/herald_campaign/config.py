@@ -33,6 +33,8 @@ class Settings(HeraldSettings):
     max_upload_bytes: int = Field(default=1024 * 1024 * 1024, gt=0)
     # Stored (valid, unique) recipients one campaign may hold, over all its uploads.
     max_campaign_recipients: int = Field(default=5_000_000, ge=1)
+    # Test emails one tenant may send per clock hour, fleet-wide (README "Test sends"); 429 beyond.
+    test_send_per_hour: int = Field(default=50, ge=1)
 
     # Sender authentication before a send (README "Sender authentication"): enforce | warn | off. Unset: `enforce` in
     # prod, `off` in dev (no DNS needed by `make dev`, `make demo` or the tests). Prod refuses anything but enforce.

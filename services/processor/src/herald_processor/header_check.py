@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from herald_common.headers import check_message_headers
 
 if TYPE_CHECKING:
-    from herald_processor.mime import Envelope
+    from herald_processor.envelope import Envelope
 
 
 def check_envelope(envelope: Envelope, subject: str, unsubscribe_url: str) -> None:

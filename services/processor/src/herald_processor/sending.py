@@ -36,7 +36,8 @@ from herald_processor.domain import (
     SendResult,
     Settlement,
 )
-from herald_processor.mime import Envelope, HeaderInjection, build_message, ses_tags
+from herald_processor.envelope import Envelope
+from herald_processor.mime import HeaderInjection, build_message, ses_tags
 
 if TYPE_CHECKING:
     from collections.abc import Callable

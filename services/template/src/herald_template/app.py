@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sys
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
@@ -55,7 +57,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             stack.callback(sys.setswitchinterval, sys.getswitchinterval())
             sys.setswitchinterval(settings.render_switch_interval_seconds)
             app.state.template_store = store
-            app.state.audit_log = AuditLog(clients.require_dynamodb(), settings.resources.audit_table)
+            audit_log = AuditLog(
+                clients.require_dynamodb(),
+                settings.resources.audit_table,
+                spool_size=settings.audit_spool_size,
+                flush_interval=settings.audit_flush_seconds,
+            )
+            app.state.audit_log = audit_log
+            stack.push_async_callback(audit_log.flush)  # last chance for spooled records, after the retry task
+            spool = asyncio.create_task(audit_log.run(), name="template-audit-spool")
+            stack.push_async_callback(_stop_task, spool)
             app.state.template_service = TemplateService(store, renderer, max_recipients=settings.render_max_recipients)
             yield
 
@@ -75,3 +86,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(AuditTrail, routes=AUDITED_ROUTES)
     app.include_router(router)
     return app
+
+
+async def _stop_task(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

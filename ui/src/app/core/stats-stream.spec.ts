@@ -100,4 +100,36 @@ describe('StatsStreams', () => {
     await vi.waitFor(() => expect(stream.stats()?.sent).toBe(3));
     stream.close();
   });
+
+  it('reconnects at once with the current token when the server ends the stream at the token expiry', async () => {
+    vi.useFakeTimers();
+    answer(
+      new Response(body([`event: stats\ndata: ${stats(2)}\n\nevent: expired\ndata: {"reason":"token_expired"}\n\n`]), {
+        status: 200,
+      }),
+      new Response(body([`event: stats\ndata: ${stats(5)}\n\n`]), { status: 200 }),
+    );
+    const session = TestBed.inject(Session);
+    // The user signed in again while the first stream ran: the reconnection reads the session's current token.
+    vi.spyOn(session, 'token').mockReturnValueOnce('old.to.ken').mockReturnValue('new.to.ken');
+    const stream = TestBed.inject(StatsStreams).open('camp_x');
+    for (let i = 0; i < 50 && calls.length < 2; i++) {
+      await vi.advanceTimersByTimeAsync(0); // the clock never moves: no backoff delay is waited
+    }
+    expect(calls.length).toBe(2);
+    await vi.waitFor(() => expect(stream.stats()?.sent).toBe(5));
+    expect((calls[0].init.headers as Record<string, string>)['Authorization']).toBe('Bearer old.to.ken');
+    expect((calls[1].init.headers as Record<string, string>)['Authorization']).toBe('Bearer new.to.ken');
+    stream.close();
+  });
+
+  it('stops, saying so, when the session token itself has expired', async () => {
+    answer();
+    const session = TestBed.inject(Session);
+    vi.spyOn(session, 'claims').mockReturnValue({ expiresAt: Date.now() / 1000 - 10 } as ReturnType<Session['claims']>);
+    const stream = TestBed.inject(StatsStreams).open('camp_x');
+    await until(() => stream.state() === 'stopped');
+    expect(stream.problem()).toMatch(/sign in again/);
+    expect(calls.length).toBe(0);
+  });
 });

@@ -21,13 +21,20 @@ const MAX_BACKOFF_MS = 15000;
  * Opens `GET /campaigns/{id}/stream` with `fetch`, so the bearer token travels in the Authorization header (the
  * browser's EventSource cannot send headers, and a token in a URL ends up in access logs). Each `stats` event
  * replaces the statistics; a dropped connection is retried with a growing delay; 401/403/404 stop it for good.
+ * The server ends a stream at its token's expiry with an `expired` event: the stream reconnects at once with the
+ * session's current token (signing in again renews it), and stops, saying so, once the session's own token has
+ * expired instead of knocking with it.
  */
 @Injectable({ providedIn: 'root' })
 export class StatsStreams {
   private readonly session = inject(Session);
 
   open(campaignId: string): StatsStream {
-    return new FetchStatsStream(`/campaigns/${encodeURIComponent(campaignId)}/stream`, () => this.session.token());
+    return new FetchStatsStream(
+      `/campaigns/${encodeURIComponent(campaignId)}/stream`,
+      () => this.session.token(),
+      () => this.session.claims()?.expiresAt ?? null,
+    );
   }
 }
 
@@ -42,6 +49,7 @@ class FetchStatsStream implements StatsStream {
   constructor(
     private readonly url: string,
     private readonly token: () => string | null,
+    private readonly tokenExpiresAt: () => number | null = () => null,
   ) {
     void this.connect();
   }
@@ -56,6 +64,13 @@ class FetchStatsStream implements StatsStream {
 
   private async connect(): Promise<void> {
     const parser = new SseParser();
+    const expiresAt = this.tokenExpiresAt();
+    if (expiresAt !== null && expiresAt <= Date.now() / 1000) {
+      this.state.set('stopped');
+      this.problem.set('Your sign-in has expired; sign in again to see live statistics.');
+      return;
+    }
+    let tokenExpired = false;
     try {
       const response = await fetch(this.url, {
         headers: { Accept: 'text/event-stream', Authorization: `Bearer ${this.token() ?? ''}` },
@@ -78,8 +93,16 @@ class FetchStatsStream implements StatsStream {
         for (const event of parser.push(value)) {
           if (event.event === 'stats') {
             this.stats.set(JSON.parse(event.data) as CampaignStats);
+          } else if (event.event === 'expired') {
+            tokenExpired = true;
           }
         }
+      }
+      if (tokenExpired) {
+        // The server closed it because the token it was opened with expired: at once, with the current token.
+        this.backoff = MIN_BACKOFF_MS;
+        this.retry('Renewing the live connection…', 0);
+        return;
       }
       this.retry('The live connection closed; reconnecting…', parser.retryMs);
     } catch (error) {

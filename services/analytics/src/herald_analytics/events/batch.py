@@ -90,6 +90,11 @@ class BatchIngestor:
         slow: list[_Work] = []
         for index, event in enumerate(events):
             if event.is_test or event.campaign is None:
+                try:
+                    await self._single.suppress_test(event)
+                except Exception as exc:  # an AWS error: this event's message is retried
+                    errors[index] = exc
+                    continue
                 tally[(None, Outcome.TEST)] += len(event.recipients)
                 continue
             for email in event.recipients:

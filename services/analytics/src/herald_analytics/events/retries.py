@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from types_aiobotocore_sqs import SQSClient
 
     from herald_analytics.events.schemas import CampaignRef
-    from herald_analytics.stats.service import CampaignSource
+    from herald_analytics.stats.watchers import CampaignSource
 
 log = structlog.get_logger("herald.analytics")
 

@@ -158,10 +158,29 @@ class EventIngestor:
     async def ingest(self, event: SesEvent) -> list[Outcome]:
         """One outcome per recipient of the event."""
         if event.is_test or event.campaign is None:
-            # Test sends are left out of statistics and suppressions; the metric still counts them.
-            log.info("analytics.event_test_ignored", eventType=event.event_type.value, messageId=event.message_id)
+            await self.suppress_test(event)
             return [Outcome.TEST for _ in event.recipients]
         return [await self.ingest_one(event, event.campaign, email) for email in event.recipients]
+
+    async def suppress_test(self, event: SesEvent) -> None:
+        """A test send's event: left out of the ledger and the statistics (the metric still counts it), but a hard
+        bounce or complaint puts the address on the tenant's suppression list like any other send's. Adding an
+        address already listed changes nothing, so a redelivered event needs no de-duplication here."""
+        reason = event.suppression_reason
+        if reason is None or event.campaign is None:
+            log.info("analytics.event_test_ignored", eventType=event.event_type.value, messageId=event.message_id)
+            return
+        ref, now_iso = event.campaign, self.now_iso()
+        for email in event.recipients:
+            if await self.suppressions.add(ref.tenant_id, email, reason, ref.campaign_id, now_iso):
+                log.info(
+                    "analytics.suppressed",
+                    reason=reason.value,
+                    tenantId=ref.tenant_id,
+                    campaignId=ref.campaign_id,
+                    messageId=event.message_id,
+                    test=True,
+                )
 
     def resends(self, event: SesEvent) -> bool:
         """Whether the event may change the processor's state of the row (resends.py)."""

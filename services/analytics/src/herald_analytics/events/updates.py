@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from types_aiobotocore_sns import SNSClient
 
     from herald_analytics.events.schemas import CampaignRef
-    from herald_analytics.stats.service import CampaignSource
+    from herald_analytics.stats.watchers import CampaignSource
 
 log = structlog.get_logger("herald.analytics")
 

@@ -12,7 +12,7 @@ from herald_analytics.recipients.schemas import RecipientEntry, RecipientPage
 
 if TYPE_CHECKING:
     from herald_analytics.recipients.schemas import RecipientState
-    from herald_analytics.stats.service import CampaignSource
+    from herald_analytics.stats.watchers import CampaignSource
 
 
 class LedgerSource(Protocol):

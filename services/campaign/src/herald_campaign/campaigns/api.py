@@ -305,11 +305,30 @@ async def _csv_lines(rows: "AsyncIterator[dict[str, Any]]") -> "AsyncIterator[by
         (
             400,
             error(
-                "The campaign's template does not exist", "TemplateNotFound", "Template 'newsletter' does not exist."
+                "The campaign's template does not exist (`TemplateNotFound`), or its sender fails sender "
+                "authentication (`SenderNotAuthenticated`)",
+                "SenderNotAuthenticated",
+                "news@example.com cannot send: _dmarc.example.com has no DMARC record.",
             ),
         ),
         (403, FORBIDDEN),
         (404, NOT_FOUND),
+        (
+            409,
+            error(
+                "The campaign is sending, sent, cancelled or failed",
+                "CampaignNotTestable",
+                "Only a draft, scheduled or paused campaign can be test-sent; this one is cancelled.",
+            ),
+        ),
+        (
+            429,
+            error(
+                "The tenant's test emails for this hour are spent (`Retry-After` says when the hour ends)",
+                "TestSendLimitExceeded",
+                "This tenant may send 50 test emails an hour; this call would pass it. Try again later.",
+            ),
+        ),
     ),
 )
 async def send_test(
@@ -321,7 +340,11 @@ async def send_test(
 ) -> TestSendResult:
     """Render the campaign (pinned template version, else the latest) and send it to up to 10 addresses through
     SES, outside the statistics and the ledger: tagged `herald-test=true`, header `X-Herald-Test: true`, subject
-    prefixed `[TEST]`. `data` personalises every test email. Any status; the campaign does not change."""
+    prefixed `[TEST]`, with a signed `List-Unsubscribe`. `data` personalises every test email. Every other sending
+    rule holds: a draft, scheduled or paused campaign only (409), sender authentication as for a send (400),
+    suppressed addresses skipped (`failed` with `suppressed`), and `HERALD_TEST_SEND_PER_HOUR` test emails per
+    tenant per hour (429). A hard bounce or complaint puts the address on the suppression list. The campaign does
+    not change."""
     sent, failed = await _service(request).test_send(principal.tenant_id, campaign_id, body, authorization)
     return TestSendResult(
         campaign_id=campaign_id,

@@ -91,3 +91,17 @@ class RecipientLimitExceeded(PayloadTooLarge):
     """More stored recipients than one campaign may hold (`HERALD_MAX_CAMPAIGN_RECIPIENTS`)."""
 
     code = "RecipientLimitExceeded"
+
+
+class CampaignNotTestable(Conflict):
+    """A test send of a campaign that is sending, sent, cancelled or failed."""
+
+    code = "CampaignNotTestable"
+
+
+class TestSendLimitExceeded(HeraldError):
+    """The tenant's test emails for this hour are spent."""
+
+    __test__ = False  # not a pytest test class
+    status_code = 429
+    code = "TestSendLimitExceeded"

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from email_validator import EmailNotValidError, validate_email
 
+from herald_common.headers import ENCODED_WORD
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
@@ -30,8 +32,12 @@ class Recipient:
 def normalise_address(raw: str) -> str | None:
     """The address as email-validator normalises it (domain lowercased, no DNS), or None when it is not valid.
 
-    SMTPUTF8 (non-ASCII local parts) is refused: SES does not accept it.
+    SMTPUTF8 (non-ASCII local parts) is refused: SES does not accept it. So is an RFC 2047 encoded word in the
+    address (`=?utf-8?q?a=0D=0Ab?=@example.com` is valid atext): the `email` parser decodes it where it parses an
+    address, and no real mailbox is named like that.
     """
+    if ENCODED_WORD.search(raw):
+        return None
     try:
         return validate_email(raw.strip(), check_deliverability=False, allow_smtputf8=False).normalized
     except (EmailNotValidError, UnicodeError):

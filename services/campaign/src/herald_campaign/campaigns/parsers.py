@@ -10,6 +10,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from herald_campaign.campaigns.errors import MalformedRecipients
+from herald_common.json_depth import MAX_JSON_DEPTH, nests_deeper_than
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterable, AsyncIterator
@@ -17,6 +18,9 @@ if TYPE_CHECKING:
 # One recipient item (JSON) or one record (CSV) may not exceed this; it is far above any real recipient.
 MAX_ITEM_CHARS = 64 * 1024
 
+# An item is `{"email", "data": {...}}`: two levels above the deepest personalisation data the API accepts.
+MAX_ITEM_DEPTH = MAX_JSON_DEPTH + 2
+_TOO_DEEP = f"recipients: a value is nested more than {MAX_ITEM_DEPTH} levels deep."
 _WS = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
 
@@ -65,6 +69,10 @@ class _JsonReader:
                 obj, end = _DECODER.raw_decode(self.buf, self.pos)
             except json.JSONDecodeError:
                 obj, end = None, -1
+            except RecursionError as exc:  # the decoder's own limit, about 1,000 levels
+                raise MalformedRecipients(_TOO_DEEP) from exc
+            if end >= 0 and nests_deeper_than(obj, MAX_ITEM_DEPTH):
+                raise MalformedRecipients(_TOO_DEEP)
             # A number that ends the buffer may continue in the next chunk.
             if end >= 0 and (end < len(self.buf) or self.eof or not isinstance(obj, int | float)):
                 self.pos = end

@@ -138,3 +138,17 @@ class TemplateCatalog(Protocol):
     ) -> list[dict[str, Any]]:
         """One render result per recipient (`{email, subject, html, text}` or `{email, error}`), in order."""
         ...
+
+
+class SuppressionLookup(Protocol):
+    async def suppressed(self, tenant_id: str, emails: Sequence[str]) -> set[str]:
+        """Which of `emails` (suppression keys: normalised, lowercased) are on the tenant's suppression list."""
+        ...
+
+
+class TestSendQuota(Protocol):
+    per_window: int  # test emails a tenant may send per window
+
+    async def take(self, tenant_id: str, count: int, now: float) -> float | None:
+        """Count `count` test emails against the tenant's quota: None when they fit, else seconds until they would."""
+        ...

@@ -11,6 +11,7 @@ from herald_campaign.campaigns.models import Campaign, CampaignStatus, Priority,
 from herald_campaign.campaigns.rules import check_throttle, parse_send_at
 from herald_campaign.senders.schemas import SenderAuthenticationView
 from herald_common.headers import header_problem
+from herald_common.json_depth import check_depth
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -29,6 +30,11 @@ def _single_line(value: str | None) -> str | None:
 class RecipientIn(BaseModel):
     email: str = Field(max_length=320)
     data: dict[str, Any] | None = None
+
+    @field_validator("data")
+    @classmethod
+    def _shallow_data(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return check_depth(value)
 
 
 class CampaignCreate(BaseModel):
@@ -145,6 +151,11 @@ class TestSendRequest(BaseModel):
 
     emails: list[str] = Field(min_length=1, max_length=10)
     data: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("data")
+    @classmethod
+    def _shallow_data(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return check_depth(value)
 
     @field_validator("emails")
     @classmethod

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
+import time
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -14,8 +16,10 @@ from herald_campaign.campaigns.errors import (
     CampaignNotDraft,
     CampaignNotFound,
     CampaignNotRetryable,
+    CampaignNotTestable,
     RecipientLimitExceeded,
     RetryInProgress,
+    TestSendLimitExceeded,
 )
 from herald_campaign.campaigns.intake import AddressSet, IntakeCounts, RecipientFilter, address_key, invalid_row
 from herald_campaign.campaigns.models import Campaign, CampaignStatus, iso, new_campaign_id, utc_now
@@ -27,7 +31,13 @@ from herald_campaign.campaigns.rules import (
     plan_send,
     transition_target,
 )
-from herald_campaign.campaigns.testsend import HeaderInjection, build_test_message, herald_test_tags
+from herald_campaign.campaigns.testsend import (
+    TESTABLE_STATUSES,
+    HeaderInjection,
+    build_test_message,
+    herald_test_tags,
+    unsubscribe_link,
+)
 from herald_campaign.dynamo import decode_page_token, encode_page_token
 from herald_campaign.senders.service import refusal
 from herald_common.errors import Conflict, PayloadTooLarge
@@ -37,7 +47,15 @@ if TYPE_CHECKING:
 
     from herald_campaign.campaigns.fanout import FanoutRunner, FanoutSupervisor
     from herald_campaign.campaigns.intake import Recipient
-    from herald_campaign.campaigns.ports import CampaignStore, RecipientStore, RetryStore, TemplateCatalog, TestMailer
+    from herald_campaign.campaigns.ports import (
+        CampaignStore,
+        RecipientStore,
+        RetryStore,
+        SuppressionLookup,
+        TemplateCatalog,
+        TestMailer,
+        TestSendQuota,
+    )
     from herald_campaign.campaigns.retry import RetryRunner
     from herald_campaign.campaigns.schemas import CampaignCreate, CampaignUpdate, SendRequest, TestSendRequest
     from herald_campaign.senders.service import SenderAuthentication, SenderAuthenticator
@@ -67,6 +85,9 @@ class CampaignService:
         public_url: str = "",
         max_campaign_recipients: int | None = None,
         senders: SenderAuthenticator | None = None,
+        suppressions: SuppressionLookup | None = None,
+        test_quota: TestSendQuota | None = None,
+        unsubscribe_secret: str = "",
     ) -> None:
         self._store = store
         self._recipients = recipients
@@ -83,6 +104,9 @@ class CampaignService:
         self._public_url = public_url.rstrip("/")
         self._max_campaign = max_campaign_recipients
         self._senders = senders
+        self._suppressions = suppressions
+        self._test_quota = test_quota
+        self._unsubscribe_secret = unsubscribe_secret
 
     async def get(self, tenant_id: str, campaign_id: str) -> Campaign:
         """The tenant's campaign; another tenant's id is as unknown as a missing one."""
@@ -253,31 +277,55 @@ class CampaignService:
         self, tenant_id: str, campaign_id: str, body: TestSendRequest, authorization: str | None
     ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
         """Render the campaign (its pinned version, else the latest) for each address and send it through SES,
-        tagged as a test: no ledger entry, no counter. ((email, messageId) sent, (email, error) failed)."""
+        tagged as a test: no ledger entry, no counter, but every other sending rule (testsend.py).
+        ((email, messageId) sent, (email, error) failed)."""
         assert self._mailer is not None, "test sends need an SES client"
         campaign = await self.get(tenant_id, campaign_id)
-        preview_unsubscribe = f"{self._public_url}/u/test-send"
+        if campaign.status not in TESTABLE_STATUSES:
+            raise CampaignNotTestable(
+                f"Only a draft, scheduled or paused campaign can be test-sent; this one is {campaign.status.value}."
+            )
+        if self._senders is not None:
+            sender = await self._senders.check(campaign.from_address)
+            if sender.blocks_sending:
+                raise refusal(campaign.from_address, sender)
+        failed: list[tuple[str, str]] = []
+        emails = list(body.emails)
+        if self._suppressions is not None:
+            suppressed = await self._suppressions.suppressed(tenant_id, [address_key(e) for e in emails])
+            failed = [(e, "suppressed") for e in emails if address_key(e) in suppressed]
+            emails = [e for e in emails if address_key(e) not in suppressed]
+        if not emails:
+            return [], failed
+        if self._test_quota is not None:
+            retry_after = await self._test_quota.take(tenant_id, len(emails), time.time())
+            if retry_after is not None:
+                raise TestSendLimitExceeded(
+                    f"This tenant may send {self._test_quota.per_window} test emails an hour; this call would pass "
+                    "it. Try again later.",
+                    headers={"Retry-After": str(max(1, math.ceil(retry_after)))},
+                )
+        links = {e: unsubscribe_link(self._public_url, self._unsubscribe_secret, campaign, e) for e in emails}
         rendered = await self._templates.render(
             campaign.template_id,
             campaign.template_version,
-            [{"email": e, "data": body.data, "unsubscribeUrl": preview_unsubscribe} for e in body.emails],
+            [{"email": e, "data": body.data, "unsubscribeUrl": links[e]} for e in emails],
             authorization,
         )
         sent: list[tuple[str, str]] = []
-        failed: list[tuple[str, str]] = []
         tags = herald_test_tags(campaign)
-        for email, result in zip(body.emails, rendered, strict=True):
+        for email, result in zip(emails, rendered, strict=True):
             if result.get("error") is not None:
                 failed.append((email, f"render_error: {result['error']}"[:300]))
                 continue
             try:
                 raw = build_test_message(
                     campaign, email, str(result.get("subject") or ""), str(result.get("html") or ""),
-                    str(result["text"]) if result.get("text") else None,
+                    str(result["text"]) if result.get("text") else None, links[email],
                 )  # fmt: skip
                 sent.append((email, await self._mailer.send(email, raw, tags)))
             except HeaderInjection as exc:
-                failed.append((email, f"invalid_header: {exc}"))
+                failed.append((email, f"invalid_header: {exc}"[:300]))
             except ClientError as exc:
                 error = exc.response.get("Error", {})
                 failed.append((email, f"{error.get('Code', 'Error')}: {error.get('Message', '')}"[:300]))

@@ -10,6 +10,8 @@ from botocore.exceptions import ClientError
 from herald_campaign.dynamo import from_item, to_item
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from types_aiobotocore_dynamodb import DynamoDBClient
 
     from herald_campaign.dynamo import Item
@@ -61,6 +63,19 @@ class DynamoSuppressionStore:
         )
         item = response.get("Item")
         return Suppression.from_values(from_item(item)) if item else None
+
+    async def suppressed(self, tenant_id: str, emails: Sequence[str]) -> set[str]:
+        """Which of `emails` are on the tenant's list: one BatchGetItem per 100 keys (DynamoDB's limit)."""
+        found: set[str] = set()
+        keys = [to_item({"tenantId": tenant_id, "email": e}) for e in dict.fromkeys(emails)]
+        for start in range(0, len(keys), 100):
+            batch = {"Keys": keys[start : start + 100], "ConsistentRead": True, "ProjectionExpression": "email"}
+            request: dict[str, Any] = {self._table: batch}
+            while request:
+                response = await self._db.batch_get_item(RequestItems=request)
+                found.update(item["email"]["S"] for item in response.get("Responses", {}).get(self._table, []))
+                request = dict(response.get("UnprocessedKeys") or {})
+        return found
 
     async def remove(self, tenant_id: str, email: str) -> bool:
         """Take the address off the list; False when it was not on it."""

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 from pydantic.alias_generators import to_camel
 
 from herald_common.headers import header_problem
+from herald_common.json_depth import check_depth
 from herald_template.rendering import Recipient, RenderedEmail, TemplateSource
 
 if TYPE_CHECKING:
@@ -160,6 +161,11 @@ class RecipientIn(Schema):
     unsubscribe_url: str | None = Field(
         default=None, max_length=2048, description="Available as `unsubscribe_url` (default `#unsubscribe`)."
     )
+
+    @field_validator("data")
+    @classmethod
+    def _shallow_data(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return check_depth(value)
 
     def recipient(self) -> Recipient:
         return Recipient(self.email, self.data or {}, self.unsubscribe_url)
