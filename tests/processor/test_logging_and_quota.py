@@ -80,7 +80,7 @@ async def test_a_send_logs_its_ids_and_no_secret_or_recipient_list(herald_settin
             async def quota_sampled() -> bool:
                 return (REGISTRY.get_sample_value("herald_ses_quota_used_ratio") or -1.0) > 0
 
-            await wait_for(quota_sampled, timeout=10)
+            await wait_for(quota_sampled)
 
     assert tokens, "the flow never called the template service"
     assert set(tokens) == {settings.service_key.get_secret_value()}
