@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Self
 
+from herald_cli.stack import stop_process
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -121,12 +123,7 @@ class DevIdentityProvider:
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
