@@ -13,7 +13,8 @@ Two events for one recipient in the same batch are planned in turn: the second a
 Everything the batch path does not take on is handled one event at a time by `EventIngestor` with its proven
 claim → move → count → done sequence: events whose transaction condition failed (a row moved meanwhile, an event
 already known or in flight), Send events that reconcile an in-doubt row, soft bounces that re-queue a recipient,
-and redeliveries of events the one-at-a-time path left half done.
+hard bounces and complaints that suppress without moving their row, and redeliveries of events the one-at-a-time
+path left half done. Why both paths stay: docs/architecture.md, "Why both ways of writing stay".
 """
 
 from __future__ import annotations
@@ -203,7 +204,10 @@ class BatchIngestor:
             return _SLOW if readiness is Settle.ACT else Outcome.RECORDED
         transition = self._single.plan(item.event, row, item.event.timestamp or self._single.now_iso())
         if transition is None:
-            return Outcome.STALE
+            # A hard bounce or complaint suppresses its address even when its row has moved past it (a bounce after
+            # a Reject, a redelivery): the one-at-a-time path does so, and a batch write carries a suppression only
+            # with a ledger move.
+            return _SLOW if item.event.suppression_reason is not None else Outcome.STALE
         return CountingWrite(
             item.ref,
             item.email,
