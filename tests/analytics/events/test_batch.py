@@ -333,3 +333,23 @@ async def test_a_hard_bounce_suppresses_even_when_its_row_has_moved_past_it(harn
     assert (await harness.suppression(emails[1]) or {})["reason"] == "complaint"
     assert _counters(await harness.campaign()) == {"rejectedCount": 1, "complainedCount": 1}  # neither counted twice
     assert (await harness.ledger(emails[0]))["delivery"] == "rejected"
+
+
+async def test_a_hard_bounce_suppresses_a_stranger_and_an_address_of_an_unknown_campaign(harness, make_event):
+    other = "camp_doesnotexist000000"
+    await harness.seed_campaign(recipientCount=1, sentCount=1)
+    await harness.seed_ledger("ada@example.com")
+    await harness.seed_ledger("bob@example.com", campaign=other)  # a ledger row, but no campaign item
+    events = _events(
+        make_event,
+        [
+            ("Bounce", "stranger@example.com", {}),  # tagged with the campaign, not one of its recipients
+            ("Bounce", "bob@example.com", {"campaign": other, "message_id": "m-other"}),
+            ("Delivery", "ada@example.com", {}),
+        ],
+    )
+    assert await _batch(harness, _single(harness, _Updates(), _Clock())).ingest_many(events) == [None] * 3
+
+    assert (await harness.suppression("stranger@example.com") or {}).get("reason") == "bounce"
+    assert (await harness.suppression("bob@example.com") or {}).get("reason") == "bounce"
+    assert _counters(await harness.campaign()) == {"deliveredCount": 1}
