@@ -2,12 +2,11 @@
 
 moto used to build each service's routes on the first requests' own threads, several at once; werkzeug compiles
 rules through `ast.parse`, and CPython 3.11's AST conversion breaks ("AST constructor recursion depth mismatch")
-when the garbage collector lets another thread parse in the middle of it. That takes a collector pause inside a
-parse of a few dozen nodes, too rare to hit on demand: seen on 3 of about 15 stacks. So each emulator here runs with
-`ast.parse` wrapped to widen that window (a short sleep inside) and to count two threads parsing at once, the
-condition the crash needs; on the old emulator every round counted thousands of them (2,758 to 2,784 of 2,888
-parses), and none here. The real crash needs a collector pause the test cannot place, so it cannot be made to fail
-with the 500 itself.
+when the garbage collector runs a finalizer in the middle of it and another thread parses meanwhile: seen on 3 of
+about 15 stacks. Each emulator here runs with `ast.parse` wrapped to make that likely (finalizer garbage before
+each parse, frequent collections, a short sleep) and to count two threads parsing at once, the condition the crash
+needs. On the old emulator all of 6 rounds counted thousands of overlaps (2,562 to 2,782) and one got the 500
+itself (4 of 6 did with the garbage but without the sleep, which orders the parses a little); here there are none.
 
 Each round is a new process: moto's routes are process-global, so only a fresh process has none built.
 """
@@ -41,10 +40,18 @@ pytestmark = pytest.mark.timeout(120)
 ROUNDS = 3
 CALLS_PER_SERVICE = 4
 
-# The emulator in the foreground, with `ast.parse` instrumented; at exit it prints what it counted as JSON.
+# The emulator in the foreground, `ast.parse` instrumented; at exit it prints what it counted as JSON.
 PROBE = """
-import ast, json, sys, threading, time
+import ast, gc, json, sys, threading, time
 from herald_emulator.cli import main
+
+class Litter:
+    # Garbage whose finalizer runs Python code, as a busy server's does (generators, sockets): the collector running
+    # it inside an AST conversion is what lets another thread's parse in.
+    def __init__(self):
+        self.me = self
+    def __del__(self):
+        [i for i in range(2)]
 
 original, lock = ast.parse, threading.Lock()
 seen = {"parses": 0, "overlaps": 0, "inside": 0}
@@ -55,13 +62,16 @@ def parse(*args, **kwargs):
         seen["inside"] += 1
         seen["overlaps"] += seen["inside"] > 1
     try:
-        time.sleep(0.002)  # the window a collector pause opens in the middle of a parse
+        time.sleep(0.002)  # a wider window for another thread to enter
+        for _ in range(30):
+            Litter()
         return original(*args, **kwargs)
     finally:
         with lock:
             seen["inside"] -= 1
 
 ast.parse = parse
+gc.set_threshold(5, 10, 10)  # collect often, so a collection falls inside the conversion
 main(sys.argv[1:])
 print(json.dumps(seen), flush=True)
 """
