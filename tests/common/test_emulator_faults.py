@@ -123,6 +123,23 @@ async def test_max_send_rate_throttles_the_excess(control, ses):
     assert 2 <= accepted <= 5
 
 
+async def test_the_reported_max_send_rate_is_the_one_enforced(control, ses):
+    # No rate fault: no rate enforced, reported as SES reports an unlimited quota.
+    v2, v1 = (await ses.sesv2.get_account())["SendQuota"], await ses.ses.get_send_quota()
+    assert v2["MaxSendRate"] == v1["MaxSendRate"] == -1.0
+    await control.put("/_emulator/faults", json={"sesMaxSendRate": 7.5})
+    v2, v1 = (await ses.sesv2.get_account())["SendQuota"], await ses.ses.get_send_quota()
+    assert v2["MaxSendRate"] == v1["MaxSendRate"] == 7.5
+    # The daily quota and the count sent are moto's, the same through both APIs, and a send counts.
+    assert v2["Max24HourSend"] == v1["Max24HourSend"] == 200.0
+    assert v2["SentLast24Hours"] == v1["SentLast24Hours"]
+    await control.delete("/_emulator/faults")
+    await send_v2(ses)
+    after = await ses.ses.get_send_quota()
+    assert after["SentLast24Hours"] == v1["SentLast24Hours"] + 1
+    assert (await ses.sesv2.get_account())["SendQuota"]["SentLast24Hours"] == after["SentLast24Hours"]
+
+
 async def test_latency_delays_the_answer(control, ses):
     await control.put("/_emulator/faults", json={"sesLatencyMs": 300})
     started = time.monotonic()

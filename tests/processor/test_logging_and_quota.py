@@ -13,7 +13,7 @@ from prometheus_client import REGISTRY
 
 from herald_common.metrics import SES_QUOTA_USED
 from herald_processor.app import create_app
-from herald_processor.ses import send_quota_used
+from herald_processor.ses import account_send_rate, send_quota_used
 from tests.common.log_capture import json_logs
 from tests.processor.test_against_emulator import (
     TENANT,
@@ -103,7 +103,7 @@ async def test_a_send_logs_its_ids_and_no_secret_or_recipient_list(herald_settin
 
 
 class FakeSesV2:
-    """SES v2's GetAccount (the emulator does not answer it); only SendQuota matters here."""
+    """SES v2's GetAccount with any quota (the emulator's is moto's 200 a day); only SendQuota matters here."""
 
     def __init__(self, quota: dict[str, float]) -> None:
         self.quota = quota
@@ -124,3 +124,10 @@ async def test_quota_used_from_ses_v2_and_none_when_unlimited_or_unknown() -> No
     assert await send_quota_used(sesv2=FakeSesV2({"Max24HourSend": -1.0, "SentLast24Hours": 9.0})) is None  # type: ignore[arg-type]
     assert await send_quota_used(sesv2=FakeSesV2({})) is None  # type: ignore[arg-type]
     assert await send_quota_used() is None
+
+
+async def test_the_account_rate_is_the_quota_s_max_send_rate_and_none_when_unlimited_or_unknown() -> None:
+    assert await account_send_rate(sesv2=FakeSesV2({"MaxSendRate": 14.0})) == 14.0  # type: ignore[arg-type]
+    assert await account_send_rate(sesv2=FakeSesV2({"MaxSendRate": -1.0})) is None  # type: ignore[arg-type]
+    assert await account_send_rate(sesv2=FakeSesV2({})) is None  # type: ignore[arg-type]
+    assert await account_send_rate() is None

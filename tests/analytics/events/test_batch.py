@@ -307,3 +307,50 @@ async def test_a_batch_larger_than_one_transaction_is_counted_whole(harness, mak
     assert counter.calls == ["BatchGetItem", "TransactWriteItems", "TransactWriteItems"]
     assert _counters(await harness.campaign()) == {"bouncedCount": 60}
     assert all([(await harness.suppression(e) or {}).get("reason") == "bounce" for e in emails])
+
+
+async def test_a_hard_bounce_suppresses_even_when_its_row_has_moved_past_it(harness, make_event):
+    # Found by the property test (test_counting_paths.py): the one-at-a-time path suppressed such an address, the
+    # batch path did not, since its suppression rode only with a ledger move.
+    emails = _emails(2)
+    await harness.seed_campaign(recipientCount=2, sentCount=2)
+    await harness.seed_ledger(*emails)
+    batch = _batch(harness, _single(harness, _Updates(), _Clock()))
+    reject, bounce = _events(make_event, [("Reject", emails[0], {}), ("Bounce", emails[0], {})])
+    complaint, late_complaint = _events(
+        make_event, [("Complaint", emails[1], {}), ("Complaint", emails[1], {"feedbackId": "0100-complaint-2"})]
+    )
+    assert await batch.ingest_many([reject, complaint]) == [None, None]
+    assert await harness.suppression(emails[0]) is None  # a Reject is not the address's fault
+    assert (await harness.suppression(emails[1]) or {})["reason"] == "complaint"
+
+    await harness.dynamodb.delete_item(  # so the second complaint has something to do
+        TableName=harness.settings.resources.suppressions_table,
+        Key={"tenantId": {"S": "acme"}, "email": {"S": emails[1]}},
+    )
+    assert await batch.ingest_many([bounce, late_complaint]) == [None, None]
+
+    assert (await harness.suppression(emails[0]) or {})["reason"] == "bounce"
+    assert (await harness.suppression(emails[1]) or {})["reason"] == "complaint"
+    assert _counters(await harness.campaign()) == {"rejectedCount": 1, "complainedCount": 1}  # neither counted twice
+    assert (await harness.ledger(emails[0]))["delivery"] == "rejected"
+
+
+async def test_a_hard_bounce_suppresses_a_stranger_and_an_address_of_an_unknown_campaign(harness, make_event):
+    other = "camp_doesnotexist000000"
+    await harness.seed_campaign(recipientCount=1, sentCount=1)
+    await harness.seed_ledger("ada@example.com")
+    await harness.seed_ledger("bob@example.com", campaign=other)  # a ledger row, but no campaign item
+    events = _events(
+        make_event,
+        [
+            ("Bounce", "stranger@example.com", {}),  # tagged with the campaign, not one of its recipients
+            ("Bounce", "bob@example.com", {"campaign": other, "message_id": "m-other"}),
+            ("Delivery", "ada@example.com", {}),
+        ],
+    )
+    assert await _batch(harness, _single(harness, _Updates(), _Clock())).ingest_many(events) == [None] * 3
+
+    assert (await harness.suppression("stranger@example.com") or {}).get("reason") == "bounce"
+    assert (await harness.suppression("bob@example.com") or {}).get("reason") == "bounce"
+    assert _counters(await harness.campaign()) == {"deliveredCount": 1}

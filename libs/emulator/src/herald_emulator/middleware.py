@@ -8,6 +8,9 @@ Control routes:
   subset)
 - `POST /_emulator/reset` → empties moto, the log, pending events and faults, then provisions again
 - `GET /_emulator/health` → 200 `{"status": "ok"}` once provisioned (503 `{"status": "provisioning"}` before)
+
+SES's account quota (v2 GetAccount, v1 GetSendQuota) is answered here too: its `MaxSendRate` is the `sesMaxSendRate`
+fault (quota.py).
 """
 
 from __future__ import annotations
@@ -41,6 +44,15 @@ from herald_emulator.messages import (
     accepted_message_id,
     parse_v1_send,
     parse_v2_send,
+)
+from herald_emulator.quota import (
+    UNLIMITED,
+    V1_QUOTA_ACTION,
+    V2_ACCOUNT_PATH,
+    SendQuota,
+    v1_action,
+    v1_send_quota,
+    v2_account,
 )
 from herald_emulator.ses_events import EventPublisher, build_events, mail_object
 
@@ -119,15 +131,30 @@ class EmulatorMiddleware:
                 _read_body(environ)  # the request is consumed as if run, so its keep-alive connection stays usable
                 return _answer(start_response, fault)
         scope = _CREDENTIAL_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
-        if scope is not None and environ.get("REQUEST_METHOD") == "POST":
+        method = environ.get("REQUEST_METHOD")
+        if scope is not None and method == "GET" and path == V2_ACCOUNT_PATH:
+            return _answer(start_response, v2_account(self._quota(scope.group(1))))
+        if scope is not None and method == "POST":
             request: SendRequest | None = None
             if path == V2_SEND_PATH:
                 request = parse_v2_send(_read_body(environ))
             elif path in ("", "/"):
-                request = parse_v1_send(_read_body(environ))
+                body = _read_body(environ)
+                if v1_action(body) == V1_QUOTA_ACTION:
+                    return _answer(start_response, v1_send_quota(self._quota(scope.group(1))))
+                request = parse_v1_send(body)
             if request is not None:
                 return self._send(environ, start_response, request, scope.group(1))
         return self._app(environ, start_response)
+
+    def _quota(self, region: str) -> SendQuota:
+        moto_quota = ses_backends[_account_id()][region].get_send_quota()
+        rate = self.faults.faults.sesMaxSendRate
+        return SendQuota(
+            max_24_hour_send=float(moto_quota.max24_hour_send),
+            max_send_rate=rate if rate else UNLIMITED,
+            sent_last_24_hours=float(moto_quota.sent_last24_hours),
+        )
 
     # SES sends ---------------------------------------------------------------------------------------------
     def _send(

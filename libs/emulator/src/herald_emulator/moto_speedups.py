@@ -42,6 +42,7 @@ from moto.sqs import models as _sqs_models
 from moto.sqs.exceptions import ReceiptHandleIsInvalid
 
 from herald_emulator import moto_dynamodb
+from herald_emulator.moto_routes import HERALD_SERVICES
 
 # Typed as Any: these are monkeypatched modules, not APIs called as declared.
 moto_backends: Any = _moto_backends
@@ -236,9 +237,6 @@ def _moto_modules() -> tuple[str, ...]:
 
 
 _original_list_of_moto_modules = moto_backends.list_of_moto_modules
-
-
-HERALD_SERVICES = ("dynamodb", "s3", "sqs", "sns", "ses", "sesv2")
 
 
 def apply() -> None:

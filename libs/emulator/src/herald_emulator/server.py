@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 from a2wsgi import WSGIMiddleware
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
 from herald_common.provisioning import Provisioned, provision_sync
 from herald_common.settings import HeraldSettings
-from herald_emulator import moto_speedups
+from herald_emulator import moto_routes, moto_speedups
 from herald_emulator.middleware import EmulatorMiddleware
 
 if TYPE_CHECKING:
@@ -49,9 +49,9 @@ class Emulator:
         self._thread: threading.Thread | None = None
         self.prefix = prefix
         self.identities = tuple(identities)
-        self.middleware = EmulatorMiddleware(
-            DomainDispatcherApplication(create_backend_app), after_reset=self._reprovision
-        )
+        dispatcher = DomainDispatcherApplication(moto_routes.create_app)
+        moto_routes.prepare(dispatcher)  # before serving: several first requests building them at once crash
+        self.middleware = EmulatorMiddleware(dispatcher, after_reset=self._reprovision)
 
     @property
     def url(self) -> str:

@@ -98,8 +98,9 @@ def create_app(
                 )
             )
             account_rate = None
-            if settings.ses_max_send_rate is None and settings.aws_endpoint_url is None:
-                account_rate = await account_send_rate(sesv2=aws.sesv2, ses=aws.ses)  # real SES: its quota
+            if settings.ses_max_send_rate is None:
+                # SES's quota, on AWS and on Herald's emulator alike (it reports its `sesMaxSendRate` fault).
+                account_rate = await account_send_rate(sesv2=aws.sesv2, ses=aws.ses)
             service = build_service(settings, aws, http, account_rate=account_rate)
             worker = ProcessorWorker(
                 settings,

@@ -42,8 +42,8 @@ class Settings(ServiceKeySettings):
     ses_max_send_rate: float | None = Field(
         default=None,
         gt=0,
-        description="account-wide emails per second across all processors (default: SES GetSendQuota's "
-        "MaxSendRate on real AWS, none against an emulator)",
+        description="account-wide emails per second across all processors (default: SES GetAccount's / "
+        "GetSendQuota's MaxSendRate, read at startup; Herald's emulator reports its sesMaxSendRate fault)",
     )
     throttle_backend: Literal["dynamodb", "local"] = Field(
         default="dynamodb", description="rate limits shared through the throttle table, or per process"

@@ -70,15 +70,17 @@ def classify_error(exc: BaseException) -> SendOutcome:
 
 
 async def account_send_rate(*, sesv2: SESV2Client | None = None, ses: SESClient | None = None) -> float | None:
-    """The account's SES maximum send rate (emails per second) from GetSendQuota / GetAccount; None if unknown."""
+    """The account's SES maximum send rate (emails per second) from GetSendQuota / GetAccount; None if unknown or
+    unlimited (SES's -1, which is what Herald's emulator answers when it enforces no rate)."""
+    rate: float | None = None
     try:
         if sesv2 is not None:
-            return float((await sesv2.get_account())["SendQuota"]["MaxSendRate"])
-        if ses is not None:
-            return float((await ses.get_send_quota())["MaxSendRate"])
+            rate = float((await sesv2.get_account())["SendQuota"]["MaxSendRate"])
+        elif ses is not None:
+            rate = float((await ses.get_send_quota())["MaxSendRate"])
     except (ClientError, BotoCoreError, KeyError) as exc:
         log.warning("processor.send_quota_unknown", error=str(exc))
-    return None
+    return rate if rate is not None and rate > 0 else None
 
 
 async def send_quota_used(*, sesv2: SESV2Client | None = None, ses: SESClient | None = None) -> float | None:

@@ -13,7 +13,8 @@ Two events for one recipient in the same batch are planned in turn: the second a
 Everything the batch path does not take on is handled one event at a time by `EventIngestor` with its proven
 claim → move → count → done sequence: events whose transaction condition failed (a row moved meanwhile, an event
 already known or in flight), Send events that reconcile an in-doubt row, soft bounces that re-queue a recipient,
-and redeliveries of events the one-at-a-time path left half done.
+hard bounces and complaints that suppress without counting, and redeliveries of events the one-at-a-time
+path left half done. Why both paths stay: docs/architecture.md, "Why both ways of writing stay".
 """
 
 from __future__ import annotations
@@ -172,6 +173,9 @@ class BatchIngestor:
                         campaignId=write.ref.campaign_id,
                     )
             for write in result.unknown_campaign:
+                if write.suppression is not None:
+                    slow.append(writes[id(write)])  # suppressed there, its campaign found unknown there
+                    continue
                 log.warning(
                     "analytics.event_unknown_campaign", tenantId=write.ref.tenant_id, campaignId=write.ref.campaign_id
                 )
@@ -191,6 +195,8 @@ class BatchIngestor:
         """What one event does to its row as read: a write, an outcome without one, an error for its message, or
         `_SLOW` (the one-at-a-time path's business)."""
         if row is None:
+            if item.event.suppression_reason is not None:
+                return _SLOW  # still suppresses the address, as below
             log.warning(
                 "analytics.event_unknown_recipient",
                 tenantId=item.ref.tenant_id,
@@ -208,7 +214,10 @@ class BatchIngestor:
             return _SLOW if readiness is Settle.ACT else Outcome.RECORDED
         transition = self._single.plan(item.event, row, item.event.timestamp or self._single.now_iso())
         if transition is None:
-            return Outcome.STALE
+            # A hard bounce or complaint suppresses its address even when it counts nothing (its row moved past it:
+            # a bounce after a Reject, a redelivery; or no row, or no campaign): the one-at-a-time path does so,
+            # while a batch write carries a suppression only with a ledger move and a counter update.
+            return _SLOW if item.event.suppression_reason is not None else Outcome.STALE
         return CountingWrite(
             item.ref,
             item.email,

@@ -8,21 +8,17 @@ scheduler resumes it where it stopped; batch ids are positions, so a resumed fan
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import TYPE_CHECKING
 
 import structlog
 
+from herald_campaign.campaigns.job_queue import job_message
 from herald_campaign.campaigns.models import Campaign, CampaignStatus, iso, utc_now
-from herald_campaign.campaigns.rules import abatched, batch_id
+from herald_campaign.campaigns.rules import abatched
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-    from herald_campaign.campaigns.intake import Recipient
-    from herald_campaign.campaigns.ports import FanoutStore, JobQueue, RecipientStore
-    from herald_campaign.campaigns.retry import RetryResumer
+    from herald_campaign.campaigns.ports import FanoutStore, JobQueue, RecipientStore, RetryResumption
 
 log = structlog.get_logger("herald.campaign.fanout")
 
@@ -32,24 +28,6 @@ BATCHES_PER_HEARTBEAT = 10
 # parsing competes with it for the event loop (the answer time must not grow with the campaign's size).
 FANOUT_START_DELAY_SECONDS = 0.05
 _STOP_STATUSES = frozenset({CampaignStatus.CANCELLED, CampaignStatus.FAILED})
-
-
-def job_message(
-    c: Campaign, position: int, recipients: Sequence[Recipient], *, batch: str | None = None
-) -> tuple[str, str]:
-    """(entry id, body) of one email-jobs message, in the shape of docs/architecture.md. The batch id is the
-    position's (`batch_000001`) unless `batch` names another (retry-failed's `retry_1_000001`)."""
-    bid = batch or batch_id(position)
-    body = {
-        "campaignId": c.campaign_id,
-        "tenantId": c.tenant_id,
-        "batchId": bid,
-        "recipients": [r.to_json() for r in recipients],
-        "templateId": c.template_id,
-        "templateVersion": c.template_version,
-        "priority": c.priority.value,
-    }
-    return bid, json.dumps(body, separators=(",", ":"), ensure_ascii=False)
 
 
 class FanoutRunner:
@@ -158,7 +136,7 @@ class Scheduler:
         runner: FanoutRunner,
         interval: float,
         *,
-        retries: RetryResumer | None = None,
+        retries: RetryResumption | None = None,
     ) -> None:
         self._store = store
         self._supervisor = supervisor

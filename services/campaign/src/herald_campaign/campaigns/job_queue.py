@@ -1,25 +1,46 @@
-"""The email-jobs queues adapter: SendMessageBatch within SQS's limits onto the campaign priority's queue, retrying
-entries SQS reports as failed."""
+"""The email-jobs queues: the shape of one message (what the fan-out and retry-failed both queue, so it lives with
+the queue rather than in either of them) and the adapter, SendMessageBatch within SQS's limits onto the campaign
+priority's queue, retrying entries SQS reports as failed."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import TYPE_CHECKING
 
-from herald_campaign.campaigns.rules import group_messages
+from herald_campaign.campaigns.rules import batch_id, group_messages
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from types_aiobotocore_sqs import SQSClient
 
-    from herald_campaign.campaigns.models import Priority
+    from herald_campaign.campaigns.intake import Recipient
+    from herald_campaign.campaigns.models import Campaign, Priority
 
 # SQS quotas (AWS SQS developer guide): at most 10 entries per SendMessageBatch and 256 KiB for the whole request.
 SQS_MAX_BATCH_ENTRIES = 10
 SQS_MAX_BATCH_BYTES = 256 * 1024
 # Entries SQS rejects inside a successful call (throttled, internal error) are re-sent this many times.
 ENTRY_RETRIES = 3
+
+
+def job_message(
+    c: Campaign, position: int, recipients: Sequence[Recipient], *, batch: str | None = None
+) -> tuple[str, str]:
+    """(entry id, body) of one email-jobs message, in the shape of docs/architecture.md. The batch id is the
+    position's (`batch_000001`) unless `batch` names another (retry-failed's `retry_1_000001`)."""
+    bid = batch or batch_id(position)
+    body = {
+        "campaignId": c.campaign_id,
+        "tenantId": c.tenant_id,
+        "batchId": bid,
+        "recipients": [r.to_json() for r in recipients],
+        "templateId": c.template_id,
+        "templateVersion": c.template_version,
+        "priority": c.priority.value,
+    }
+    return bid, json.dumps(body, separators=(",", ":"), ensure_ascii=False)
 
 
 class JobQueueError(RuntimeError):

@@ -128,6 +128,15 @@ class RetryStore(Protocol):
     async def claim_abandoned(self, run: RetryRun, *, owner: str, lease_until: int) -> RetryRun | None: ...
 
 
+class RetryResumption(Protocol):
+    """What the scheduler asks of retry-failed (`retry.RetryResumer`), declared as a port so that fanout.py, which
+    holds the scheduler, never imports retry.py (the two imported each other)."""
+
+    async def tick(self) -> int:
+        """Take over every abandoned retry-failed run; the number taken."""
+        ...
+
+
 class TemplateCatalog(Protocol):
     async def latest_version(self, template_id: str, authorization: str | None) -> int:
         """The template's latest version, asked with the caller's own credentials. TemplateNotFound if absent."""

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from herald_campaign.campaigns.fanout import job_message
 from herald_campaign.campaigns.intake import AddressSet, address_key
+from herald_campaign.campaigns.job_queue import job_message
 from herald_campaign.campaigns.models import iso, utc_now
 from herald_campaign.campaigns.rules import abatched, is_retryable_failure, retry_batch_id
 
