@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from herald_template.rendering.text import html_to_text
 
 
@@ -28,15 +26,3 @@ def test_entities_are_decoded_and_images_keep_alt_text() -> None:
 
 def test_fragment_and_javascript_links_are_not_repeated() -> None:
     assert html_to_text('<a href="#top">Top</a> <a href="javascript:void(0)">x</a>') == "Top x"
-
-
-def test_tick_is_called_so_a_deadline_covers_conversion() -> None:
-    calls = []
-    html_to_text("<p>a</p>" * 10, lambda: calls.append(1))
-    assert len(calls) >= 30
-
-    def boom() -> None:
-        raise TimeoutError
-
-    with pytest.raises(TimeoutError):
-        html_to_text("<p>a</p>", boom)

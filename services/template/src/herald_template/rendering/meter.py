@@ -50,6 +50,13 @@ class RenderLimits:
 
 def _children(item: Any) -> abc.Iterable[Any] | None:
     """The items a container holds (None for a scalar)."""
+    kind = type(item)
+    if kind is str or kind is int or kind is float:  # request data is mostly these: skip the ABC checks below
+        return None
+    if kind is dict:
+        return item.items()  # type: ignore[no-any-return]
+    if kind is list or kind is tuple:
+        return item  # type: ignore[no-any-return]
     if isinstance(item, abc.Mapping):
         return item.items()
     if isinstance(item, (list, tuple, set, frozenset, abc.KeysView, abc.ValuesView, abc.ItemsView)):
@@ -74,6 +81,8 @@ def weigh(value: Any, cap: int) -> int:
     Shared references count each time they are reached (that is what `str()` of the value costs), but each distinct
     container is walked once, so weighing `[a, a, a]` costs no more than weighing `a`.
     """
+    if isinstance(value, str):  # the common case, O(1)
+        return len(value)
     memo: dict[int, int] = {}
 
     def walk(item: Any) -> int:
@@ -121,15 +130,20 @@ class RenderMeter:
         """Refuse to stringify or copy `value` if that alone would exceed the allowance (nothing is charged)."""
         if isinstance(value, str):  # the common case, O(1)
             self.fits(len(value))
-        else:
+        elif type(value) is int:  # the next most common (counts, prices), also O(1)
+            self.fits(value.bit_length() // 3 + 1)
+        elif type(value) is not float and value is not None:
             self.fits(weigh(value, self.remaining), "a value")
 
     def charge(self, value: Any) -> Any:
         """Charge a produced value against the allowance; return it unchanged."""
         self.tick()
-        if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > self.limits.max_int_bits:
-            raise RenderLimitExceeded(f"A number in the template grew past {self.limits.max_int_bits} bits.")
-        cost = len(value) if isinstance(value, str) else weigh(value, self.remaining)
+        if isinstance(value, str):
+            cost = len(value)
+        else:
+            if isinstance(value, int) and value.bit_length() > self.limits.max_int_bits:
+                raise RenderLimitExceeded(f"A number in the template grew past {self.limits.max_int_bits} bits.")
+            cost = weigh(value, self.remaining)
         self.remaining -= cost
         if self.remaining < 0:
             raise RenderLimitExceeded(
