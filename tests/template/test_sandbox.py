@@ -196,6 +196,11 @@ HOSTILE = [
     "{% set x %}{% for i in range(10000) %}" + "y" * 5000 + "{% endfor %}{% endset %}{{ x|length }}",
     "{% macro m() %}{% for i in range(10000) %}" + "y" * 5000 + "{% endfor %}{% endmacro %}{{ m()|length }}",
     "{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}",
+    # No loop anywhere: the deadline is checked at every macro call.
+    "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(40) }}",
+    # Captured output that stays small per piece but would join into gigabytes.
+    "{% set x %}{% for i in range(10000) %}{% for j in range(10000) %}" + "y" * 500 + "{% endfor %}{% endfor %}"
+    "{% endset %}{{ x|length }}",
     "{% set l = [[0] * 1000] * 1000 %}{{ l|sum(start=[])|length }}",
     "{{ ('a' * 999999)|wordwrap(1, true, 'x' * 999999) }}",
 ]
