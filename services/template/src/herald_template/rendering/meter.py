@@ -1,12 +1,15 @@
 """The bounds one recipient's render must stay inside, metered while the template runs.
 
 Two budgets, both per recipient:
-- wall time: every sandbox hook (operators, calls, attribute lookups, filters, loop iterations, output) checks the
-  deadline, so a loop that emits nothing is stopped as surely as one that emits a lot;
-- work: every value the template produces (operator and call results, filter results, each piece of output,
-  including output captured by `{% set %}` blocks and macros) is charged by its size. Allocation is cumulative, so
-  live memory can never exceed the allowance, and operations that multiply (`*`, `**`, widths, `join`, `replace`)
-  are checked *before* they run, so nothing huge is ever allocated.
+- wall time: the hooks through which a template can repeat work check the deadline (every loop iteration, every
+  call, macros included, every filter, the intercepted operators, every join of captured output), so a loop that
+  emits nothing is stopped as surely as one that emits a lot; straight-line code runs once per statement of a
+  bounded source, and is not checked;
+- work: every value the template builds (operator and call results, filter results, output captured by
+  `{% set %}` blocks, macros, call and filter blocks when it is joined) is charged by its size; the email's own
+  output is counted against the output limit. Allocation is cumulative, so live memory can never exceed the
+  allowance, and operations that multiply (`*`, `**`, `~`, widths, `join`, `replace`) are checked *before* they
+  run, so nothing huge is ever allocated.
 
 Why a thread-local: recipients are rendered one after another inside a worker thread, and every hook runs in that
 thread, so the active meter is found without threading it through Jinja's generated code.
