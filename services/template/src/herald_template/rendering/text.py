@@ -4,9 +4,9 @@ Mail clients that show text (and spam filters that compare both parts) expect th
 tags are dropped, `<a href>` targets are kept after their label, block elements start new lines, scripts and styles
 disappear, whitespace is collapsed.
 
-It runs inside a recipient's render without deadline checks of its own: one regex match per token of HTML that the
-output limit has already bounded (a deadline check per token cost more than a third of a render, and could not
-interrupt a single match anyway).
+It runs inside a recipient's render without deadline checks of its own (a check per token cost more than a third of
+a render, and could not interrupt a single regex match anyway): the scan is linear in the HTML, which the output
+limit has already bounded.
 """
 
 from __future__ import annotations
@@ -29,10 +29,13 @@ _BLANK_LINES = re.compile(r"\n{3,}")
 # One token at a time: a comment, a declaration or processing instruction, a tag (quoted attribute values may hold
 # `>`), a run of text, or a stray `<`. A regex scanner rather than `html.parser`: the text part is generated for
 # every recipient, and the stdlib parser cost more than the rest of a render put together.
+# A tag never runs past the next `<`, and its quantifiers are possessive: a failed tag is given up at the next `<`
+# without backtracking, so the scan stays linear in the HTML whatever a template outputs (an unclosed `<a` repeated
+# a few thousand times used to keep one match busy for hours). Browsers do not read a raw `<` inside a tag either.
 _TOKEN = re.compile(
     r"""<!--.*?(?:-->|\Z)
       | <[!?][^>]*>?
-      | <(/?)([a-zA-Z][^\s/>]*)((?:[^>"']|"[^"]*"|'[^']*')*)>
+      | <(/?)([a-zA-Z][^\s/><]*+)((?:[^>"'<]++|"[^"<]*+"|'[^'<]*+')*+)>
       | [^<]+
       | <""",
     re.S | re.X,
