@@ -218,6 +218,21 @@ def test_hostile_templates_are_stopped_quickly(html: str) -> None:
     assert time.monotonic() - started < 15
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        "'<' * 1000000",  # escaped into a fresh 4 MB string each time
+        "['<' * 100000] * 10",  # stringified into a fresh 6 MB string each time
+    ],
+)
+def test_output_kept_by_a_block_is_charged_as_it_is_produced(value: str) -> None:
+    # The set block's buffer keeps every piece until the block is joined: each `{{ }}` is charged, so this stops
+    # after a few pieces, not at the join after a second of filling memory (nor at the deadline).
+    html = f"{{% set v = {value} %}}{{% set x %}}{{% for i in range(10000) %}}{{{{ v }}}}{{% endfor %}}{{% endset %}}"
+    with pytest.raises(RenderLimitExceeded, match="more data than the render allows|build a value too large"):
+        ENGINE.render(ENGINE.compile(TemplateSource("s", html + "{{ x|length }}")), ADA)
+
+
 def test_output_size_limit_counts_all_parts() -> None:
     engine = RenderEngine(RenderLimits(max_output_bytes=1000))
     ok = engine.compile(TemplateSource("s", "{% for i in range(100) %}ab{% endfor %}", "x" * 500))

@@ -147,12 +147,16 @@ class RenderMeter:
             if isinstance(value, int) and value.bit_length() > self.limits.max_int_bits:
                 raise RenderLimitExceeded(f"A number in the template grew past {self.limits.max_int_bits} bits.")
             cost = weigh(value, self.remaining)
+        self.spend(cost)
+        return value
+
+    def spend(self, cost: int) -> None:
+        """Take `cost` characters off the allowance (no deadline check: for the hot paths)."""
         self.remaining -= cost
         if self.remaining < 0:
             raise RenderLimitExceeded(
                 "The template produced more data than the render allows (directly or inside blocks and macros)."
             )
-        return value
 
     def guard_iterator(self, iterator: abc.Iterator[Any], charge_items: bool) -> Iterator[Any]:
         """Iterate with a deadline check per item (and a charge per item for freshly built ones)."""

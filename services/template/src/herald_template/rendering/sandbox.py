@@ -7,9 +7,9 @@ so that straight-line output (literal text, variables, attribute lookups) runs a
 - every filter is metered (`filters.py`);
 - the parsed template is rewritten before compilation so that every `for` loop iterates through a deadline check,
   and the operands of `~` and comparisons must fit the allowance before Python stringifies or compares them;
-- each value output by `{{ }}` must fit the allowance before it is stringified (`finalize`), and output captured by
-  `{% set %}` blocks, macros, call and filter blocks is charged when it is joined (`concat`); what reaches the
-  email itself is counted against the output limit by the engine;
+- each value output by `{{ }}` is charged (and must fit before it is stringified: `finalize`), and output captured
+  by `{% set %}` blocks, macros, call and filter blocks is charged when it is joined (`concat`); what reaches the
+  email itself is also counted against the output limit by the engine;
 - `range()` is capped, `lipsum()` is gone, and the optimizer is off so nothing is evaluated unmetered at compile time.
 
 Why the deadline needs no check outside loops, calls and filters: without them a template runs each of its
@@ -26,6 +26,7 @@ from jinja2 import StrictUndefined, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import pass_eval_context
 from jinja2.visitor import NodeTransformer
+from markupsafe import Markup
 
 from herald_template.rendering.errors import RenderLimitExceeded
 from herald_template.rendering.filters import metered_filters
@@ -47,10 +48,16 @@ CHARGE_FILTER = "_herald_charge"
 
 @pass_eval_context
 def _finalize(eval_ctx: EvalContext, value: Any) -> Any:  # noqa: ARG001 - pass_eval_context keeps it out of const folding
-    # A string is output as it is (the engine or `_concat` counts it); anything else is stringified right after this,
-    # in one C call, so its size must fit first (a list of a million references to a long string, say).
-    if not isinstance(value, str):
-        current_meter().expect(value)
+    # Right after this, the generated code escapes or stringifies the value: a fresh string, which a loop inside a
+    # `{% set %}` block or a macro keeps in its buffer until the block is joined. Charged here, such a loop stops at
+    # the allowance instead of filling memory for a whole second. Markup (escaped already, and output by a macro or
+    # block that was charged when joined) is passed on as it is: escaping it copies nothing.
+    if type(value) is str:
+        current_meter().spend(len(value))
+    elif not isinstance(value, Markup):
+        meter = current_meter()
+        meter.expect(value)  # it must fit before one C call stringifies it (a list of a million long strings, say)
+        meter.charge(value)
     return value
 
 
