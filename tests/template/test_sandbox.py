@@ -208,14 +208,14 @@ HOSTILE = [
 
 @pytest.mark.parametrize("html", HOSTILE)
 def test_hostile_templates_are_stopped_quickly(html: str) -> None:
-    started, cpu = time.monotonic(), time.thread_time()
+    cpu = time.thread_time()
     with pytest.raises((RenderLimitExceeded, UnsafeTemplate)):
         ENGINE.render(ENGINE.compile(TemplateSource("s", html)), ADA)
-    # The limit is 1 s of wall time, checked on every loop item. Alone this stops at 1.0 s; late in the full suite
-    # (a large heap: the garbage collector's passes over it land inside the loop) it has taken up to 4.3 s of the
-    # thread's CPU. Unguarded, these templates run for minutes, so the bounds still prove the guard.
+    # The limit is 1 s of the render thread's CPU time, checked on every loop item, so it holds on a busy machine
+    # too. Alone this stops at 1.0 s; late in the full suite (a large heap: the garbage collector's passes over it
+    # land inside the loop) it has taken up to 4.3 s of the thread's CPU. Unguarded, these templates run for
+    # minutes, so the bound still proves the guard.
     assert time.thread_time() - cpu < 8
-    assert time.monotonic() - started < 15
 
 
 @pytest.mark.parametrize(
