@@ -1,10 +1,10 @@
 """The bounds one recipient's render must stay inside, metered while the template runs.
 
 Two budgets, both per recipient:
-- time (the render thread's CPU time): the hooks through which a template can repeat work check the deadline (every loop iteration, every
-  call, macros included, every filter, the intercepted operators, every join of captured output), so a loop that
-  emits nothing is stopped as surely as one that emits a lot; straight-line code runs once per statement of a
-  bounded source, and is not checked;
+- time (the render thread's CPU time): the hooks through which a template can repeat work check the deadline
+  (every loop iteration, every call, macros included, every filter, the intercepted operators, every join of
+  captured output), so a loop that emits nothing is stopped as surely as one that emits a lot; straight-line code
+  runs once per statement of a bounded source, and is not checked;
 - work: every value the template builds (operator and call results, filter results, output captured by
   `{% set %}` blocks, macros, call and filter blocks when it is joined) is charged by its size; the email's own
   output is counted against the output limit. Allocation is cumulative, so live memory can never exceed the
