@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from botocore.exceptions import ClientError
 
-from herald_processor.domain import LedgerEntry, LedgerState, Settlement
+from herald_common.delivery_states import SENDABLE_STATUSES, finalize_move, ledger_move, state_in
+from herald_processor.domain import CampaignNotSending, LedgerEntry, LedgerState, Settlement
 from herald_processor.repository import batch_get, is_condition_failure, utc_now_iso
 from herald_processor.transactions import ExtraConditionFailed, transact_each
 
@@ -28,8 +29,14 @@ if TYPE_CHECKING:
 log = structlog.get_logger("herald.processor.ledger")
 
 
-_UNCLAIMED = "attribute_not_exists(#s) OR #s = :pending"
-_OURS = "#s = :sending AND leaseOwner = :owner"
+# The moves' conditions come from the kit (herald_common.delivery_states); the values they name are set below.
+_CLAIM, _CLAIM_VALUES = ledger_move("claim").condition()
+_UNCLAIMED = f"attribute_not_exists(#s) OR {_CLAIM}"  # no row yet: the claim creates it
+_RECLAIM, _RECLAIM_VALUES = ledger_move("reclaim_in_doubt").condition()
+_OURS, _OURS_VALUES = ledger_move("mark_sent").condition()  # release, end_lease, mark_*: the same source and guard
+_GIVE_UP, _GIVE_UP_VALUES = ledger_move("give_up").condition()
+_PROCEEDING, _PROCEEDING_VALUES = state_in(SENDABLE_STATUSES, prefix="sendable")
+IN_DOUBT_RESEND_REASON = "in_doubt_resend"
 
 
 def parse_entry(item: Mapping[str, Any]) -> LedgerEntry:
@@ -45,6 +52,7 @@ def parse_entry(item: Mapping[str, Any]) -> LedgerEntry:
         lease_expires_at=number("leaseExpiresAt"),
         attempt=number("attempt") or 0,
         counted=bool(item.get("counted", {}).get("BOOL", False)),
+        in_doubt_resends=number("inDoubtResends") or 0,
     )
 
 
@@ -94,8 +102,8 @@ class DynamoDeliveryLedger:
             "SET #s = :sending, leaseOwner = :owner, leaseExpiresAt = :exp, batchId = :batch, updatedAt = :now "
             "ADD attempt :one",
             _UNCLAIMED,
-            {
-                ":pending": {"S": LedgerState.PENDING.value},
+            _CLAIM_VALUES
+            | {
                 ":sending": {"S": LedgerState.SENDING.value},
                 ":owner": {"S": owner},
                 ":exp": {"N": str(int(time.time()) + lease_seconds)},
@@ -110,18 +118,17 @@ class DynamoDeliveryLedger:
         self, campaign: Campaign, email: str, state: LedgerState, *, batch_id: str, reason: str | None
     ) -> bool:
         """Give an unclaimed recipient a final state without sending (invalid, suppressed, cancelled, failed)."""
-        values: dict[str, Any] = {
-            ":pending": {"S": LedgerState.PENDING.value},
-            ":state": {"S": state.value},
-            ":batch": {"S": batch_id},
-        }
+        finalize_move(state)  # only the final states the table allows from `pending`
+        values: dict[str, Any] = _CLAIM_VALUES | {":state": {"S": state.value}, ":batch": {"S": batch_id}}
         update = "SET #s = :state, batchId = :batch, updatedAt = :now"
         if reason:
             update += ", reason = :reason"
             values[":reason"] = {"S": reason}
         return await self._update(campaign, email, update, _UNCLAIMED, values) is not None
 
-    async def resolve_in_doubt(self, campaign: Campaign, entry: LedgerEntry, *, reconcile_window: float = 0.0) -> bool:
+    async def resolve_in_doubt(
+        self, campaign: Campaign, entry: LedgerEntry, *, reconcile_window: float = 0.0, reason: str = "lease_expired"
+    ) -> bool:
         """A claim whose lease ran out more than `reconcile_window` seconds ago with no SES Send event to reconcile
         it: the send may have happened, so it becomes final `unknown`, never re-sent."""
         return (
@@ -129,11 +136,11 @@ class DynamoDeliveryLedger:
                 campaign,
                 entry.email,
                 "SET #s = :unknown, reason = :reason, updatedAt = :now",
-                "#s = :sending AND leaseExpiresAt < :cutoff",
-                {
-                    ":sending": {"S": LedgerState.SENDING.value},
+                _GIVE_UP,
+                _GIVE_UP_VALUES
+                | {
                     ":unknown": {"S": LedgerState.UNKNOWN.value},
-                    ":reason": {"S": "lease_expired"},
+                    ":reason": {"S": reason},
                     ":cutoff": {"N": str(int(time.time() - reconcile_window))},
                 },
             )
@@ -143,46 +150,67 @@ class DynamoDeliveryLedger:
     async def mark(self, campaign: Campaign, email: str, owner: str, outcome: SendOutcome, state: LedgerState) -> bool:
         """Record the final outcome of our own claim; False when the lease was lost meanwhile."""
         update, values = _final_update(state, outcome)
-        values |= {":sending": {"S": LedgerState.SENDING.value}, ":owner": {"S": owner}}
+        values |= _OURS_VALUES | {":owner": {"S": owner}}
         return await self._update(campaign, email, update, _OURS, values) is not None
 
     async def release(self, campaign: Campaign, email: str, owner: str) -> bool:
         """Give our claim back (nothing was sent): the recipient is `pending` again."""
-        values = {
-            ":sending": {"S": LedgerState.SENDING.value},
-            ":owner": {"S": owner},
-            ":pending": {"S": LedgerState.PENDING.value},
-        }
+        values = _OURS_VALUES | {":owner": {"S": owner}, ":pending": {"S": LedgerState.PENDING.value}}
         update = "SET #s = :pending, updatedAt = :now REMOVE leaseOwner, leaseExpiresAt"
         return await self._update(campaign, email, update, _OURS, values) is not None
 
     async def claim_many(
-        self, campaign: Campaign, seen: Mapping[str, int], *, owner: str, batch_id: str, lease_seconds: int
+        self,
+        campaign: Campaign,
+        seen: Mapping[str, int],
+        *,
+        owner: str,
+        batch_id: str,
+        lease_seconds: int,
+        in_doubt_before: int | None = None,
     ) -> dict[str, LedgerEntry]:
-        """Take, in as few transactions as DynamoDB allows, every recipient of `seen` (email → the attempt its entry
-        had when looked at) that is still unclaimed and unchanged since; the new entries of those taken."""
+        """Take every recipient of `seen` (email → the attempt its entry had when looked at) that is still unclaimed
+        and unchanged since, in one transaction with a check that the campaign may still send (CampaignNotSending
+        otherwise, nothing taken); the new entries of those taken. With `in_doubt_before` (epoch s), an entry in
+        doubt whose lease ended before then is taken too, to be sent again (HERALD_IN_DOUBT=resend)."""
         expires = int(time.time()) + lease_seconds
-        values = {
-            ":pending": {"S": LedgerState.PENDING.value},
+        values = _CLAIM_VALUES | {
             ":sending": {"S": LedgerState.SENDING.value},
             ":owner": {"S": owner},
             ":exp": {"N": str(expires)},
             ":batch": {"S": batch_id},
             ":now": {"S": utc_now_iso()},
         }
+        update = (
+            "SET #s = :sending, leaseOwner = :owner, leaseExpiresAt = :exp, batchId = :batch, updatedAt = :now, "
+            "attempt = :next"
+        )
+        claimable = f"({_UNCLAIMED})"
+        if in_doubt_before is not None:
+            # Recorded on the row: how often and why it was sent again.
+            values |= _RECLAIM_VALUES | {
+                ":cutoff": {"N": str(in_doubt_before)},
+                ":resend": {"S": IN_DOUBT_RESEND_REASON},
+                ":zero": {"N": "0"},
+                ":one": {"N": "1"},
+            }
+            claimable = f"({claimable} OR ({_RECLAIM}))"
+            update += ", reason = :resend, inDoubtResends = if_not_exists(inDoubtResends, :zero) + :one"
 
         def action(email: str) -> dict[str, Any]:
             # `attempt` must still be what we saw: a claim made and given back meanwhile makes us look again.
             return self._ledger_update(
                 campaign,
                 email,
-                "SET #s = :sending, leaseOwner = :owner, leaseExpiresAt = :exp, batchId = :batch, updatedAt = :now, "
-                "attempt = :next",
-                f"({_UNCLAIMED}) AND (attribute_not_exists(attempt) OR attempt = :seen)",
+                update,
+                f"{claimable} AND (attribute_not_exists(attempt) OR attempt = :seen)",
                 values | {":seen": {"N": str(seen[email])}, ":next": {"N": str(seen[email] + 1)}},
             )
 
-        lost = await transact_each(self._db, list(seen), action)
+        try:
+            lost = await transact_each(self._db, list(seen), action, lambda _: self._sendable_check(campaign))
+        except ExtraConditionFailed as exc:
+            raise CampaignNotSending(f"campaign {campaign.campaign_id} is not sending") from exc
         if lost:
             # A transaction that reached DynamoDB but whose answer was lost is tried again and then "fails" on our
             # own claim: an entry that carries our owner is ours.
@@ -196,6 +224,18 @@ class DynamoDeliveryLedger:
             if email not in lost
         }
 
+    def _sendable_check(self, campaign: Campaign) -> dict[str, Any]:
+        condition, values = _PROCEEDING, dict(_PROCEEDING_VALUES)
+        return {
+            "ConditionCheck": {
+                "TableName": self._campaigns,
+                "Key": {"tenantId": {"S": campaign.tenant_id}, "campaignId": {"S": campaign.campaign_id}},
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": values,
+            }
+        }
+
     async def settle_many(self, campaign: Campaign, owner: str, settlements: Sequence[Settlement]) -> set[str]:
         """Record final outcomes (and give back claims nothing was sent for) of our own claims, in as few
         transactions as DynamoDB allows; the emails whose lease was lost meanwhile (left as they were)."""
@@ -204,11 +244,7 @@ class DynamoDeliveryLedger:
 
         def action(email: str) -> dict[str, Any]:
             settlement = by_email[email]
-            values: dict[str, Any] = {
-                ":sending": {"S": LedgerState.SENDING.value},
-                ":owner": {"S": owner},
-                ":now": {"S": now},
-            }
+            values: dict[str, Any] = _OURS_VALUES | {":owner": {"S": owner}, ":now": {"S": now}}
             if settlement.state is None:
                 values[":pending"] = {"S": LedgerState.PENDING.value}
                 update = "SET #s = :pending, updatedAt = :now REMOVE leaseOwner, leaseExpiresAt"

@@ -1,9 +1,10 @@
-"""The send phase of a batch, a chunk of recipients at a time: take a send slot for each (rate limits), claim the
-chunk in one ledger write, build and send each message (bounded concurrency), record every outcome in one ledger
-write; within the batch's time budget, watching the campaign status as it goes.
+"""The send phase of a batch, a chunk of recipients at a time: take a send slot for each (rate limits), then for
+each recipient of the chunk (bounded concurrency) claim it, build and send its message, and record the outcome; within
+the batch's time budget, watching the campaign status as it goes.
 
-A chunk is at most `send_concurrency` recipients and only as many as have a send slot now, so a claim is made just
-before its SES call and a process killed mid-chunk leaves no more recipients in doubt than it had calls in flight."""
+Each claim is its own ledger write made right before its SES call, and each outcome is written right after it, so a
+process killed mid-chunk leaves no more recipients in doubt than it had calls in flight. The claim checks, in the same
+transaction, that the campaign may still send: once a pause is written, no new SES call starts."""
 
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ from herald_processor.decisions import (
 from herald_processor.domain import (
     QUOTA_PAUSE_REASON,
     BatchDeferred,
+    CampaignNotSending,
+    LedgerEntry,
     LedgerState,
     OutgoingEmail,
     SendOutcome,
@@ -41,9 +44,9 @@ from herald_processor.mime import Envelope, HeaderInjection, build_message, ses_
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from herald_processor.domain import Campaign, LedgerEntry, RenderedEmail
+    from herald_processor.domain import Campaign, RenderedEmail
+    from herald_processor.policy import BatchPolicy, Ports
     from herald_processor.schemas import Address, EmailJob, JobRecipient
-    from herald_processor.service import BatchPolicy, Ports
 
 log = structlog.get_logger("herald.processor")
 
@@ -67,6 +70,7 @@ class Sendable:
     rendered: RenderedEmail
     unsubscribe_url: str
     attempt: int = 0  # the ledger entry's attempt when last looked at: a claim holds only if it is still that
+    in_doubt_before: int | None = None  # in doubt, to be sent again: its lease must have ended before this epoch
 
 
 @dataclass
@@ -208,25 +212,19 @@ class SendRun:
             self._halt(StopReason.CANCELLED if gate is Gate.CANCEL else StopReason.PAUSED)
 
     async def _send_chunk(self, chunk: list[Sendable]) -> list[Sendable]:
-        """Claim, send and record one chunk; the recipients SES refused for now (claims given back, to try again)."""
-        ledger = self.ports.ledger
-        claimed = await ledger.claim_many(
-            self.campaign,
-            {item.address.key: item.attempt for item in chunk},
-            owner=self.owner,
-            batch_id=self.job.batch_id,
-            lease_seconds=self.policy.lease_seconds,
-        )
-        self.contended += len(chunk) - len(claimed)
-        mine = [(item, claimed[item.address.key]) for item in chunk if item.address.key in claimed]
-        outcomes = await asyncio.gather(*(self._send(item, entry) for item, entry in mine))
-        settlements: list[Settlement] = []
+        """Claim, send and record each recipient of `chunk` (concurrently); those SES refused for now (claims given
+        back, to try again)."""
+        results = await asyncio.gather(*(self._claim_send_settle(item) for item in chunk))
         again: list[Sendable] = []
-        for (item, entry), outcome in zip(mine, outcomes, strict=True):
-            state = final_state_for(outcome.result)
-            settlements.append(Settlement(item.address.key, state, outcome))
+        for item, result in zip(chunk, results, strict=True):
+            if result is None:
+                continue
+            settlement, lost, attempt = result
+            state, outcome = settlement.state, settlement.outcome
+            assert outcome is not None
             if state is None and await self._refused(outcome):
-                item.attempt = entry.attempt  # the claim goes back with its attempt number kept
+                item.attempt = attempt  # the claim went back with its attempt number kept
+                item.in_doubt_before = None  # released: `pending` now, an ordinary claim takes it
                 again.append(item)
             elif state is None:
                 self._untouched.append(item)
@@ -240,9 +238,39 @@ class SendRun:
                     log.warning(
                         "processor.send_failed", recipient=item.address.key, state=state.value, reason=outcome.reason
                     )
-        lost = await ledger.settle_many(self.campaign, self.owner, settlements) if settlements else set()
-        await self._record(settlements, lost)
+            await self._record([settlement], lost)
         return again
+
+    async def _claim_send_settle(self, item: Sendable) -> tuple[Settlement, set[str], int] | None:
+        """One recipient: claim it right before its SES call and record the outcome right after, so a process
+        killed now leaves in doubt only the recipients whose calls were in flight. None when it was not claimed."""
+        ledger, key = self.ports.ledger, item.address.key
+        try:
+            claimed = await ledger.claim_many(
+                self.campaign,
+                {key: item.attempt},
+                owner=self.owner,
+                batch_id=self.job.batch_id,
+                lease_seconds=self.policy.lease_seconds,
+                in_doubt_before=item.in_doubt_before,
+            )
+        except CampaignNotSending:
+            # Paused or cancelled since the last look: no call starts; the status says which.
+            self._untouched.append(item)
+            self._last_check = -math.inf
+            await self._check_status()
+            self._halt(StopReason.PAUSED)
+            return None
+        entry = claimed.get(key)
+        if entry is None:
+            self.contended += 1
+            return None
+        if item.in_doubt_before is not None:
+            log.warning("processor.in_doubt_resend", recipient=key, attempt=entry.attempt)
+        outcome = await self._send(item, entry)
+        settlement = Settlement(key, final_state_for(outcome.result), outcome)
+        lost = await ledger.settle_many(self.campaign, self.owner, [settlement])
+        return settlement, lost, entry.attempt
 
     async def _send(self, item: Sendable, claimed: LedgerEntry) -> SendOutcome:
         key = item.address.key
@@ -340,9 +368,21 @@ class SendRun:
 
     async def _settle_untouched(self, state: LedgerState) -> None:
         for item in self._untouched:
-            key = item.address.key
-            if await self.ports.ledger.finalize_unclaimed(
-                self.campaign, key, state, batch_id=self.job.batch_id, reason="campaign_cancelled"
-            ):
-                self.finals[key] = state
-                EMAILS.labels(state.value).inc()
+            key, ledger = item.address.key, self.ports.ledger
+            if item.in_doubt_before is not None:
+                # In doubt and not sent again: its first send may have happened, so it is `unknown`, not cancelled.
+                final = LedgerState.UNKNOWN
+                done = await ledger.resolve_in_doubt(
+                    self.campaign,
+                    LedgerEntry(key, LedgerState.SENDING),
+                    reconcile_window=self.policy.reconcile_window,
+                    reason="campaign_cancelled",
+                )
+            else:
+                final = state
+                done = await ledger.finalize_unclaimed(
+                    self.campaign, key, state, batch_id=self.job.batch_id, reason="campaign_cancelled"
+                )
+            if done:
+                self.finals[key] = final
+                EMAILS.labels(final.value).inc()
