@@ -9,6 +9,7 @@ import random
 import secrets
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import pytest
@@ -163,6 +164,42 @@ def test_hold_keeps_in_doubt_recipients_unknown_and_never_resends(
     assert not [i for i in ledger_items(stack, campaign_id) if "inDoubtResends" in i]
     stats = wait_for_stats(client, campaign_id, lambda s: s["sent"] + s["unknown"] == 100)
     assert (stats["sent"], stats["unknown"]) == (states["sent"], states["unknown"])
+
+
+@pytest.mark.timeout(200)
+def test_no_ses_call_starts_more_than_a_second_after_a_pause_answers(
+    stack: DevStack, client: HeraldClient, tmp_path: Path
+) -> None:
+    rows = recipients(300)
+    emails = [r["email"] for r in rows]
+    with extra_processor(stack, tmp_path):
+        campaign_id = start_campaign(client, rows, throttle={"emailsPerMinute": 600})
+        deadline = time.monotonic() + 60
+        while len(audit(stack, campaign_id).messages) < 67 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        client.pause_campaign(campaign_id)
+        answered = datetime.now(UTC)
+        # Settled: no new message over 3 s (the batches deferred), within 30 s.
+        count, still = -1, time.monotonic()
+        deadline = time.monotonic() + 30
+        while time.monotonic() - still < 3.0 and time.monotonic() < deadline:
+            now = len(audit(stack, campaign_id).messages)
+            if now != count:
+                count, still = now, time.monotonic()
+            time.sleep(0.2)
+        sent_at = [
+            datetime.fromisoformat(m["sentAt"].replace("Z", "+00:00")) for m in audit(stack, campaign_id).messages
+        ]
+        after = sorted(round((t - answered).total_seconds(), 3) for t in sent_at if t > answered)
+        print(f"\nsent after the pause answered (s): {after}")
+        assert 67 <= len(sent_at) < len(emails)
+        assert [s for s in after if s > 1.0] == []
+        assert client.get_campaign(campaign_id)["status"] == "paused"
+
+        client.resume_campaign(campaign_id)
+        campaign = wait_until_sent(client, campaign_id, timeout=120)
+    assert campaign["status"] == "sent"
+    assert_everyone_once(stack, client, campaign_id, emails)
 
 
 @pytest.mark.timeout(400)
