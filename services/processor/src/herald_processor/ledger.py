@@ -8,21 +8,19 @@ sending and counting: whoever handles the batch next finds the uncounted final e
 from __future__ import annotations
 
 import time
-from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import structlog
 from botocore.exceptions import ClientError
 
 from herald_common.delivery_states import SENDABLE_STATUSES, finalize_move, ledger_move, state_in
+from herald_processor.counting import LedgerCounting
 from herald_processor.domain import CampaignNotSending, LedgerEntry, LedgerState, Settlement
 from herald_processor.repository import batch_get, is_condition_failure, utc_now_iso
 from herald_processor.transactions import ExtraConditionFailed, transact_each
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
-
-    from types_aiobotocore_dynamodb import DynamoDBClient
 
     from herald_processor.domain import Campaign, SendOutcome
 
@@ -56,16 +54,8 @@ def parse_entry(item: Mapping[str, Any]) -> LedgerEntry:
     )
 
 
-class DynamoDeliveryLedger:
+class DynamoDeliveryLedger(LedgerCounting):
     """`DeliveryLedger` on the ledger table (pk `campaignKey`, sk `email`)."""
-
-    def __init__(self, dynamodb: DynamoDBClient, ledger_table: str, campaigns_table: str) -> None:
-        self._db = dynamodb
-        self._table = ledger_table
-        self._campaigns = campaigns_table
-
-    def _key(self, campaign: Campaign, email: str) -> dict[str, Any]:
-        return {"campaignKey": {"S": campaign.key}, "email": {"S": email}}
 
     async def _update(
         self, campaign: Campaign, email: str, update: str, condition: str, values: dict[str, Any], **extra: Any
@@ -272,48 +262,6 @@ class DynamoDeliveryLedger:
                 "UpdateExpression": update,
                 "ConditionExpression": condition,
                 "ExpressionAttributeNames": {"#s": "state"},
-                "ExpressionAttributeValues": values,
-            }
-        }
-
-    async def count(self, campaign: Campaign, finals: Mapping[str, LedgerState]) -> dict[LedgerState, int]:
-        """Add not-yet-counted final recipients to the campaign's counters exactly once; what was counted."""
-        # An entry someone else counted meanwhile drops out, and the counter update goes with what is left.
-        try:
-            lost = await transact_each(
-                self._db,
-                list(finals),
-                lambda email: self._count_action(campaign, email, finals[email]),
-                lambda emails: self._counter_action(campaign, {e: finals[e] for e in emails}),
-            )
-        except ExtraConditionFailed:
-            log.warning("processor.campaign_missing_while_counting", campaignId=campaign.campaign_id)
-            return {}
-        return dict(Counter(state for email, state in finals.items() if email not in lost))
-
-    def _count_action(self, campaign: Campaign, email: str, state: LedgerState) -> dict[str, Any]:
-        return {
-            "Update": {
-                "TableName": self._table,
-                "Key": self._key(campaign, email),
-                "UpdateExpression": "SET counted = :true",
-                "ConditionExpression": "#s = :state AND attribute_not_exists(counted)",
-                "ExpressionAttributeNames": {"#s": "state"},
-                "ExpressionAttributeValues": {":true": {"BOOL": True}, ":state": {"S": state.value}},
-            }
-        }
-
-    def _counter_action(self, campaign: Campaign, chunk: Mapping[str, LedgerState]) -> dict[str, Any]:
-        by_state = Counter(chunk.values())
-        adds = ", ".join(f"{state.counter} :{state.value}" for state in by_state)
-        values: dict[str, Any] = {f":{state.value}": {"N": str(n)} for state, n in by_state.items()}
-        values |= {":final": {"N": str(len(chunk))}, ":one": {"N": "1"}, ":now": {"S": utc_now_iso()}}
-        return {
-            "Update": {
-                "TableName": self._campaigns,
-                "Key": {"tenantId": {"S": campaign.tenant_id}, "campaignId": {"S": campaign.campaign_id}},
-                "UpdateExpression": f"ADD finalCount :final, {adds}, statsVersion :one SET updatedAt = :now",
-                "ConditionExpression": "attribute_exists(campaignId)",
                 "ExpressionAttributeValues": values,
             }
         }
