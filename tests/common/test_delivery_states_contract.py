@@ -17,6 +17,7 @@ from herald_analytics.events.ledger import LedgerRow
 from herald_analytics.events.repository import CampaignCounters
 from herald_analytics.events.resends import plan_send_reconciliation, plan_soft_bounce
 from herald_analytics.events.schemas import CampaignRef
+from herald_analytics.recipients.schemas import RecipientState
 from herald_campaign.campaigns.repository import DynamoCampaignStore as CampaignServiceStore
 from herald_campaign.campaigns.rules import TRANSITIONS
 from herald_common.delivery_states import (
@@ -79,6 +80,12 @@ def test_the_processors_send_outcomes_are_ledger_moves_from_sending() -> None:
         state = final_state_for(result)
         after = LedgerState.PENDING if state is None else state  # nothing sent: the claim goes back
         assert (LedgerState.SENDING, after) in LEDGER_TRANSITIONS, result
+
+
+def test_the_recipients_filter_offers_every_ledger_state_by_its_value() -> None:
+    # The filter of GET /campaigns/{id}/recipients adds delivery outcomes and engagement flags to the ledger states.
+    assert {s.value for s in LedgerState} <= {r.value for r in RecipientState}
+    assert {s.name for s in LedgerState} <= {r.name for r in RecipientState}
 
 
 def _row(state: str, **values: str) -> LedgerRow:

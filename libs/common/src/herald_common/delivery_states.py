@@ -154,4 +154,7 @@ def ledger_move(name: str) -> Move[LedgerState]:
 
 def finalize_move(state: LedgerState) -> Move[LedgerState]:
     """The move that gives an unclaimed recipient the final `state` without sending."""
-    return next(m for m in LEDGER_MOVES.values() if m.source == {L.PENDING} and m.target is state)
+    for move in LEDGER_MOVES.values():
+        if move.source == {L.PENDING} and move.target is state:
+            return move
+    raise ValueError(f"no move gives an unclaimed recipient the state {state.value}")
