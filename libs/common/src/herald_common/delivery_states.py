@@ -155,6 +155,6 @@ def ledger_move(name: str) -> Move[LedgerState]:
 def finalize_move(state: LedgerState) -> Move[LedgerState]:
     """The move that gives an unclaimed recipient the final `state` without sending."""
     for move in LEDGER_MOVES.values():
-        if move.source == {L.PENDING} and move.target is state:
+        if state.is_final and move.source == {L.PENDING} and move.target is state:
             return move
     raise ValueError(f"no move gives an unclaimed recipient the state {state.value}")
