@@ -490,3 +490,16 @@ async def test_a_pause_stops_the_next_claim_without_waiting_for_a_status_check(w
         await world.service(send_concurrency=4, status_check_interval=60).process(job(*emails))
     assert len(world.sender.sent) == 3
     assert sorted(world.ledger.states().values()) == ["sent"] * 3  # nobody else claimed, nobody left in doubt
+
+
+async def test_an_in_doubt_recipient_of_a_cancelled_campaign_ends_unknown_not_cancelled(world):
+    ledger, now = world.ledger, int(time.time())
+    recipients(world, 2)
+    await ledger.claim(world.campaigns.campaign, "doubt@example.com", owner="dead", batch_id="b", lease_seconds=60)
+    ledger.rows["doubt@example.com"].lease_expires_at = now - 31  # the window passed and no event came
+    world.campaigns.set_status(CampaignStatus.CANCELLED)
+    await world.service(reconcile_window=30).process(job("doubt@example.com", "new@example.com"))
+    assert world.sender.sent == []
+    # Its first send may have happened: `unknown`; the one never claimed is `cancelled`.
+    assert ledger.states() == {"doubt@example.com": "unknown", "new@example.com": "cancelled"}
+    assert ledger.rows["doubt@example.com"].reason == "campaign_cancelled"

@@ -32,7 +32,6 @@ from herald_processor.domain import (
     QUOTA_PAUSE_REASON,
     BatchDeferred,
     CampaignNotSending,
-    LedgerEntry,
     LedgerState,
     OutgoingEmail,
     SendOutcome,
@@ -40,11 +39,12 @@ from herald_processor.domain import (
     Settlement,
 )
 from herald_processor.mime import Envelope, HeaderInjection, build_message, ses_tags
+from herald_processor.outcomes import record_outcomes, settle_unsent
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from herald_processor.domain import Campaign, RenderedEmail
+    from herald_processor.domain import Campaign, LedgerEntry, RenderedEmail
     from herald_processor.policy import BatchPolicy, Ports
     from herald_processor.schemas import Address, EmailJob, JobRecipient
 
@@ -219,9 +219,8 @@ class SendRun:
         for item, result in zip(chunk, results, strict=True):
             if result is None:
                 continue
-            settlement, lost, attempt = result
-            state, outcome = settlement.state, settlement.outcome
-            assert outcome is not None
+            settlement, outcome, lost, attempt = result
+            state = settlement.state
             if state is None and await self._refused(outcome):
                 item.attempt = attempt  # the claim went back with its attempt number kept
                 item.in_doubt_before = None  # released: `pending` now, an ordinary claim takes it
@@ -241,7 +240,7 @@ class SendRun:
             await self._record([settlement], lost)
         return again
 
-    async def _claim_send_settle(self, item: Sendable) -> tuple[Settlement, set[str], int] | None:
+    async def _claim_send_settle(self, item: Sendable) -> tuple[Settlement, SendOutcome, set[str], int] | None:
         """One recipient: claim it right before its SES call and record the outcome right after, so a process
         killed now leaves in doubt only the recipients whose calls were in flight. None when it was not claimed."""
         ledger, key = self.ports.ledger, item.address.key
@@ -270,7 +269,7 @@ class SendRun:
         outcome = await self._send(item, entry)
         settlement = Settlement(key, final_state_for(outcome.result), outcome)
         lost = await ledger.settle_many(self.campaign, self.owner, [settlement])
-        return settlement, lost, entry.attempt
+        return settlement, outcome, lost, entry.attempt
 
     async def _send(self, item: Sendable, claimed: LedgerEntry) -> SendOutcome:
         key = item.address.key
@@ -340,49 +339,13 @@ class SendRun:
         )
 
     async def _record(self, settlements: list[Settlement], lost: set[str]) -> None:
-        """Final outcomes recorded go to this batch's count; for those whose lease ran out meanwhile, the ledger says
-        what they are now."""
-        for settlement in settlements:
-            if settlement.state is LedgerState.SENDING and settlement.email not in lost:
-                EMAILS.labels("in_doubt").inc()
-            elif settlement.state is not None and settlement.email not in lost:
-                self.finals[settlement.email] = settlement.state
-                EMAILS.labels(settlement.state.value).inc()
-        lost_finals = [s for s in settlements if s.state is not None and s.email in lost]
-        if not lost_finals:
-            return
-        # Someone made the recipient `unknown` (and counted it), or analytics reconciled it `sent` from the SES Send
-        # event (uncounted: counted here, exactly once, by the ledger).
-        current = await self.ports.ledger.snapshot(self.campaign, [s.email for s in lost_finals])
-        for settlement in lost_finals:
-            outcome = settlement.outcome
-            log.warning(
-                "processor.lease_lost",
-                recipient=settlement.email,
-                outcome=settlement.state.value if settlement.state else None,
-                messageId=outcome.message_id if outcome else None,
-            )
-            entry = current.get(settlement.email)
-            if entry is not None and entry.state.is_final and not entry.counted:
-                self.finals[settlement.email] = entry.state
+        await record_outcomes(self.ports.ledger, self.campaign, self.finals, settlements, lost)
 
     async def _settle_untouched(self, state: LedgerState) -> None:
         for item in self._untouched:
-            key, ledger = item.address.key, self.ports.ledger
-            if item.in_doubt_before is not None:
-                # In doubt and not sent again: its first send may have happened, so it is `unknown`, not cancelled.
-                final = LedgerState.UNKNOWN
-                done = await ledger.resolve_in_doubt(
-                    self.campaign,
-                    LedgerEntry(key, LedgerState.SENDING),
-                    reconcile_window=self.policy.reconcile_window,
-                    reason="campaign_cancelled",
-                )
-            else:
-                final = state
-                done = await ledger.finalize_unclaimed(
-                    self.campaign, key, state, batch_id=self.job.batch_id, reason="campaign_cancelled"
-                )
-            if done:
-                self.finals[key] = final
+            final = state if item.in_doubt_before is None else LedgerState.UNKNOWN
+            if await settle_unsent(
+                self.ports.ledger, self.campaign, item.address.key, final, self.job.batch_id, self.policy
+            ):
+                self.finals[item.address.key] = final
                 EMAILS.labels(final.value).inc()
