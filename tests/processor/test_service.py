@@ -476,7 +476,7 @@ async def test_a_claim_taken_and_given_back_since_the_snapshot_is_not_claimed(wo
     assert world.ledger.rows["b@example.com"].state is LedgerState.PENDING  # left for the next look
 
 
-async def test_a_pause_stops_the_next_claim_without_waiting_for_a_status_check(world):
+async def test_a_pause_stops_the_next_chunk_once_the_status_is_read_again(world):
     emails = [f"r{i:02d}@example.com" for i in range(10)]
     world.campaigns.campaign = make_campaign(recipient_count=10)
 
@@ -485,11 +485,36 @@ async def test_a_pause_stops_the_next_claim_without_waiting_for_a_status_check(w
             world.campaigns.set_status(CampaignStatus.PAUSED)
 
     world.sender.on_send = pause_after_the_third
-    # A status check only once a minute: the claim's own check of the campaign status is what stops the batch.
+    # One call at a time and a status read before every chunk: nothing starts after the call that saw the pause.
     with pytest.raises(BatchDeferred):
-        await world.service(send_concurrency=4, status_check_interval=60).process(job(*emails))
+        await world.service(send_concurrency=1, status_check_interval=1e-9).process(job(*emails))
     assert len(world.sender.sent) == 3
     assert sorted(world.ledger.states().values()) == ["sent"] * 3  # nobody else claimed, nobody left in doubt
+
+
+async def test_the_status_is_read_again_after_a_long_wait_for_a_send_slot(world):
+    emails = [f"r{i}@example.com" for i in range(4)]
+    world.campaigns.campaign = make_campaign(recipient_count=4)
+
+    class SlowSlots:
+        """A slot for the first at once; the second waits, and the campaign is paused during that wait."""
+
+        def __init__(self) -> None:
+            self.given = 0
+
+        async def acquire(self, key, throttle, *, max_wait):
+            if self.given == 1:
+                if max_wait <= 0:
+                    return False
+                time.sleep(0.05)  # longer than the status check interval below
+                world.campaigns.set_status(CampaignStatus.PAUSED)
+            self.given += 1
+            return True
+
+    world.throttle = SlowSlots()  # type: ignore[assignment]
+    with pytest.raises(BatchDeferred):
+        await world.service(send_concurrency=1, status_check_interval=0.01).process(job(*emails))
+    assert [e.destination for e in world.sender.sent] == ["r0@example.com"]
 
 
 async def test_an_in_doubt_recipient_of_a_cancelled_campaign_ends_unknown_not_cancelled(world):

@@ -83,8 +83,8 @@ def state_in(states: Iterable[StrEnum], *, prefix: str, attribute: str = "#s") -
 
 C, L = CampaignStatus, LedgerState
 
-# Campaign statuses under which a recipient may be claimed for sending (in a `sent` campaign every recipient is final,
-# or it is being reopened). The claim checks this in the same transaction, so a pause stops the next SES call.
+# Campaign statuses under which a batch sends (in a `sent` campaign every recipient is final, or it is being
+# reopened); under any other a running batch stops starting SES calls.
 SENDABLE_STATUSES = frozenset({C.SENDING, C.SENT})
 
 

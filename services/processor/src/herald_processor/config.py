@@ -59,8 +59,10 @@ class Settings(ServiceKeySettings):
     throttle_backend: Literal["dynamodb", "local"] = Field(
         default="dynamodb", description="rate limits shared through the throttle table, or per process"
     )
+    # One strongly consistent read of a small item per running batch every quarter second: what bounds how long SES
+    # calls go on after a pause (a chunk starts only after a read this fresh).
     status_check_interval: float = Field(
-        default=2.0, gt=0, description="how often a running batch re-reads the campaign status"
+        default=0.25, gt=0, description="how often a running batch re-reads the campaign status"
     )
     queue_depth_interval: float = Field(default=10.0, gt=0)
     ses_quota_interval: float = Field(

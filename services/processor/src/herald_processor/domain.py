@@ -153,13 +153,6 @@ class TemplateServiceDown(TemplateServiceUnavailable):
     (the batch is deferred, so an outage never dead-letters it)."""
 
 
-class CampaignNotSending(HeraldError):
-    """A claim found the campaign no longer sending (paused or cancelled since the batch last looked)."""
-
-    status_code = 409
-    code = "CampaignNotSending"
-
-
 class BatchDeferred(HeraldError):
     """The batch cannot go on now (paused, throttled, time budget spent): retry it after `seconds`."""
 

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from botocore.exceptions import ClientError
 
-from herald_common.delivery_states import SENDABLE_STATUSES, finalize_move, ledger_move, state_in
+from herald_common.delivery_states import finalize_move, ledger_move
 from herald_processor.counting import LedgerCounting
-from herald_processor.domain import CampaignNotSending, LedgerEntry, LedgerState, Settlement
+from herald_processor.domain import LedgerEntry, LedgerState, Settlement
 from herald_processor.repository import batch_get, is_condition_failure, utc_now_iso
-from herald_processor.transactions import ExtraConditionFailed, transact_each
+from herald_processor.transactions import transact_each
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -33,7 +33,6 @@ _UNCLAIMED = f"attribute_not_exists(#s) OR {_CLAIM}"  # no row yet: the claim cr
 _RECLAIM, _RECLAIM_VALUES = ledger_move("reclaim_in_doubt").condition()
 _OURS, _OURS_VALUES = ledger_move("mark_sent").condition()  # release, end_lease, mark_*: the same source and guard
 _GIVE_UP, _GIVE_UP_VALUES = ledger_move("give_up").condition()
-_PROCEEDING, _PROCEEDING_VALUES = state_in(SENDABLE_STATUSES, prefix="sendable")
 IN_DOUBT_RESEND_REASON = "in_doubt_resend"
 
 
@@ -160,9 +159,9 @@ class DynamoDeliveryLedger(LedgerCounting):
         in_doubt_before: int | None = None,
     ) -> dict[str, LedgerEntry]:
         """Take every recipient of `seen` (email → the attempt its entry had when looked at) that is still unclaimed
-        and unchanged since, in one transaction with a check that the campaign may still send (CampaignNotSending
-        otherwise, nothing taken); the new entries of those taken. With `in_doubt_before` (epoch s), an entry in
-        doubt whose lease ended before then is taken too, to be sent again (HERALD_IN_DOUBT=resend)."""
+        and unchanged since, in as few transactions as DynamoDB allows; the new entries of those taken. With
+        `in_doubt_before` (epoch s), an entry in doubt whose lease ended before then is taken too, to be sent again
+        (HERALD_IN_DOUBT=resend)."""
         expires = int(time.time()) + lease_seconds
         values = _CLAIM_VALUES | {
             ":sending": {"S": LedgerState.SENDING.value},
@@ -197,10 +196,7 @@ class DynamoDeliveryLedger(LedgerCounting):
                 values | {":seen": {"N": str(seen[email])}, ":next": {"N": str(seen[email] + 1)}},
             )
 
-        try:
-            lost = await transact_each(self._db, list(seen), action, lambda _: self._sendable_check(campaign))
-        except ExtraConditionFailed as exc:
-            raise CampaignNotSending(f"campaign {campaign.campaign_id} is not sending") from exc
+        lost = await transact_each(self._db, list(seen), action)
         if lost:
             # A transaction that reached DynamoDB but whose answer was lost is tried again and then "fails" on our
             # own claim: an entry that carries our owner is ours.
@@ -212,18 +208,6 @@ class DynamoDeliveryLedger(LedgerCounting):
             email: LedgerEntry(email, LedgerState.SENDING, owner, expires, attempt + 1)
             for email, attempt in seen.items()
             if email not in lost
-        }
-
-    def _sendable_check(self, campaign: Campaign) -> dict[str, Any]:
-        condition, values = _PROCEEDING, dict(_PROCEEDING_VALUES)
-        return {
-            "ConditionCheck": {
-                "TableName": self._campaigns,
-                "Key": {"tenantId": {"S": campaign.tenant_id}, "campaignId": {"S": campaign.campaign_id}},
-                "ConditionExpression": condition,
-                "ExpressionAttributeNames": {"#s": "status"},
-                "ExpressionAttributeValues": values,
-            }
         }
 
     async def settle_many(self, campaign: Campaign, owner: str, settlements: Sequence[Settlement]) -> set[str]:

@@ -29,7 +29,7 @@ class BatchPolicy:
     unsubscribe_secret: str
     lease_seconds: int = 25
     send_concurrency: int = 16
-    status_check_interval: float = 2.0
+    status_check_interval: float = 0.25
     batch_time_budget: float = 15.0
     paused_retry_seconds: int = 8
     reconcile_window: float = 30.0

@@ -60,9 +60,9 @@ class DeliveryLedger(Protocol):
         in_doubt_before: int | None = None,
     ) -> dict[str, LedgerEntry]:
         """Take every recipient of `seen` (email → the attempt its entry had when looked at) that is still unclaimed
-        and unchanged since, in one write with a check that the campaign may still send (CampaignNotSending
-        otherwise); the new entries of those taken. With `in_doubt_before` (epoch s), an entry in doubt whose lease
-        ended before then is taken too, to be sent again."""
+        and unchanged since, in as few writes as the store allows; the new entries of those taken. With
+        `in_doubt_before` (epoch s), an entry in doubt whose lease ended before then is taken too, to be sent
+        again."""
 
     async def settle_many(self, campaign: Campaign, owner: str, settlements: Sequence[Settlement]) -> set[str]:
         """Record the final outcomes of our own claims and give back those nothing was sent for, in as few writes as

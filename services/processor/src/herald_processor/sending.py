@@ -3,8 +3,11 @@ each recipient of the chunk (bounded concurrency) claim it, build and send its m
 the batch's time budget, watching the campaign status as it goes.
 
 Each claim is its own ledger write made right before its SES call, and each outcome is written right after it, so a
-process killed mid-chunk leaves no more recipients in doubt than it had calls in flight. The claim checks, in the same
-transaction, that the campaign may still send: once a pause is written, no new SES call starts."""
+process killed mid-chunk leaves no more recipients in doubt than it had calls in flight. A chunk starts only after a
+read of the campaign status at most `status_check_interval` old (taken after its wait for send slots), so a pause
+stops new SES calls within about that interval. The claim does not check the status itself: that would put the
+campaign item, which every processor and analytics write, into every claim's transaction, and DynamoDB cancels
+transactions that meet on one item."""
 
 from __future__ import annotations
 
@@ -31,7 +34,6 @@ from herald_processor.decisions import (
 from herald_processor.domain import (
     QUOTA_PAUSE_REASON,
     BatchDeferred,
-    CampaignNotSending,
     LedgerState,
     OutgoingEmail,
     SendOutcome,
@@ -193,6 +195,9 @@ class SendRun:
         ):
             self._halt(StopReason.OUT_OF_TIME)
             return False
+        # The wait for the slot may have been long: the status is read again if it has grown stale meanwhile, so the
+        # chunk's calls start within `status_check_interval` of a read that saw the campaign sending.
+        await self._check_status()
         return self.stop is None
 
     def _halt(self, reason: StopReason) -> None:
@@ -244,22 +249,14 @@ class SendRun:
         """One recipient: claim it right before its SES call and record the outcome right after, so a process
         killed now leaves in doubt only the recipients whose calls were in flight. None when it was not claimed."""
         ledger, key = self.ports.ledger, item.address.key
-        try:
-            claimed = await ledger.claim_many(
-                self.campaign,
-                {key: item.attempt},
-                owner=self.owner,
-                batch_id=self.job.batch_id,
-                lease_seconds=self.policy.lease_seconds,
-                in_doubt_before=item.in_doubt_before,
-            )
-        except CampaignNotSending:
-            # Paused or cancelled since the last look: no call starts; the status says which.
-            self._untouched.append(item)
-            self._last_check = -math.inf
-            await self._check_status()
-            self._halt(StopReason.PAUSED)
-            return None
+        claimed = await ledger.claim_many(
+            self.campaign,
+            {key: item.attempt},
+            owner=self.owner,
+            batch_id=self.job.batch_id,
+            lease_seconds=self.policy.lease_seconds,
+            in_doubt_before=item.in_doubt_before,
+        )
         entry = claimed.get(key)
         if entry is None:
             self.contended += 1
