@@ -528,3 +528,17 @@ async def test_an_in_doubt_recipient_of_a_cancelled_campaign_ends_unknown_not_ca
     # Its first send may have happened: `unknown`; the one never claimed is `cancelled`.
     assert ledger.states() == {"doubt@example.com": "unknown", "new@example.com": "cancelled"}
     assert ledger.rows["doubt@example.com"].reason == "campaign_cancelled"
+
+
+async def test_a_pause_while_the_batch_renders_stops_it_before_any_call(world):
+    world.campaigns.campaign = make_campaign(recipient_count=3)
+    render = world.renderer.render
+
+    async def render_then_pause(tenant_id, template, recipients):
+        world.campaigns.set_status(CampaignStatus.PAUSED)  # the pause lands after the batch read the campaign
+        return await render(tenant_id, template, recipients)
+
+    world.renderer.render = render_then_pause  # type: ignore[method-assign]
+    with pytest.raises(BatchDeferred):
+        await world.service(status_check_interval=60).process(job("a@example.com", "b@example.com", "c@example.com"))
+    assert world.sender.sent == []

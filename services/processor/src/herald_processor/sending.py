@@ -98,7 +98,8 @@ class SendRun:
     async def send_all(self, ready: list[Sendable]) -> None:
         """Send every recipient of `ready` or leave it unclaimed; raises BatchDeferred when some are left."""
         self._deadline = time.monotonic() + self.policy.batch_time_budget
-        self._last_check = time.monotonic()
+        # The batch read the campaign before rendering, which can take seconds: the first chunk reads it again.
+        self._last_check = -math.inf
         self._calls = asyncio.Semaphore(self.policy.send_concurrency)
         queue = deque(ready)
         try:
