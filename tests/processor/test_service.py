@@ -542,3 +542,22 @@ async def test_a_pause_while_the_batch_renders_stops_it_before_any_call(world):
     with pytest.raises(BatchDeferred):
         await world.service(status_check_interval=60).process(job("a@example.com", "b@example.com", "c@example.com"))
     assert world.sender.sent == []
+
+
+async def test_a_pause_written_while_a_claim_is_made_stops_that_call_and_gives_the_claim_back(world):
+    world.campaigns.campaign = make_campaign(recipient_count=2)
+    claim = world.ledger.claim_many
+
+    async def claim_then_pause(*args, **kwargs):
+        taken = await claim(*args, **kwargs)
+        world.campaigns.set_status(CampaignStatus.PAUSED)
+        return taken
+
+    world.ledger.claim_many = claim_then_pause  # type: ignore[method-assign]
+    with pytest.raises(BatchDeferred):
+        await world.service(send_concurrency=1, status_check_interval=1e-9).process(
+            job("a@example.com", "b@example.com")
+        )
+    assert world.sender.sent == []
+    assert world.ledger.states() == {"a@example.com": "pending"}  # given back; b never claimed
+    assert world.ledger.rows["a@example.com"].attempt == 1

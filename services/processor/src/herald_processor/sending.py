@@ -3,9 +3,9 @@ each recipient of the chunk (bounded concurrency) claim it, build and send its m
 the batch's time budget, watching the campaign status as it goes.
 
 Each claim is its own ledger write made right before its SES call, and each outcome is written right after it, so a
-process killed mid-chunk leaves no more recipients in doubt than it had calls in flight. A chunk starts only after a
-read of the campaign status at most `status_check_interval` old (taken after its wait for send slots), so a pause
-stops new SES calls within about that interval. The claim does not check the status itself: that would put the
+process killed mid-chunk leaves no more recipients in doubt than it had calls in flight. A chunk starts, and each
+call after its claim goes out, only after a read of the campaign status at most `status_check_interval` old, so a
+pause stops new SES calls within about that interval. The claim does not check the status itself: that would put the
 campaign item, which every processor and analytics write, into every claim's transaction, and DynamoDB cancels
 transactions that meet on one item."""
 
@@ -94,6 +94,7 @@ class SendRun:
     _last_check: float = 0.0
     _paused_until: float = 0.0
     _calls: asyncio.Semaphore = field(default_factory=asyncio.Semaphore)
+    _status_read: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def send_all(self, ready: list[Sendable]) -> None:
         """Send every recipient of `ready` or leave it unclaimed; raises BatchDeferred when some are left."""
@@ -208,10 +209,12 @@ class SendRun:
 
     async def _check_status(self) -> None:
         """Re-read the campaign status at most every `status_check_interval`, so pause and cancel act mid-batch."""
-        if time.monotonic() - self._last_check < self.policy.status_check_interval:
-            return
-        current = await self.ports.campaigns.get(self.campaign.tenant_id, self.campaign.campaign_id)
-        self._last_check = time.monotonic()
+        async with self._status_read:  # the calls of a chunk share one read
+            if time.monotonic() - self._last_check < self.policy.status_check_interval:
+                return
+            started = time.monotonic()  # what the read saw is at least this recent
+            current = await self.ports.campaigns.get(self.campaign.tenant_id, self.campaign.campaign_id)
+            self._last_check = started
         gate = Gate.CANCEL if current is None else gate_for(current.status)
         if gate is not Gate.PROCEED:
             log.info("processor.batch_interrupted", status=None if current is None else current.status.value)
@@ -261,6 +264,13 @@ class SendRun:
         entry = claimed.get(key)
         if entry is None:
             self.contended += 1
+            return None
+        # The claim may have taken a while: a pause or cancel written meanwhile stops the call, the claim goes back.
+        await self._check_status()
+        if self.stop in (StopReason.PAUSED, StopReason.CANCELLED):
+            await ledger.settle_many(self.campaign, self.owner, [Settlement(key, None)])
+            item.attempt, item.in_doubt_before = entry.attempt, None  # `pending` again, attempt kept
+            self._untouched.append(item)
             return None
         if item.in_doubt_before is not None:
             log.warning("processor.in_doubt_resend", recipient=key, attempt=entry.attempt)
