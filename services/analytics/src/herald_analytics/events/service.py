@@ -46,6 +46,7 @@ from herald_analytics.events.resends import (
 )
 from herald_analytics.events.schemas import BounceType, Effect, EventType
 from herald_analytics.events.transitions import DELIVERED_AT, plan_transition
+from herald_common.delivery_states import CampaignStatus
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -270,10 +271,10 @@ class EventIngestor:
             log.warning("analytics.event_unknown_campaign", **context)
             return Outcome.UNKNOWN_CAMPAIGN
         log.info("analytics.event_counted", effect=event.effect.value, deltas=deltas, **context)
-        if settles and totals.status == "sending":
+        if settles and totals.status == CampaignStatus.SENDING:
             # Analytics settled this recipient's final state itself: it may have been the campaign's last one.
             await self.counters.complete_if_done(ref, now_iso)
-        if requeued and totals.status == "sent":
+        if requeued and totals.status == CampaignStatus.SENT:
             # A recipient is queued again: the campaign is sending until the retry ends (the processor then
             # completes it as usual).
             await self.counters.reopen(ref, now_iso)
