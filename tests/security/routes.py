@@ -68,6 +68,7 @@ ROLE_MATRIX: dict[str, dict[tuple[str, str], str]] = {
         ("GET", "/campaigns/{campaign_id}/stats"): VIEWER,
         ("GET", "/campaigns/{campaign_id}/stream"): VIEWER,
         ("GET", "/campaigns/{campaign_id}/recipients"): VIEWER,
+        ("GET", "/campaigns/{campaign_id}/report"): VIEWER,
     },
     "processor": {},
 }

@@ -3,7 +3,8 @@ import { test } from 'node:test';
 
 import { serviceFor, targetsFromEnv } from './routes.mjs';
 
-test('statistics, the live stream and the recipient list go to analytics', () => {
+test('statistics, the live stream, the report and the recipient list go to analytics', () => {
+  assert.equal(serviceFor('GET', '/campaigns/camp_abc/report?state=failed&state=unknown&limit=50'), 'analytics');
   assert.equal(serviceFor('GET', '/campaigns/camp_abc/stats'), 'analytics');
   assert.equal(serviceFor('GET', '/campaigns/camp_abc/stream'), 'analytics');
   assert.equal(serviceFor('GET', '/campaigns/camp_abc/recipients?state=bounced&limit=50'), 'analytics');

@@ -22,6 +22,9 @@ from herald_analytics.events.updates import CampaignUpdatePublisher
 from herald_analytics.recipients.api import router as recipients_router
 from herald_analytics.recipients.repository import LedgerReader
 from herald_analytics.recipients.service import RecipientsService
+from herald_analytics.report.api import router as report_router
+from herald_analytics.report.repository import LedgerReport
+from herald_analytics.report.service import ReportService
 from herald_analytics.stats.api import router as stats_router
 from herald_analytics.stats.repository import CampaignReader
 from herald_analytics.stats.service import StatsService
@@ -145,6 +148,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.aws = aws
             app.state.stats_service = StatsService(campaigns, poll_interval=settings.stream_poll_interval)
             app.state.recipients_service = RecipientsService(campaigns, LedgerReader(dynamodb, names.ledger_table))
+            app.state.report_service = ReportService(campaigns, LedgerReport(dynamodb, names.ledger_table))
             # A replica may serve the API and streams only (reads scaled apart from ingestion): streams read the
             # campaign items, so they show what any replica counted.
             consuming = (
@@ -189,4 +193,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(stats_router)
     app.include_router(recipients_router)
+    app.include_router(report_router)
     return app

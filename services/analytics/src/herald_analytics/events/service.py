@@ -45,6 +45,7 @@ from herald_analytics.events.resends import (
     soft_bounce_readiness,
 )
 from herald_analytics.events.schemas import BounceType, Effect, EventType
+from herald_analytics.events.send_seen import plan_send_seen, with_send_seen
 from herald_analytics.events.transitions import DELIVERED_AT, plan_transition
 
 if TYPE_CHECKING:
@@ -217,6 +218,8 @@ class EventIngestor:
             readiness = soft_bounce_readiness(row, event.message_id)
         if readiness is Settle.WAIT:
             raise RowNotSettled(f"ledger row {ref.ledger_key}/{email} is {row.values.get('state')}")
+        if event.event_type is EventType.SEND and plan_send_seen(row.values, "") is not None:
+            return True  # its first sight is counted (send_seen.py)
         return readiness is Settle.ACT or event.event_type is not EventType.SEND
 
     async def _count(
@@ -292,7 +295,10 @@ class EventIngestor:
 
     def plan(self, event: SesEvent, row: LedgerRow, timestamp: str) -> Transition | None:
         if event.event_type is EventType.SEND:
-            return plan_send_reconciliation(row, event.message_id, timestamp)
+            reconciliation = plan_send_reconciliation(row, event.message_id, timestamp)
+            if reconciliation is None:
+                return plan_send_seen(row.values, timestamp)
+            return with_send_seen(reconciliation, row.values, timestamp)
         if self.resends(event) and soft_bounce_readiness(row, event.message_id) is Settle.ACT:
             return plan_soft_bounce(row, event.message_id, timestamp, self.policy.soft_bounce_retries)
         machine = event.effect is Effect.OPENED and is_machine_open(
