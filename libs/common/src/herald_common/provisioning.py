@@ -64,6 +64,9 @@ _TABLE_KEYS: dict[str, tuple[str, str | None]] = {
     "suppressions": ("tenantId", "email"),
     "throttle": ("bucketKey", None),
     "audit": ("tenantId", "recordId"),
+    "idempotency": ("recordKey", None),
+    "webhooks": ("tenantId", "webhookId"),
+    "webhook-deliveries": ("webhookKey", "deliveryId"),
 }
 
 
@@ -111,12 +114,14 @@ async def _create_table(dynamodb: DynamoDBClient, table: str, pk: str, sk: str |
 
 
 async def _create_tables(dynamodb: DynamoDBClient, names: ResourceNames) -> None:
-    kinds = ("campaigns", "ledger", "events", "suppressions", "throttle", "audit")
+    kinds = ("campaigns", "ledger", "events", "suppressions", "throttle", "audit", "idempotency", "webhooks",
+             "webhook-deliveries")  # fmt: skip
     await asyncio.gather(
         *(_create_table(dynamodb, table, *_TABLE_KEYS[kind]) for kind, table in zip(kinds, names.tables, strict=True))
     )
-    # Idle throttle buckets expire too (`expiresAt`, a week after their last lease).
-    for table in (names.events_table, names.throttle_table):
+    # Idle throttle buckets expire too (`expiresAt`, a week after their last lease), idempotency records after 24 h,
+    # webhook delivery logs after their retention.
+    for table in (names.events_table, names.throttle_table, names.idempotency_table, names.webhook_deliveries_table):
         try:
             await dynamodb.update_time_to_live(
                 TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": EVENTS_TTL_ATTRIBUTE}

@@ -28,6 +28,8 @@ from herald_campaign.campaigns.retry_store import DynamoRetryStore
 from herald_campaign.campaigns.service import CampaignService
 from herald_campaign.campaigns.templates import HttpTemplateCatalog
 from herald_campaign.config import Settings
+from herald_campaign.idempotency.middleware import IdempotencyKeys
+from herald_campaign.idempotency.store import IdempotencyStore
 from herald_campaign.senders.api import router as senders_router
 from herald_campaign.senders.dns import DnspythonResolver
 from herald_campaign.senders.identities import SesIdentities
@@ -136,6 +138,7 @@ def create_app(
                 senders=senders,
             )
             app.state.audit_log = AuditLog(dynamodb, names.audit_table)
+            app.state.idempotency_store = IdempotencyStore(dynamodb, names.idempotency_table)
             app.state.audit_service = AuditService(DynamoAuditReader(dynamodb, names.audit_table))
             app.state.suppression_service = SuppressionService(
                 DynamoSuppressionStore(dynamodb, names.suppressions_table)
@@ -169,6 +172,8 @@ def create_app(
     app.include_router(unsubscribe_router)
     app.include_router(audit_router)
     app.include_router(senders_router)
+    # Inside the audit trail (a replay is a call too), outside the rate limit and body limit (a replay costs a read).
+    app.add_middleware(IdempotencyKeys, max_body_bytes=settings.max_upload_bytes)
     app.add_middleware(AuditTrail, routes=AUDITED_ROUTES)
     return app
 
