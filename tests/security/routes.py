@@ -56,6 +56,10 @@ ROLE_MATRIX: dict[str, dict[tuple[str, str], str]] = {
         ("POST", "/suppressions"): ADMIN,
         ("DELETE", "/suppressions/{email}"): ADMIN,
         ("GET", "/audit"): ADMIN,
+        ("POST", "/webhooks"): ADMIN,
+        ("GET", "/webhooks"): ADMIN,
+        ("DELETE", "/webhooks/{webhook_id}"): ADMIN,
+        ("GET", "/webhooks/{webhook_id}/deliveries"): ADMIN,
     },
     "template": {
         ("GET", "/templates"): VIEWER,

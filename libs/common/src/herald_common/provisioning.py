@@ -39,6 +39,8 @@ log = structlog.get_logger("herald.provisioning")
 DEFAULT_MAX_RECEIVE_COUNT = 5
 EMAIL_JOBS_VISIBILITY_SECONDS = 60
 SES_EVENTS_VISIBILITY_SECONDS = 30
+# A webhooks message may make a few HTTP calls (one per endpoint, each at most 10 s by default).
+WEBHOOKS_VISIBILITY_SECONDS = 120
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600  # SQS maximum: keep dead letters as long as possible for inspection
 EVENTS_TTL_ATTRIBUTE = "expiresAt"
 
@@ -265,7 +267,11 @@ async def provision(
             _create_topic(sns, names.ses_events_topic),
             _create_topic(sns, names.campaign_updates_topic),
         )
+        webhooks_url, webhooks_arn, _ = await _queue_with_dlq(
+            sqs, names.webhooks_queue, WEBHOOKS_VISIBILITY_SECONDS, max_receive_count
+        )
         await _subscribe_queue(sqs, sns, events_topic, events_url, events_arn)
+        await _subscribe_queue(sqs, sns, events_topic, webhooks_url, webhooks_arn)  # the campaign service's webhooks
         await _configure_ses(aws.ses, identities, names.configuration_set, events_topic)
     log.info("provisioning.done", prefix=names.prefix, endpoint=settings.aws_endpoint_url)
     queue_urls = {priority: url for priority, (url, _, _) in zip(EMAIL_JOB_PRIORITIES, jobs, strict=True)}

@@ -110,6 +110,11 @@ class ResourceNames:
         """The analytics service's subscription to the SES events topic."""
         return f"{self.prefix}-ses-events"
 
+    @property
+    def webhooks_queue(self) -> str:
+        """The campaign service's subscription to the SES events topic, and its webhook retries."""
+        return f"{self.prefix}-webhooks"
+
     @staticmethod
     def dead_letter_queue(queue: str) -> str:
         return f"{queue}-dlq"
