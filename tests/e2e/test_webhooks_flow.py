@@ -30,8 +30,8 @@ RECIPIENTS = [
     "bounce@simulator.amazonses.com",
     "complaint@simulator.amazonses.com",
 ]
-EMAIL_EVENTS = ["email.sent", "email.delivered", "email.bounced", "email.complained", "email.opened",
-                "email.clicked", "email.failed", "email.unknown"]  # fmt: skip
+EVENTS = ["email.sent", "email.delivered", "email.bounced", "email.complained", "email.opened",
+          "email.clicked", "email.failed", "email.unknown", "campaign.status"]  # fmt: skip
 
 
 class Receiver:
@@ -84,9 +84,7 @@ def test_every_email_event_reaches_the_receiver_signed_and_a_retry_keeps_its_id(
     stack: DevStack, receiver: Receiver
 ) -> None:
     admin = {"Authorization": f"Bearer {stack.token('acme', 'admin')}"}
-    hook = httpx.post(
-        f"{stack.urls.campaign}/webhooks", json={"url": receiver.url, "events": EMAIL_EVENTS}, headers=admin
-    )
+    hook = httpx.post(f"{stack.urls.campaign}/webhooks", json={"url": receiver.url, "events": EVENTS}, headers=admin)
     assert hook.status_code == 201, hook.text
     webhook_id, verifier = hook.json()["webhookId"], Webhook(hook.json()["secret"])
 
@@ -114,17 +112,22 @@ def test_every_email_event_reaches_the_receiver_signed_and_a_retry_keeps_its_id(
                 expected.add((outcome, message["messageId"]))
                 if address.startswith("complaint@"):
                     expected.add(("email.complained", message["messageId"]))
+            expected.add(("campaign.status", "sent"))  # seen in analytics' announcements
             got = _received(receiver, verifier)
             delivered = {key for key, attempts in got.items() if attempts[-1][2] == 204}
             if len(ours) == len(RECIPIENTS) and expected <= delivered:
                 break
             time.sleep(1.0)
 
-    assert len(expected) == 2 * len(RECIPIENTS) + 1
+    assert len(expected) == 2 * len(RECIPIENTS) + 2
     assert expected <= set(got), sorted(expected - set(got))
     # Every event arrived, each finally answered 2xx; nothing arrived that SES did not cause.
     assert {key for key, attempts in got.items() if attempts[-1][2] == 204} >= expected
-    assert set(got) == expected
+    emails = {key for key in got if key[0].startswith("email.")}
+    assert emails == {key for key in expected if key[0].startswith("email.")}
+    statuses = [key[1] for key in got if key[0] == "campaign.status"]
+    assert statuses[-1] == "sent"
+    assert set(statuses) <= {"sending", "sent"}
     # The first delivery was refused with a 500 and retried under the same webhook-id, with the same body.
     first_headers, first_body, first_status = receiver.requests[0]
     assert first_status == 500
@@ -153,5 +156,7 @@ def _received(receiver: Receiver, verifier: Webhook) -> dict[tuple[str, str], li
         assert payload["id"] == headers["webhook-id"]
         assert set(payload) == {"id", "type", "createdAt", "tenantId", "campaignId", "data"}
         assert payload["tenantId"] == "acme"
-        by_event[(payload["type"], payload["data"]["messageId"])].append((headers, body, status))
+        assert payload["campaignId"].startswith("camp_")
+        key = payload["data"]["status"] if payload["type"] == "campaign.status" else payload["data"]["messageId"]
+        by_event[(payload["type"], key)].append((headers, body, status))
     return dict(by_event)

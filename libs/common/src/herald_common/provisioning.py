@@ -174,7 +174,10 @@ async def _create_topic(sns: SNSClient, name: str) -> str:
     return (await sns.create_topic(Name=name))["TopicArn"]
 
 
-async def _subscribe_queue(sqs: SQSClient, sns: SNSClient, topic_arn: str, queue_url: str, queue_arn: str) -> None:
+async def _subscribe_queue(
+    sqs: SQSClient, sns: SNSClient, topic_arns: Sequence[str], queue_url: str, queue_arn: str
+) -> None:
+    """Subscribe the queue to each topic; its policy lets exactly those topics send to it."""
     policy = {
         "Version": "2012-10-17",
         "Statement": [
@@ -184,19 +187,20 @@ async def _subscribe_queue(sqs: SQSClient, sns: SNSClient, topic_arn: str, queue
                 "Principal": {"Service": "sns.amazonaws.com"},
                 "Action": "sqs:SendMessage",
                 "Resource": queue_arn,
-                "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
+                "Condition": {"ArnEquals": {"aws:SourceArn": list(topic_arns)}},
             }
         ],
     }
     await sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)})
     # Subscribe answers the existing subscription for the same topic/protocol/endpoint, so this is idempotent.
-    await sns.subscribe(
-        TopicArn=topic_arn,
-        Protocol="sqs",
-        Endpoint=queue_arn,
-        Attributes={"RawMessageDelivery": "false"},
-        ReturnSubscriptionArn=True,
-    )
+    for topic_arn in topic_arns:
+        await sns.subscribe(
+            TopicArn=topic_arn,
+            Protocol="sqs",
+            Endpoint=queue_arn,
+            Attributes={"RawMessageDelivery": "false"},
+            ReturnSubscriptionArn=True,
+        )
 
 
 async def _configure_ses(ses: SESClient, identities: Sequence[str], config_set: str, topic_arn: str) -> None:
@@ -270,8 +274,9 @@ async def provision(
         webhooks_url, webhooks_arn, _ = await _queue_with_dlq(
             sqs, names.webhooks_queue, WEBHOOKS_VISIBILITY_SECONDS, max_receive_count
         )
-        await _subscribe_queue(sqs, sns, events_topic, events_url, events_arn)
-        await _subscribe_queue(sqs, sns, events_topic, webhooks_url, webhooks_arn)  # the campaign service's webhooks
+        await _subscribe_queue(sqs, sns, [events_topic], events_url, events_arn)
+        # The campaign service's webhooks: email events, and campaign status changes from analytics' announcements.
+        await _subscribe_queue(sqs, sns, [events_topic, updates_topic], webhooks_url, webhooks_arn)
         await _configure_ses(aws.ses, identities, names.configuration_set, events_topic)
     log.info("provisioning.done", prefix=names.prefix, endpoint=settings.aws_endpoint_url)
     queue_urls = {priority: url for priority, (url, _, _) in zip(EMAIL_JOB_PRIORITIES, jobs, strict=True)}

@@ -42,6 +42,7 @@ from herald_campaign.webhooks.api import router as webhooks_router
 from herald_campaign.webhooks.delivery import DeliveryPolicy, WebhookDispatcher
 from herald_campaign.webhooks.repository import DeliveryLog, WebhookStore
 from herald_campaign.webhooks.service import WebhookService
+from herald_campaign.webhooks.status import CampaignStatusLog
 from herald_common.audit import AuditLog, AuditTrail
 from herald_common.aws import open_clients
 from herald_common.resources import EMAIL_JOB_PRIORITIES
@@ -207,7 +208,8 @@ async def _start_webhooks(app: FastAPI, stack: AsyncExitStack, settings: Setting
         retry_window_seconds=settings.webhook_retry_window_seconds,
         timeout_seconds=settings.webhook_timeout_seconds,
     )
-    dispatcher = WebhookDispatcher(webhooks, deliveries, http, sqs, queue_url, policy)
+    statuses = CampaignStatusLog(dynamodb, names.webhooks_table)
+    dispatcher = WebhookDispatcher(webhooks, deliveries, http, sqs, queue_url, policy, statuses)
     poller = SqsPoller(
         sqs,
         queue_url,

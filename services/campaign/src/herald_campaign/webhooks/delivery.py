@@ -24,6 +24,7 @@ from standardwebhooks.webhooks import Webhook as Signer
 
 from herald_campaign.webhooks.events import EmailEvent, email_events
 from herald_campaign.webhooks.repository import Delivery, DeliveryLog, Webhook, WebhookStore, payload_json
+from herald_campaign.webhooks.status import CampaignStatusLog, announcement, opened
 from herald_campaign.webhooks.urls import WebhookUrlRefused, check_url
 
 if TYPE_CHECKING:
@@ -70,8 +71,10 @@ class WebhookDispatcher:
         sqs: SQSClient,
         queue_url: str,
         policy: DeliveryPolicy,
+        statuses: CampaignStatusLog | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self._statuses = statuses
         self._webhooks = webhooks
         self._deliveries = deliveries
         self._http = http
@@ -81,9 +84,13 @@ class WebhookDispatcher:
         self._clock = clock
 
     async def __call__(self, message: SqsMessage) -> None:
-        document = json.loads(message.body)
+        document = opened(message.body)
         if isinstance(document, dict) and document.get("kind") == ATTEMPT_KIND:
             await self._due(str(document["tenantId"]), str(document["webhookId"]), str(document["eventId"]))
+            return
+        if (seen := announcement(document)) is not None:
+            if self._statuses is not None and (change := await self._statuses.change(seen, _iso(self._clock()))):
+                await self.fan_out(change)
             return
         for event in email_events(message.body):
             await self.fan_out(event)

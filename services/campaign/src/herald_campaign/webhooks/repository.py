@@ -110,7 +110,8 @@ class WebhookStore:
             KeyConditionExpression="tenantId = :t",
             ExpressionAttributeValues={":t": {"S": tenant_id}},
         ):
-            items += [_webhook(dict(item)) for item in page.get("Items", [])]
+            # The partition also holds the last status seen per campaign (status.py): endpoints only.
+            items += [_webhook(dict(i)) for i in page.get("Items", []) if i["webhookId"]["S"].startswith("wh_")]
         return items
 
     async def get(self, tenant_id: str, webhook_id: str) -> Webhook | None:
