@@ -12,6 +12,7 @@ from botocore.config import Config
 from herald_analytics.config import Settings
 from herald_analytics.events.batch import BatchIngestor
 from herald_analytics.events.batch_store import CountingStore
+from herald_analytics.events.clicks import ClickRules
 from herald_analytics.events.consumer import SesEventHandler, retry_policy
 from herald_analytics.events.guard import ReputationGuard, ReputationPolicy
 from herald_analytics.events.ledger import DeliveryLedger
@@ -123,6 +124,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 policy=IngestPolicy(
                     soft_bounce_retries=settings.analytics_soft_bounce_retries,
                     machine_open_window_seconds=settings.analytics_machine_open_window_seconds,
+                    clicks=ClickRules(
+                        window_seconds=settings.analytics_machine_click_window_seconds,
+                        burst_seconds=settings.analytics_click_burst_seconds,
+                        unsubscribe_prefix=settings.public_url.rstrip("/") + "/u/",
+                    ),
                 ),
             )
             store = CountingStore(

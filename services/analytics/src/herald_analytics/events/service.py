@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
+from herald_analytics.events.clicks import ClickRules, plan_click
 from herald_analytics.events.opens import is_machine_open
 from herald_analytics.events.repository import Claim, ClaimState
 from herald_analytics.events.resends import (
@@ -141,6 +142,7 @@ class IngestPolicy:
 
     soft_bounce_retries: int = 2
     machine_open_window_seconds: float = 10.0
+    clicks: ClickRules = field(default_factory=ClickRules)
 
 
 @dataclass
@@ -301,6 +303,9 @@ class EventIngestor:
             return with_send_seen(reconciliation, row.values, timestamp)
         if self.resends(event) and soft_bounce_readiness(row, event.message_id) is Settle.ACT:
             return plan_soft_bounce(row, event.message_id, timestamp, self.policy.soft_bounce_retries)
+        if event.effect is Effect.CLICKED and event.link is not None:
+            delivered = row.values.get(DELIVERED_AT) or row.values.get("sentAt")
+            return plan_click(row.values, event.link, event.user_agent, timestamp, delivered, self.policy.clicks)
         machine = event.effect is Effect.OPENED and is_machine_open(
             event.user_agent,
             timestamp,
