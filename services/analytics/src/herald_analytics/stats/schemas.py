@@ -16,7 +16,7 @@ class CampaignStats(BaseModel):
     """A campaign's live statistics. Delivery, bounce and complaint rates are fractions of `sent`; open and click
     rates are fractions of `delivered` (0 when the base is 0), 4 decimals. `opened` counts recipients with a human
     open; `machineOpened` those whose message a prefetching proxy fetched (left out of `openRate`); `clicked` counts
-    recipients with a person's click, `machineClicked` those whose links a scanner followed (left out of `clickRate`)."""
+    recipients with a person's click, `machineClicked` those whose links a scanner followed (not in `clickRate`)."""
 
     model_config = ConfigDict(frozen=True)
 
