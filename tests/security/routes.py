@@ -52,6 +52,7 @@ ROLE_MATRIX: dict[str, dict[tuple[str, str], str]] = {
         ("POST", "/campaigns/{campaign_id}/test-send"): MARKETER,
         ("POST", "/campaigns/{campaign_id}/retry-failed"): MARKETER,
         ("GET", "/campaigns/{campaign_id}/sender-authentication"): VIEWER,
+        ("GET", "/campaigns/{campaign_id}/sample-recipient"): VIEWER,
         ("GET", "/suppressions"): ADMIN,
         ("POST", "/suppressions"): ADMIN,
         ("DELETE", "/suppressions/{email}"): ADMIN,

@@ -30,6 +30,7 @@ from herald_campaign.campaigns.templates import HttpTemplateCatalog
 from herald_campaign.config import Settings
 from herald_campaign.idempotency.middleware import IdempotencyKeys
 from herald_campaign.idempotency.store import IdempotencyStore
+from herald_campaign.preview.api import router as preview_router
 from herald_campaign.senders.api import router as senders_router
 from herald_campaign.senders.dns import DnspythonResolver
 from herald_campaign.senders.identities import SesIdentities
@@ -145,6 +146,8 @@ def create_app(
                 senders=senders,
             )
             app.state.audit_log = AuditLog(dynamodb, names.audit_table)
+            app.state.campaign_store = campaign_store  # the preview's sample recipient (preview/api.py)
+            app.state.recipient_store = recipients
             app.state.idempotency_store = IdempotencyStore(dynamodb, names.idempotency_table)
             app.state.audit_service = AuditService(DynamoAuditReader(dynamodb, names.audit_table))
             app.state.suppression_service = SuppressionService(
@@ -181,6 +184,7 @@ def create_app(
     app.include_router(audit_router)
     app.include_router(senders_router)
     app.include_router(webhooks_router)
+    app.include_router(preview_router)
     # Inside the audit trail (a replay is a call too), outside the rate limit and body limit (a replay costs a read).
     app.add_middleware(IdempotencyKeys, max_body_bytes=settings.max_upload_bytes)
     app.add_middleware(AuditTrail, routes=AUDITED_ROUTES)
