@@ -39,6 +39,7 @@ log = structlog.get_logger("herald.campaign")
 ATTEMPT_KIND = "webhook.attempt"
 SQS_MAX_DELAY_SECONDS = 900  # SQS: DelaySeconds is at most 15 minutes
 MAX_BACKOFF_SECONDS = 3600
+ENDPOINTS_CACHE_SECONDS = 5.0
 _ERROR_TEXT = 300  # what of a receiver's error is kept in the log
 
 
@@ -75,6 +76,7 @@ class WebhookDispatcher:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._statuses = statuses
+        self._cache: dict[str, tuple[float, list[Webhook]]] = {}
         self._webhooks = webhooks
         self._deliveries = deliveries
         self._http = http
@@ -95,8 +97,18 @@ class WebhookDispatcher:
         for event in email_events(message.body):
             await self.fan_out(event)
 
+    async def _endpoints(self, tenant_id: str) -> list[Webhook]:
+        """The tenant's endpoints, read at most every `ENDPOINTS_CACHE_SECONDS`: a campaign's events come by the
+        thousand, its tenant's endpoints rarely change (a new one is served within that delay)."""
+        now = self._clock()
+        cached = self._cache.get(tenant_id)
+        if cached is None or cached[0] <= now:
+            cached = (now + ENDPOINTS_CACHE_SECONDS, await self._webhooks.list(tenant_id))
+            self._cache[tenant_id] = cached
+        return cached[1]
+
     async def fan_out(self, event: EmailEvent) -> None:
-        for webhook in await self._webhooks.list(event.tenant_id):
+        for webhook in await self._endpoints(event.tenant_id):
             if webhook.status != "active" or event.type.value not in webhook.events:
                 continue
             delivery = Delivery(
