@@ -6,9 +6,10 @@ data the campaign will really render (an empty sample would make most templates'
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from herald_campaign.campaigns.errors import CampaignNotFound
+from herald_campaign.openapi_docs import NOT_FOUND, errors
 from herald_common.auth import Viewer
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
@@ -17,11 +18,15 @@ router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 class SampleRecipient(BaseModel):
     """The first stored recipient (null `email` while the campaign has none)."""
 
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"email": "ada@example.com", "data": {"first_name": "Ada"}}]}
+    )
+
     email: str | None
     data: dict[str, Any]
 
 
-@router.get("/{campaign_id}/sample-recipient", response_model=SampleRecipient)
+@router.get("/{campaign_id}/sample-recipient", response_model=SampleRecipient, responses=errors((404, NOT_FOUND)))
 async def sample_recipient(campaign_id: str, principal: Viewer, request: Request) -> SampleRecipient:
     """The campaign's first stored recipient (its address and personalisation data), for previews. 404 unknown."""
     campaign = await request.app.state.campaign_store.get(principal.tenant_id, campaign_id)
