@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -19,7 +20,7 @@ class WebhookEventType(StrEnum):
     CAMPAIGN_STATUS = "campaign.status"
 
 
-_VIEW = {
+_VIEW: dict[str, Any] = {
     "webhookId": "wh_3f9a0c2b7d1e4a5b6c7d",
     "url": "https://hooks.example.com/herald",
     "events": ["email.bounced", "email.delivered"],
@@ -89,7 +90,7 @@ class DeliveryView(BaseModel):
     deliveredAt: str | None = None
 
 
-_DELIVERY = {
+_DELIVERY: dict[str, Any] = {
     "eventId": "9b1d6f0c3e8a4b2d7f5e1a0c9b8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d",
     "type": "email.delivered",
     "status": "delivered",
