@@ -8,8 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict
 
-from herald_campaign.campaigns.errors import CampaignNotFound
 from herald_campaign.openapi_docs import NOT_FOUND, errors
+from herald_campaign.preview.service import first_recipient
 from herald_common.auth import Viewer
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
@@ -29,13 +29,7 @@ class SampleRecipient(BaseModel):
 @router.get("/{campaign_id}/sample-recipient", response_model=SampleRecipient, responses=errors((404, NOT_FOUND)))
 async def sample_recipient(campaign_id: str, principal: Viewer, request: Request) -> SampleRecipient:
     """The campaign's first stored recipient (its address and personalisation data), for previews. 404 unknown."""
-    campaign = await request.app.state.campaign_store.get(principal.tenant_id, campaign_id)
-    if campaign is None:
-        raise CampaignNotFound(f"Campaign {campaign_id} does not exist.")
-    recipients = request.app.state.recipient_store.iter_recipients(
-        principal.tenant_id, campaign_id, campaign.recipient_parts
+    email, data = await first_recipient(
+        request.app.state.campaign_store, request.app.state.recipient_store, principal.tenant_id, campaign_id
     )
-    async for first in recipients:
-        await recipients.aclose()  # one line is all it needs: stop streaming the part
-        return SampleRecipient(email=first.email, data=first.data)
-    return SampleRecipient(email=None, data={})
+    return SampleRecipient(email=email, data=data)
