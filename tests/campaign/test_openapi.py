@@ -23,8 +23,10 @@ from herald_campaign.campaigns.schemas import (
     TestSendResult,
 )
 from herald_campaign.openapi_docs import ErrorOut
+from herald_campaign.preview.api import SampleRecipient
 from herald_campaign.senders.schemas import SenderAuthenticationView
 from herald_campaign.suppressions.schemas import SuppressionCreate, SuppressionPage, SuppressionView
+from herald_campaign.webhooks.schemas import DeliveryList, WebhookCreate, WebhookCreated, WebhookList
 
 ROUTES = {
     ("post", "/campaigns"),
@@ -45,6 +47,11 @@ ROUTES = {
     ("post", "/suppressions"),
     ("delete", "/suppressions/{email}"),
     ("get", "/audit"),
+    ("get", "/campaigns/{campaign_id}/sample-recipient"),
+    ("post", "/webhooks"),
+    ("get", "/webhooks"),
+    ("delete", "/webhooks/{webhook_id}"),
+    ("get", "/webhooks/{webhook_id}/deliveries"),
     ("get", "/u/{token}"),
     ("post", "/u/{token}"),
 }
@@ -95,6 +102,7 @@ def test_every_request_body_has_an_example_in_each_of_its_media_types(spec: dict
         ("post", "/campaigns/{campaign_id}/send"),
         ("post", "/campaigns/{campaign_id}/test-send"),
         ("post", "/suppressions"),
+        ("post", "/webhooks"),
     }
     for key in with_body:
         content = _operations(spec)[key]["requestBody"]["content"]
@@ -131,7 +139,9 @@ def test_every_error_answer_has_the_spec_shape(spec: dict[str, Any]) -> None:
     assert {"400", "403", "404", "409"} <= set(send)  # the flow document's send errors
 
 
-@pytest.mark.parametrize("model", [CampaignCreate, CampaignUpdate, SendRequest, TestSendRequest, SuppressionCreate])
+@pytest.mark.parametrize(
+    "model", [CampaignCreate, CampaignUpdate, SendRequest, TestSendRequest, SuppressionCreate, WebhookCreate]
+)
 def test_request_examples_are_valid_bodies(model: type[BaseModel]) -> None:
     # A stale example (a renamed field, a wrong type) is worse than none: each must validate against its model.
     examples = model.model_json_schema(by_alias=True)["examples"]
@@ -143,7 +153,7 @@ def test_request_examples_are_valid_bodies(model: type[BaseModel]) -> None:
 @pytest.mark.parametrize(
     "model",
     [CampaignView, CampaignPage, StatusChange, RecipientsAdded, RetryResult, TestSendResult, SuppressionView,
-     SuppressionPage, SenderAuthenticationView, AuditPage],
+     SuppressionPage, SenderAuthenticationView, AuditPage, WebhookCreated, WebhookList, DeliveryList, SampleRecipient],
 )  # fmt: skip
 def test_answer_examples_have_exactly_the_answers_fields(model: type[BaseModel]) -> None:
     schema = model.model_json_schema(by_alias=True, mode="serialization")

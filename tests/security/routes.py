@@ -52,10 +52,15 @@ ROLE_MATRIX: dict[str, dict[tuple[str, str], str]] = {
         ("POST", "/campaigns/{campaign_id}/test-send"): MARKETER,
         ("POST", "/campaigns/{campaign_id}/retry-failed"): MARKETER,
         ("GET", "/campaigns/{campaign_id}/sender-authentication"): VIEWER,
+        ("GET", "/campaigns/{campaign_id}/sample-recipient"): VIEWER,
         ("GET", "/suppressions"): ADMIN,
         ("POST", "/suppressions"): ADMIN,
         ("DELETE", "/suppressions/{email}"): ADMIN,
         ("GET", "/audit"): ADMIN,
+        ("POST", "/webhooks"): ADMIN,
+        ("GET", "/webhooks"): ADMIN,
+        ("DELETE", "/webhooks/{webhook_id}"): ADMIN,
+        ("GET", "/webhooks/{webhook_id}/deliveries"): ADMIN,
     },
     "template": {
         ("GET", "/templates"): VIEWER,
@@ -68,6 +73,7 @@ ROLE_MATRIX: dict[str, dict[tuple[str, str], str]] = {
         ("GET", "/campaigns/{campaign_id}/stats"): VIEWER,
         ("GET", "/campaigns/{campaign_id}/stream"): VIEWER,
         ("GET", "/campaigns/{campaign_id}/recipients"): VIEWER,
+        ("GET", "/campaigns/{campaign_id}/report"): VIEWER,
     },
     "processor": {},
 }

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
+from herald_analytics.events.clicks import ClickRules, plan_click
 from herald_analytics.events.opens import is_machine_open
 from herald_analytics.events.repository import Claim, ClaimState
 from herald_analytics.events.resends import (
@@ -45,6 +46,7 @@ from herald_analytics.events.resends import (
     soft_bounce_readiness,
 )
 from herald_analytics.events.schemas import BounceType, Effect, EventType
+from herald_analytics.events.send_seen import plan_send_seen, with_send_seen
 from herald_analytics.events.transitions import DELIVERED_AT, plan_transition
 from herald_common.delivery_states import CampaignStatus
 
@@ -141,6 +143,7 @@ class IngestPolicy:
 
     soft_bounce_retries: int = 2
     machine_open_window_seconds: float = 10.0
+    clicks: ClickRules = field(default_factory=ClickRules)
 
 
 @dataclass
@@ -237,6 +240,8 @@ class EventIngestor:
             readiness = soft_bounce_readiness(row, event.message_id)
         if readiness is Settle.WAIT:
             raise RowNotSettled(f"ledger row {ref.ledger_key}/{email} is {row.values.get('state')}")
+        if event.event_type is EventType.SEND and plan_send_seen(row.values, "") is not None:
+            return True  # its first sight is counted (send_seen.py)
         return readiness is Settle.ACT or event.event_type is not EventType.SEND
 
     async def _count(
@@ -312,9 +317,15 @@ class EventIngestor:
 
     def plan(self, event: SesEvent, row: LedgerRow, timestamp: str) -> Transition | None:
         if event.event_type is EventType.SEND:
-            return plan_send_reconciliation(row, event.message_id, timestamp)
+            reconciliation = plan_send_reconciliation(row, event.message_id, timestamp)
+            if reconciliation is None:
+                return plan_send_seen(row.values, timestamp)
+            return with_send_seen(reconciliation, row.values, timestamp)
         if self.resends(event) and soft_bounce_readiness(row, event.message_id) is Settle.ACT:
             return plan_soft_bounce(row, event.message_id, timestamp, self.policy.soft_bounce_retries)
+        if event.effect is Effect.CLICKED and event.link is not None:
+            delivered = row.values.get(DELIVERED_AT) or row.values.get("sentAt")
+            return plan_click(row.values, event.link, event.user_agent, timestamp, delivered, self.policy.clicks)
         machine = event.effect is Effect.OPENED and is_machine_open(
             event.user_agent,
             timestamp,
