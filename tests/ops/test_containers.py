@@ -121,6 +121,8 @@ def test_a_campaign_goes_out_through_the_gateway(stack: tuple[str, dict[str, int
     emulator = f"http://127.0.0.1:{ports['localstack']}"
     assert httpx.get(f"{gateway}/healthz", timeout=10).status_code == 200
     assert "<app-root" in httpx.get(f"{gateway}/", timeout=10).text  # the dashboard itself
+    # its runtime config, written from the container's environment at start (compose offers token sign-in)
+    assert httpx.get(f"{gateway}/config.json", timeout=10).json()["tokenSignIn"] is True
     urls = ServiceUrls(
         emulator=emulator, campaign=gateway, template=gateway, analytics=gateway, processor="http://unrouted.invalid"
     )
