@@ -127,6 +127,8 @@ def test_the_console_script_takes_host_and_port_from_the_image_environment(servi
         patch.setenv("HERALD_HOST", "0.0.0.0")
         patch.setenv("HERALD_PORT", str(SERVICE_PORTS[service]))
         patch.setattr(serve.uvicorn, "run", lambda app, **kwargs: seen.update(kwargs))
+        # structlog's global configuration (loggers cached on first use) must not leak into later tests' captures
+        patch.setattr(serve, "configure_logging", lambda **kwargs: None)
         serve.serve(service, lambda: None, _Settings(), 9999, [])  # type: ignore[arg-type,return-value]
     assert (seen["host"], seen["port"]) == ("0.0.0.0", SERVICE_PORTS[service])
 
