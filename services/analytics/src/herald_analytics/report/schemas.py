@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 from pydantic import BaseModel, ConfigDict
+
+# The ledger's states come from the kit, their one owner (re-exported for the report's modules).
+from herald_common.delivery_states import LedgerState
+
+__all__ = ["CSV_COLUMNS", "DeliveryReport", "LedgerState", "ReportItem"]
 
 # The CSV's columns, in the contract's order (shared/SPEC.md "Delivery report").
 CSV_COLUMNS = ("email", "state", "messageId", "attempts", "reason", "sentAt", "updatedAt")
-
-
-class LedgerState(StrEnum):
-    """A recipient's state in the delivery ledger (docs/architecture.md); `pending` = not claimed yet."""
-
-    PENDING = "pending"
-    SENDING = "sending"
-    SENT = "sent"
-    FAILED = "failed"
-    SUPPRESSED = "suppressed"
-    INVALID = "invalid"
-    UNKNOWN = "unknown"
-    CANCELLED = "cancelled"
 
 
 class ReportItem(BaseModel):
