@@ -24,6 +24,7 @@ from herald_campaign.campaigns.schemas import (
 )
 from herald_campaign.openapi_docs import ErrorOut
 from herald_campaign.senders.schemas import SenderAuthenticationView
+from herald_campaign.sending_policy.schemas import SendingPolicy
 from herald_campaign.suppressions.schemas import SuppressionCreate, SuppressionPage, SuppressionView
 
 ROUTES = {
@@ -44,6 +45,8 @@ ROUTES = {
     ("get", "/suppressions"),
     ("post", "/suppressions"),
     ("delete", "/suppressions/{email}"),
+    ("get", "/sending-policy"),
+    ("put", "/sending-policy"),
     ("get", "/audit"),
     ("get", "/u/{token}"),
     ("post", "/u/{token}"),
@@ -95,6 +98,7 @@ def test_every_request_body_has_an_example_in_each_of_its_media_types(spec: dict
         ("post", "/campaigns/{campaign_id}/send"),
         ("post", "/campaigns/{campaign_id}/test-send"),
         ("post", "/suppressions"),
+        ("put", "/sending-policy"),
     }
     for key in with_body:
         content = _operations(spec)[key]["requestBody"]["content"]
@@ -131,7 +135,9 @@ def test_every_error_answer_has_the_spec_shape(spec: dict[str, Any]) -> None:
     assert {"400", "403", "404", "409"} <= set(send)  # the flow document's send errors
 
 
-@pytest.mark.parametrize("model", [CampaignCreate, CampaignUpdate, SendRequest, TestSendRequest, SuppressionCreate])
+@pytest.mark.parametrize(
+    "model", [CampaignCreate, CampaignUpdate, SendRequest, TestSendRequest, SuppressionCreate, SendingPolicy]
+)
 def test_request_examples_are_valid_bodies(model: type[BaseModel]) -> None:
     # A stale example (a renamed field, a wrong type) is worse than none: each must validate against its model.
     examples = model.model_json_schema(by_alias=True)["examples"]
@@ -143,7 +149,7 @@ def test_request_examples_are_valid_bodies(model: type[BaseModel]) -> None:
 @pytest.mark.parametrize(
     "model",
     [CampaignView, CampaignPage, StatusChange, RecipientsAdded, RetryResult, TestSendResult, SuppressionView,
-     SuppressionPage, SenderAuthenticationView, AuditPage],
+     SuppressionPage, SenderAuthenticationView, AuditPage, SendingPolicy],
 )  # fmt: skip
 def test_answer_examples_have_exactly_the_answers_fields(model: type[BaseModel]) -> None:
     schema = model.model_json_schema(by_alias=True, mode="serialization")

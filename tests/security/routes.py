@@ -56,6 +56,8 @@ ROLE_MATRIX: dict[str, dict[tuple[str, str], str]] = {
         ("POST", "/suppressions"): ADMIN,
         ("DELETE", "/suppressions/{email}"): ADMIN,
         ("GET", "/audit"): ADMIN,
+        ("GET", "/sending-policy"): ADMIN,
+        ("PUT", "/sending-policy"): ADMIN,
     },
     "template": {
         ("GET", "/templates"): VIEWER,

@@ -33,6 +33,9 @@ from herald_campaign.senders.api import router as senders_router
 from herald_campaign.senders.dns import DnspythonResolver
 from herald_campaign.senders.identities import SesIdentities
 from herald_campaign.senders.service import SenderAuthenticator, SenderAuthMode
+from herald_campaign.sending_policy.api import router as sending_policy_router
+from herald_campaign.sending_policy.repository import DynamoSendingPolicyStore
+from herald_campaign.sending_policy.service import SendingPolicyService
 from herald_campaign.suppressions.api import router as suppressions_router
 from herald_campaign.suppressions.repository import DynamoSuppressionStore
 from herald_campaign.suppressions.service import SuppressionService
@@ -151,6 +154,9 @@ def create_app(
             stack.push_async_callback(_stop, asyncio.create_task(audit_log.run(), name="campaign-audit-spool"))
             app.state.audit_service = AuditService(DynamoAuditReader(dynamodb, names.audit_table))
             app.state.suppression_service = SuppressionService(suppression_store)
+            app.state.sending_policy_service = SendingPolicyService(
+                DynamoSendingPolicyStore(dynamodb, names.throttle_table)
+            )
             # Closed in reverse: the scheduler stops first, then running fan-outs finish (or are cancelled and
             # release their lease), then the clients close.
             stack.push_async_callback(supervisor.shutdown, settings.shutdown_grace_seconds)
@@ -180,6 +186,7 @@ def create_app(
     app.include_router(unsubscribe_router)
     app.include_router(audit_router)
     app.include_router(senders_router)
+    app.include_router(sending_policy_router)
     app.add_middleware(AuditTrail, routes=AUDITED_ROUTES)
     return app
 

@@ -12,6 +12,8 @@ from herald_common.aws import open_clients
 from herald_common.web import create_service_app
 from herald_processor.config import Settings
 from herald_processor.ledger import DynamoDeliveryLedger
+from herald_processor.provider_pacing import DynamoPolicySource, ProviderPacer
+from herald_processor.providers import DnspythonMxResolver, ProviderDirectory
 from herald_processor.repository import DynamoCampaignStore, DynamoSuppressionList
 from herald_processor.service import BatchPolicy, BatchService, Ports
 from herald_processor.ses import SesEmailSender, account_send_rate, send_quota_used
@@ -46,6 +48,13 @@ def build_service(
         if settings.throttle_backend == "dynamodb"
         else LocalThrottleBucket(rate)
     )
+    pacer = None
+    if isinstance(throttle, DynamoThrottleBucket):
+        pacer = ProviderPacer(
+            ProviderDirectory(DnspythonMxResolver(lifetime=settings.mx_lookup_timeout)),
+            DynamoPolicySource(dynamodb, names.throttle_table),
+            throttle,
+        )
     ports = Ports(
         campaigns=DynamoCampaignStore(dynamodb, names.campaigns_table),
         ledger=DynamoDeliveryLedger(dynamodb, names.ledger_table, names.campaigns_table),
@@ -58,6 +67,7 @@ def build_service(
             ses=aws.ses if settings.ses_api_version == "v1" else None,
         ),
         throttle=throttle,
+        pacer=pacer,
     )
     policy = BatchPolicy(
         processor_id=settings.processor_id,

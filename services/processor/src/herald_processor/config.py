@@ -69,6 +69,9 @@ class Settings(ServiceKeySettings):
     requeue_after_receives: int = Field(
         default=3, ge=1, description="a deferred batch received this often is re-sent as a fresh message"
     )
+    mx_lookup_timeout: float = Field(
+        default=2.0, gt=0, description="seconds an MX lookup (a recipient domain's mailbox provider) may take"
+    )
     processor_id: str = Field(default_factory=_default_processor_id)
 
     @model_validator(mode="after")

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import math
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -38,6 +37,7 @@ from herald_processor.domain import (
 )
 from herald_processor.envelope import Envelope
 from herald_processor.mime import HeaderInjection, build_message, ses_tags
+from herald_processor.provider_pacing import PacedQueue
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -95,7 +95,9 @@ class SendRun:
         self._deadline = time.monotonic() + self.policy.batch_time_budget
         self._last_check = time.monotonic()
         self._calls = asyncio.Semaphore(self.policy.send_concurrency)
-        queue = deque(ready)
+        # Mailbox-provider pacing (provider_pacing.py): recipients whose provider has no slot wait behind the rest.
+        queue = PacedQueue(ready, _destination, self.ports.pacer, self.campaign.tenant_id)
+        await queue.classify()
         try:
             async with asyncio.TaskGroup() as group:
                 for _ in range(min(LANES, len(ready))):
@@ -117,7 +119,7 @@ class SendRun:
                 f"{self.in_doubt} recipients in doubt", seconds=math.ceil(self.policy.reconcile_window) + 1
             )
 
-    async def _lane(self, queue: deque[Sendable]) -> None:
+    async def _lane(self, queue: PacedQueue[Sendable]) -> None:
         while queue and self.stop is None:
             chunk = await self._take_slots(queue)
             if not chunk:
@@ -152,7 +154,7 @@ class SendRun:
             return throttled_retry_seconds(self.receive_count)
         return 1
 
-    async def _take_slots(self, queue: deque[Sendable]) -> list[Sendable]:
+    async def _take_slots(self, queue: PacedQueue[Sendable]) -> list[Sendable]:
         """The next chunk: waits for a free call and the first recipient's send slot, then takes only calls and
         slots free right now (at most `send_concurrency` calls in flight across the lanes)."""
         chunk: list[Sendable] = []
@@ -172,7 +174,13 @@ class SendRun:
                 if not queue or not await self._may_send() or not queue:  # the other lane may have taken the rest
                     self._calls.release()
                     break
-            chunk.append(queue.popleft())
+            item = await queue.take(max_wait=0.0 if chunk else max(0.0, self._deadline - time.monotonic()))
+            if item is None:  # no provider slot for the rest in time: they go back to the queue unclaimed
+                self._calls.release()
+                if not chunk:
+                    self._halt(StopReason.OUT_OF_TIME)
+                break
+            chunk.append(item)
         return chunk
 
     async def _may_send(self) -> bool:
@@ -347,3 +355,7 @@ class SendRun:
             ):
                 self.finals[key] = state
                 EMAILS.labels(state.value).inc()
+
+
+def _destination(item: Sendable) -> str:
+    return item.address.ascii or item.address.key

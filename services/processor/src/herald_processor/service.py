@@ -45,6 +45,7 @@ if TYPE_CHECKING:
         TemplateSource,
         ThrottleBucket,
     )
+    from herald_processor.provider_pacing import ProviderGate
     from herald_processor.schemas import EmailJob, JobRecipient
 
 log = structlog.get_logger("herald.processor")
@@ -76,6 +77,7 @@ class Ports:
     renderer: TemplateRenderer
     sender: EmailSender
     throttle: ThrottleBucket
+    pacer: ProviderGate | None = None  # mailbox-provider limits of the tenant's sending policy (provider_pacing.py)
 
 
 @dataclass
