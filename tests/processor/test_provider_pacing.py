@@ -6,9 +6,15 @@ from __future__ import annotations
 
 import json
 
-from herald_processor.provider_pacing import PacedQueue, ProviderLimit, parse_policy, provider_limits
+from herald_processor.provider_pacing import (
+    SEND_LAG_SECONDS,
+    PacedQueue,
+    ProviderLimit,
+    parse_policy,
+    provider_limits,
+)
 from herald_processor.providers import Provider, domain_of
-from herald_processor.shared_throttle import minute_rate
+from herald_processor.shared_throttle import BLOCK_TTL_SECONDS
 
 
 class FakeGate:
@@ -99,7 +105,7 @@ def test_policy_limits_become_shared_buckets_scaled_by_the_factor() -> None:
     assert limits == {Provider.GOOGLE: ProviderLimit(per_minute=60, per_hour=3600)}
     buckets = provider_limits("acme", Provider.GOOGLE, limits[Provider.GOOGLE], factor=0.5)
     assert [(b.key, b.rate) for b in buckets] == [
-        ("acme#provider#google/minute", minute_rate(60) * 0.5),
+        ("acme#provider#google/minute", 60 / (60 + BLOCK_TTL_SECONDS + SEND_LAG_SECONDS) * 0.5),
         ("acme#provider#google/hour", 0.5),
     ]
     assert provider_limits("acme", Provider.APPLE, ProviderLimit()) == []

@@ -15,6 +15,7 @@ from herald_analytics.events.batch_store import CountingStore
 from herald_analytics.events.consumer import SesEventHandler, retry_policy
 from herald_analytics.events.guard import ReputationGuard, ReputationPolicy
 from herald_analytics.events.ledger import DeliveryLedger
+from herald_analytics.events.pushback import DynamoPushbackSignals
 from herald_analytics.events.repository import CampaignCounters, EventLog, SuppressionList
 from herald_analytics.events.retries import RetryJobs
 from herald_analytics.events.service import EventIngestor, IngestPolicy
@@ -134,7 +135,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             poller = SqsBatchPoller(
                 sqs,
                 queue_url,
-                SesEventHandler(BatchIngestor(single, ledger, store)),
+                SesEventHandler(
+                    BatchIngestor(single, ledger, store), DynamoPushbackSignals(dynamodb, names.throttle_table)
+                ),
                 receives=settings.analytics_batch_receives,
                 concurrency=settings.analytics_concurrency,
                 handler_timeout=settings.analytics_handler_timeout,

@@ -10,6 +10,7 @@ import httpx
 
 from herald_common.aws import open_clients
 from herald_common.web import create_service_app
+from herald_processor.adaptive_pacing import AimdPolicy, DynamoAdaptiveRates
 from herald_processor.config import Settings
 from herald_processor.ledger import DynamoDeliveryLedger
 from herald_processor.provider_pacing import DynamoPolicySource, ProviderPacer
@@ -50,10 +51,18 @@ def build_service(
     )
     pacer = None
     if isinstance(throttle, DynamoThrottleBucket):
+        directory = ProviderDirectory(DnspythonMxResolver(lifetime=settings.mx_lookup_timeout))
+        aimd = AimdPolicy(
+            interval_slots=settings.pacing_interval_slots,
+            threshold=settings.pacing_threshold,
+            increase=settings.pacing_increase,
+            decrease=settings.pacing_decrease,
+        )
         pacer = ProviderPacer(
-            ProviderDirectory(DnspythonMxResolver(lifetime=settings.mx_lookup_timeout)),
+            directory,
             DynamoPolicySource(dynamodb, names.throttle_table),
             throttle,
+            DynamoAdaptiveRates(dynamodb, names.throttle_table, directory, aimd),
         )
     ports = Ports(
         campaigns=DynamoCampaignStore(dynamodb, names.campaigns_table),

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 import structlog
 
+from herald_common.metrics import PROVIDER_RATE, PROVIDER_RATE_FACTOR
 from herald_processor.providers import Provider
-from herald_processor.shared_throttle import Limit, minute_rate
+from herald_processor.shared_throttle import BLOCK_TTL_SECONDS, Limit
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -32,6 +33,9 @@ if TYPE_CHECKING:
 log = structlog.get_logger("herald.processor.pacing")
 
 POLICY_CACHE_SECONDS = 5.0  # how soon a `PUT /sending-policy` reaches every processor
+# A provider's slot is taken before the chunk's ledger claim, so its SES call comes up to this much later (a claim on
+# a loaded machine). The per-minute bucket is slowed to cover it (see `provider_minute_rate`).
+SEND_LAG_SECONDS = 2.0
 CLASSIFY_CONCURRENCY = 16
 
 T = TypeVar("T")
@@ -61,10 +65,19 @@ def provider_limits(tenant_id: str, provider: Provider, limit: ProviderLimit, fa
     key = f"{tenant_id}#provider#{provider.value}"
     limits = []
     if limit.per_minute:
-        limits.append(Limit(f"{key}/minute", minute_rate(limit.per_minute) * factor))
+        limits.append(Limit(f"{key}/minute", provider_minute_rate(limit.per_minute) * factor))
     if limit.per_hour:
         limits.append(Limit(f"{key}/hour", limit.per_hour / 3600.0 * factor))
     return limits
+
+
+def provider_minute_rate(per_minute: int) -> float:
+    """The provider's per-minute bucket rate. As for a campaign (`shared_throttle.minute_rate`), a send spends a token
+    given out at most BLOCK_TTL_SECONDS earlier; a provider's SES call also waits for its chunk's claim, up to
+    SEND_LAG_SECONDS. So the sends of any 60-second window come from tokens given out within
+    60 + BLOCK_TTL_SECONDS + SEND_LAG_SECONDS: at this rate, never more than `per_minute` plus one block, whatever
+    the number of processors. It costs 3/63 of the rate."""
+    return per_minute / (60.0 + BLOCK_TTL_SECONDS + SEND_LAG_SECONDS)
 
 
 class PolicySource(Protocol):
@@ -143,6 +156,9 @@ class ProviderPacer:
         if limit is None:
             return True
         factor = await self._factors.factor(tenant_id, provider) if self._factors else 1.0
+        PROVIDER_RATE_FACTOR.labels(tenant_id, provider.value).set(factor)
+        per_minute = limit.per_minute or (limit.per_hour or 0) / 60
+        PROVIDER_RATE.labels(tenant_id, provider.value).set(per_minute * factor)
         return await self._bucket.acquire_limits(provider_limits(tenant_id, provider, limit, factor), max_wait=max_wait)
 
 

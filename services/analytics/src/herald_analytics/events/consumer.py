@@ -13,6 +13,7 @@ from herald_common.sqs import DeadLetter, RetryAfter, exponential_backoff
 
 if TYPE_CHECKING:
     from herald_analytics.events.batch import BatchIngestor
+    from herald_analytics.events.pushback import DynamoPushbackSignals
     from herald_analytics.events.schemas import SesEvent
     from herald_common.sqs import RetryAction, SqsMessage
 
@@ -39,8 +40,9 @@ def retry_policy(error: BaseException, receive_count: int) -> RetryAction:
 class SesEventHandler:
     """Parses a batch of SQS messages and hands their events to the ingestor together: one result per message."""
 
-    def __init__(self, ingestor: BatchIngestor) -> None:
+    def __init__(self, ingestor: BatchIngestor, pushback: DynamoPushbackSignals | None = None) -> None:
         self._ingestor = ingestor
+        self._pushback = pushback  # providers' DeliveryDelay and Transient bounces, for adaptive pacing
 
     async def __call__(self, messages: list[SqsMessage]) -> list[BaseException | None]:
         results: list[BaseException | None] = [None] * len(messages)
@@ -61,6 +63,8 @@ class SesEventHandler:
             SES_EVENTS.labels(type=event.event_type.value).inc()
             events.append(event)
             owners.append(position)
+        if events and self._pushback is not None:
+            await self._pushback.record(events)
         if events:
             for position, error in zip(owners, await self._ingestor.ingest_many(events), strict=True):
                 results[position] = error
