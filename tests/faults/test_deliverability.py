@@ -4,17 +4,22 @@ processors share it, and the batch's other recipients are not held back behind i
 from __future__ import annotations
 
 import bisect
+import contextlib
 import secrets
+import signal
+import subprocess
+import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
+from herald_cli.stack import free_port, stop_process
 from tests.faults.conftest import audit, extra_processor, set_faults, start_campaign, wait_until_sent
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
     from herald_cli.client import HeraldClient
@@ -75,6 +80,10 @@ def test_google_limited_to_60_a_minute_across_two_processors(
         assert other[-1] < google[19], f"example.com ended {other[-1] - google[0]:.1f} s after google's first send"
         assert google[-1] - google[0] >= (100 - GOOGLE_PER_MINUTE - GOOGLE_BLOCK) / GOOGLE_PER_MINUTE * 60
         worst = busiest(google, 60.0)
+        print(  # the figures, for `pytest -s`
+            f"\ngoogle: busiest 60 s {worst}, span {google[-1] - google[0]:.1f} s; "
+            f"example.com: done {other[-1] - other[0]:.1f} s after its first send, before google's 20th"
+        )
         assert worst <= GOOGLE_PER_MINUTE + GOOGLE_BLOCK, f"{worst} google sends within 60 s"
 
         assert "processor.batch_done" in second_log.read_text(errors="replace"), "both processors must take part"
@@ -83,6 +92,90 @@ def test_google_limited_to_60_a_minute_across_two_processors(
             line for line in log_text.splitlines() if "processor.send_throttled" in line and campaign_id in line
         ]
         assert throttled == [], "SES never had to throttle"
+    finally:
+        httpx.delete(f"{stack.emulator_url}/_emulator/faults", timeout=10).raise_for_status()
+        stack.restart("processor")
+
+
+@contextlib.contextmanager
+def processor_with(stack: DevStack, log_dir: Path, name: str, env: dict[str, str]) -> Iterator[str]:
+    """A processor process with extra settings; yields its base URL (for /metrics)."""
+    port = free_port()
+    command = [str(stack.bin_dir / "herald-processor"), "--host", stack.host, "--port", str(port)]
+    url = f"http://{stack.host}:{port}"
+    with (log_dir / f"{name}.log").open("ab") as log:
+        process = subprocess.Popen(command, env=stack.env | env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            assert process.poll() is None, f"{name} exited early"
+            time.sleep(0.3)
+        yield url
+    finally:
+        stop_process(process, grace=35)
+
+
+def google_factor(url: str) -> float | None:
+    text = httpx.get(f"{url}/metrics", timeout=5).text
+    for line in text.splitlines():
+        if line.startswith("herald_provider_rate_factor{") and 'provider="google"' in line and 'tenant="acme"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def wait_for_factor(urls: list[str], done: Callable[[float], bool], timeout: float) -> float:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        factors = [f for f in (google_factor(url) for url in urls) if f is not None]
+        if factors and all(done(f) for f in factors):
+            return time.time()
+        time.sleep(0.5)
+    raise AssertionError(f"google's rate factor never got there (last: {[google_factor(u) for u in urls]})")
+
+
+@pytest.mark.timeout(420)
+def test_delivery_delays_lower_a_providers_rate_and_it_recovers(
+    stack: DevStack, client: HeraldClient, policy: Any, tmp_path: Path
+) -> None:
+    # 10-second intervals, so the test sees several within a minute; steps as the default's, but a faster climb.
+    pacing = {
+        "HERALD_PACING_INTERVAL_SLOTS": "1",
+        "HERALD_PACING_THRESHOLD": "3",
+        "HERALD_PACING_DECREASE": "0.5",
+        "HERALD_PACING_INCREASE": "0.5",
+    }
+    stack.kill("processor", signal.SIGTERM)  # only the two paced processors take this campaign
+    try:
+        policy({"providers": {"google": {"perMinute": 600}}})
+        set_faults(stack, domainFaults={"gmail.com": {"deliveryDelayRate": 1}})
+        tag = secrets.token_hex(3)
+        rows = [{"email": f"g{i:03d}.{tag}@gmail.com", "data": {"first_name": f"G{i}"}} for i in range(400)]
+        with (
+            processor_with(stack, tmp_path, "paced-1", pacing) as first,
+            processor_with(stack, tmp_path, "paced-2", pacing) as second,
+        ):
+            campaign_id = start_campaign(client, rows)
+            lowered_at = wait_for_factor([first, second], lambda f: f <= 0.25, timeout=90)
+            time.sleep(10)  # an interval at the lowered rate
+            httpx.delete(f"{stack.emulator_url}/_emulator/faults", timeout=10).raise_for_status()
+            cleared_at = time.time()
+            recovered_at = wait_for_factor([first, second], lambda f: f == 1.0, timeout=90)
+            campaign = wait_until_sent(client, campaign_id, timeout=240)
+        assert campaign["status"] == "sent", campaign
+        result = audit(stack, campaign_id)
+        assert result.duplicates == {}
+        google = sent_times(result.messages, "gmail.com")
+        lowered = bisect.bisect_left(google, cleared_at) - bisect.bisect_left(google, lowered_at)
+        # At a quarter of 10/s or less (plus a block per processor); the policy rate would have sent ~100.
+        assert lowered / (cleared_at - lowered_at) <= 0.25 * 600 / 60 + 1, f"{lowered} sends while lowered"
+        assert recovered_at - cleared_at < 60
+        print(
+            f"\ngoogle while lowered: {lowered / (cleared_at - lowered_at):.2f}/s (policy 10/s); "
+            f"recovered {recovered_at - cleared_at:.1f} s after the delays stopped"
+        )
     finally:
         httpx.delete(f"{stack.emulator_url}/_emulator/faults", timeout=10).raise_for_status()
         stack.restart("processor")
