@@ -74,7 +74,7 @@ async def test_pushback_lowers_the_providers_rate_and_clean_intervals_restore_it
     ]
     assert await rates[0].factor("acme", Provider.GOOGLE) == 1.0
     for _ in range(2):  # two intervals, each with the provider pushing back
-        await signals.record([pushback] * 3 + [event(EventType.DELIVERY_DELAY, "b@example.com")])
+        await signals.observe([pushback] * 3 + [event(EventType.DELIVERY_DELAY, "b@example.com")])
         clock.now += SLOT_SECONDS
     lowered = 0.25 if lowers else 1.0
     for processor in rates:  # both processors agree

@@ -51,7 +51,7 @@ class DynamoPushbackSignals:
         self._table = table
         self._clock = clock
 
-    async def record(self, events: Sequence[SesEvent]) -> None:
+    async def observe(self, events: Sequence[SesEvent]) -> None:
         counts = pushback_counts(events)
         if not counts:
             return
