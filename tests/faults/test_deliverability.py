@@ -16,7 +16,14 @@ import httpx
 import pytest
 
 from herald_cli.stack import free_port, stop_process
-from tests.faults.conftest import audit, extra_processor, set_faults, start_campaign, wait_until_sent
+from tests.faults.conftest import (
+    audit,
+    extra_processor,
+    recipients,
+    set_faults,
+    start_campaign,
+    wait_until_sent,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -179,3 +186,32 @@ def test_delivery_delays_lower_a_providers_rate_and_it_recovers(
     finally:
         httpx.delete(f"{stack.emulator_url}/_emulator/faults", timeout=10).raise_for_status()
         stack.restart("processor")
+
+
+@pytest.mark.timeout(300)
+def test_the_days_warmup_ramp_holds_across_two_processors(
+    stack: DevStack, client: HeraldClient, policy: Any, tmp_path: Path
+) -> None:
+    # example.com's first send under this ramp makes today its day 0: 30 sends, across the whole fleet.
+    policy({"warmup": {"startPerDay": 30, "dailyGrowth": 2.0}})
+    rows = recipients(200)  # eight batches of 25: enough for both processors to take some
+    second_log = tmp_path / "processor-2.log"
+    with extra_processor(stack, tmp_path):
+        campaign_id = start_campaign(client, rows)
+        deadline = time.monotonic() + 120
+        logs = ""
+        while time.monotonic() < deadline:
+            logs = stack.log_path("processor").read_text(errors="replace") + second_log.read_text(errors="replace")
+            deferred = [line for line in logs.splitlines() if "today's allowance" in line and campaign_id in line]
+            if len({line.split("batchId=")[1].split()[0] for line in deferred if "batchId=" in line}) == 8:
+                break  # every batch met the day's end
+            time.sleep(0.5)
+        time.sleep(3)  # anything still in flight lands
+        sent = len(audit(stack, campaign_id).messages)
+        status = client.get_campaign(campaign_id)["status"]
+        headers = {"Authorization": f"Bearer {stack.token('acme', 'marketer')}"}
+        httpx.post(f"{stack.urls.campaign}/campaigns/{campaign_id}/cancel", headers=headers, timeout=10)
+    assert sent == 30, f"{sent} sent on day 0 of a 30-a-day ramp"
+    assert status == "sending"  # the rest waits for tomorrow's allowance
+    for log_text in (stack.log_path("processor").read_text(errors="replace"), second_log.read_text(errors="replace")):
+        assert campaign_id in log_text, "both processors must take part"

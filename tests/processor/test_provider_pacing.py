@@ -20,7 +20,10 @@ from herald_processor.shared_throttle import BLOCK_TTL_SECONDS
 class FakeGate:
     """Tokens per provider; a wait refills `refill_on_wait` tokens (the time passing) when asked to wait."""
 
-    def __init__(self, tokens: dict[Provider, int], *, limited: bool = True, refill_on_wait: int = 0) -> None:
+    def __init__(
+        self, tokens: dict[Provider, int], *, limited: bool = True, refill_on_wait: int = 0, warmup: int = 1000
+    ) -> None:
+        self.warmup = warmup
         self.tokens = tokens
         self.is_limited = limited
         self.refill_on_wait = refill_on_wait
@@ -30,6 +33,13 @@ class FakeGate:
     async def limited(self, tenant_id: str) -> bool:
         assert tenant_id == "acme"
         return self.is_limited
+
+    async def warmup_slot(self, tenant_id: str, domain: str) -> bool:
+        assert domain == "news.example"
+        if self.warmup == 0:
+            return False
+        self.warmup -= 1
+        return True
 
     async def provider_of(self, email: str) -> Provider:
         self.lookups.append(email)
@@ -61,7 +71,7 @@ async def drain(queue: PacedQueue[str], max_wait: float) -> list[str]:
 async def test_others_go_first_and_the_rest_stays_for_a_deferral() -> None:
     items = ["g1@gmail.com", "g2@gmail.com", "e1@example.com", "g3@gmail.com", "m1@outlook.com", "e2@example.com"]
     gate = FakeGate({Provider.GOOGLE: 1, Provider.MICROSOFT: 5})
-    queue = PacedQueue(items, identity, gate, "acme")
+    queue = PacedQueue(items, identity, gate, "acme", "news.example")
     await queue.classify()
     assert await drain(queue, max_wait=0.0) == ["g1@gmail.com", "e1@example.com", "m1@outlook.com", "e2@example.com"]
     # what is left is exactly google's, in order, and still in the queue (handed back unclaimed)
@@ -73,7 +83,7 @@ async def test_others_go_first_and_the_rest_stays_for_a_deferral() -> None:
 async def test_parked_recipients_wait_for_their_provider_within_the_budget() -> None:
     items = ["g1@gmail.com", "g2@gmail.com", "e1@example.com", "g3@gmail.com"]
     gate = FakeGate({Provider.GOOGLE: 0}, refill_on_wait=1)
-    queue = PacedQueue(items, identity, gate, "acme")
+    queue = PacedQueue(items, identity, gate, "acme", "news.example")
     await queue.classify()
     assert await drain(queue, max_wait=5.0) == ["e1@example.com", "g1@gmail.com", "g2@gmail.com", "g3@gmail.com"]
     assert gate.waits == [Provider.GOOGLE] * 3
@@ -82,7 +92,7 @@ async def test_parked_recipients_wait_for_their_provider_within_the_budget() -> 
 
 async def test_put_back_recipients_come_first_again() -> None:
     gate = FakeGate({})
-    queue = PacedQueue(["a@example.com", "b@example.com", "c@example.com"], identity, gate, "acme")
+    queue = PacedQueue(["a@example.com", "b@example.com", "c@example.com"], identity, gate, "acme", "news.example")
     await queue.classify()
     first = await queue.take(max_wait=0.0)
     second = await queue.take(max_wait=0.0)
@@ -93,7 +103,7 @@ async def test_put_back_recipients_come_first_again() -> None:
 async def test_without_provider_limits_no_lookup_and_plain_order() -> None:
     items = ["g1@gmail.com", "e1@example.com"]
     gate = FakeGate({Provider.GOOGLE: 0}, limited=False)
-    queue = PacedQueue(items, identity, gate, "acme")
+    queue = PacedQueue(items, identity, gate, "acme", "news.example")
     await queue.classify()
     assert await drain(queue, max_wait=0.0) == items
     assert gate.lookups == []
@@ -110,3 +120,13 @@ def test_policy_limits_become_shared_buckets_scaled_by_the_factor() -> None:
     ]
     assert provider_limits("acme", Provider.APPLE, ProviderLimit()) == []
     assert parse_policy(None) == {}
+
+
+async def test_the_days_warmup_allowance_stops_the_batch_and_keeps_the_rest() -> None:
+    items = ["e1@example.com", "g1@gmail.com", "e2@example.com", "e3@example.com"]
+    gate = FakeGate({}, warmup=2)
+    queue = PacedQueue(items, identity, gate, "acme", "news.example")
+    await queue.classify()
+    assert await drain(queue, max_wait=5.0) == ["e1@example.com", "g1@gmail.com"]
+    assert queue.day_exhausted
+    assert list(queue) == ["e2@example.com", "e3@example.com"]

@@ -21,6 +21,8 @@ from herald_processor.ses import SesEmailSender, account_send_rate, send_quota_u
 from herald_processor.shared_throttle import DynamoThrottleBucket
 from herald_processor.templates import HttpTemplateRenderer, S3TemplateSource
 from herald_processor.throttle import LocalThrottleBucket
+from herald_processor.warmup import DynamoWarmup
+from herald_processor.warmup import daily_quota as account_daily_quota
 from herald_processor.worker import ProcessorWorker
 
 if TYPE_CHECKING:
@@ -38,7 +40,12 @@ CLIENT_PARAMETER_VALIDATION = False
 
 
 def build_service(
-    settings: Settings, aws: AwsClients, http: httpx.AsyncClient, *, account_rate: float | None = None
+    settings: Settings,
+    aws: AwsClients,
+    http: httpx.AsyncClient,
+    *,
+    account_rate: float | None = None,
+    daily_quota: float | None = None,
 ) -> BatchService:
     """The batch service wired to DynamoDB, S3, SES and the template service."""
     names = settings.resources
@@ -63,6 +70,7 @@ def build_service(
             DynamoPolicySource(dynamodb, names.throttle_table),
             throttle,
             DynamoAdaptiveRates(dynamodb, names.throttle_table, directory, aimd),
+            DynamoWarmup(dynamodb, names.throttle_table, daily_quota),
         )
     ports = Ports(
         campaigns=DynamoCampaignStore(dynamodb, names.campaigns_table),
@@ -120,7 +128,9 @@ def create_app(
             if settings.ses_max_send_rate is None:
                 # SES's quota, on AWS and on Herald's emulator alike (it reports its `sesMaxSendRate` fault).
                 account_rate = await account_send_rate(sesv2=aws.sesv2, ses=aws.ses)
-            service = build_service(settings, aws, http, account_rate=account_rate)
+            # The warm-up ramp ends at SES's daily quota (warmup.py).
+            quota = await account_daily_quota(sesv2=aws.sesv2, ses=aws.ses)
+            service = build_service(settings, aws, http, account_rate=account_rate, daily_quota=quota)
             worker = ProcessorWorker(
                 settings,
                 aws.require_sqs(),

@@ -21,6 +21,7 @@ import structlog
 from herald_common.metrics import PROVIDER_RATE, PROVIDER_RATE_FACTOR
 from herald_processor.providers import Provider
 from herald_processor.shared_throttle import BLOCK_TTL_SECONDS, Limit
+from herald_processor.warmup import parse_warmup
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
     from herald_processor.providers import ProviderDirectory
     from herald_processor.shared_throttle import DynamoThrottleBucket
+    from herald_processor.warmup import DynamoWarmup, WarmupPolicy
 
 log = structlog.get_logger("herald.processor.pacing")
 
@@ -36,6 +38,7 @@ POLICY_CACHE_SECONDS = 5.0  # how soon a `PUT /sending-policy` reaches every pro
 # A provider's slot is taken before the chunk's ledger claim, so its SES call comes up to this much later (a claim on
 # a loaded machine). The per-minute bucket is slowed to cover it (see `provider_minute_rate`).
 SEND_LAG_SECONDS = 2.0
+WARMUP_RETRY_SECONDS = 900  # a batch past the day's warm-up allowance looks again this much later (SQS's longest delay)
 CLASSIFY_CONCURRENCY = 16
 
 T = TypeVar("T")
@@ -85,6 +88,10 @@ class PolicySource(Protocol):
         """The tenant's provider limits (empty: none)."""
         ...
 
+    async def warmup(self, tenant_id: str) -> WarmupPolicy | None:
+        """The tenant's warm-up ramp (None: none)."""
+        ...
+
 
 class DynamoPolicySource:
     """Reads `policy#{tenant}` from the throttle table (written by the campaign service), cached briefly."""
@@ -93,21 +100,27 @@ class DynamoPolicySource:
         self._db = dynamodb
         self._table = table
         self._clock = clock
-        self._cache: dict[str, tuple[dict[Provider, ProviderLimit], float]] = {}
+        self._cache: dict[str, tuple[dict[Provider, ProviderLimit], WarmupPolicy | None, float]] = {}
 
     async def provider_limits(self, tenant_id: str) -> dict[Provider, ProviderLimit]:
+        return (await self._read(tenant_id))[0]
+
+    async def warmup(self, tenant_id: str) -> WarmupPolicy | None:
+        return (await self._read(tenant_id))[1]
+
+    async def _read(self, tenant_id: str) -> tuple[dict[Provider, ProviderLimit], WarmupPolicy | None, float]:
         now = self._clock()
         cached = self._cache.get(tenant_id)
-        if cached is not None and cached[1] > now:
-            return cached[0]
+        if cached is not None and cached[2] > now:
+            return cached
         item = (
             await self._db.get_item(
                 TableName=self._table, Key={"bucketKey": {"S": f"policy#{tenant_id}"}}, ConsistentRead=True
             )
         ).get("Item")
-        limits = parse_policy(item["policy"]["S"] if item else None)
-        self._cache[tenant_id] = (limits, now + POLICY_CACHE_SECONDS)
-        return limits
+        raw = item["policy"]["S"] if item else None
+        self._cache[tenant_id] = (parse_policy(raw), parse_warmup(raw), now + POLICY_CACHE_SECONDS)
+        return self._cache[tenant_id]
 
 
 class RateFactors(Protocol):
@@ -118,7 +131,11 @@ class RateFactors(Protocol):
 
 class ProviderGate(Protocol):
     async def limited(self, tenant_id: str) -> bool:
-        """Whether the tenant's policy limits any provider (if not, recipients need no classifying)."""
+        """Whether the tenant's policy limits any provider or ramps up new domains (if not, nothing to pace)."""
+        ...
+
+    async def warmup_slot(self, tenant_id: str, domain: str) -> bool:
+        """One of today's warm-up sends of the sending domain (True at once without a warm-up policy)."""
         ...
 
     async def provider_of(self, email: str) -> Provider:
@@ -139,14 +156,23 @@ class ProviderPacer:
         policies: PolicySource,
         bucket: DynamoThrottleBucket,
         factors: RateFactors | None = None,
+        warmup: DynamoWarmup | None = None,
     ) -> None:
         self._directory = directory
         self._policies = policies
         self._bucket = bucket
         self._factors = factors
+        self._warmup = warmup
 
     async def limited(self, tenant_id: str) -> bool:
-        return bool(await self._policies.provider_limits(tenant_id))
+        policies = self._policies
+        return bool(await policies.provider_limits(tenant_id)) or await policies.warmup(tenant_id) is not None
+
+    async def warmup_slot(self, tenant_id: str, domain: str) -> bool:
+        policy = await self._policies.warmup(tenant_id)
+        if policy is None or self._warmup is None:
+            return True
+        return await self._warmup.take(tenant_id, domain, policy)
 
     async def provider_of(self, email: str) -> Provider:
         return await self._directory.provider_of(email)
@@ -165,7 +191,16 @@ class ProviderPacer:
 class PacedQueue(Generic[T]):
     """A batch's recipients in the order their providers allow (a plain FIFO without a gate)."""
 
-    def __init__(self, items: Iterable[T], email_of: Callable[[T], str], gate: ProviderGate | None, tenant_id: str):
+    def __init__(
+        self,
+        items: Iterable[T],
+        email_of: Callable[[T], str],
+        gate: ProviderGate | None,
+        tenant_id: str,
+        sender_domain: str = "",
+    ) -> None:
+        self.day_exhausted = False  # the sending domain's warm-up allowance for today is used up
+        self._sender_domain = sender_domain
         self._ready: deque[T] = deque(items)
         self._email_of = email_of
         self._gate = gate
@@ -208,8 +243,18 @@ class PacedQueue(Generic[T]):
         return self._provider.get(id(item), Provider.OTHER)
 
     async def take(self, *, max_wait: float) -> T | None:
-        """The next recipient whose provider slot is taken: the ready ones first, parking those whose provider is
-        out of tokens; then the parked ones, waiting up to `max_wait`. None: nothing can go within that time."""
+        """The next recipient whose provider slot (and warm-up slot) is taken; None: nothing can go within
+        `max_wait`, or today's warm-up allowance is used up (`day_exhausted`)."""
+        item = await self._take_provider(max_wait=max_wait)
+        if item is None or self._gate is None or await self._gate.warmup_slot(self._tenant_id, self._sender_domain):
+            return item
+        self._ready.appendleft(item)
+        self.day_exhausted = True
+        return None
+
+    async def _take_provider(self, *, max_wait: float) -> T | None:
+        """The ready recipients first, parking those whose provider is out of tokens; then the parked ones, waiting
+        up to `max_wait`."""
         gate = self._gate
         if gate is None:
             return self._ready.popleft() if self._ready else None

@@ -37,7 +37,8 @@ from herald_processor.domain import (
 )
 from herald_processor.envelope import Envelope
 from herald_processor.mime import HeaderInjection, build_message, ses_tags
-from herald_processor.provider_pacing import PacedQueue
+from herald_processor.provider_pacing import WARMUP_RETRY_SECONDS, PacedQueue
+from herald_processor.providers import domain_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -96,7 +97,8 @@ class SendRun:
         self._last_check = time.monotonic()
         self._calls = asyncio.Semaphore(self.policy.send_concurrency)
         # Mailbox-provider pacing (provider_pacing.py): recipients whose provider has no slot wait behind the rest.
-        queue = PacedQueue(ready, _destination, self.ports.pacer, self.campaign.tenant_id)
+        sender_domain = domain_of(self.campaign.from_address)
+        queue = PacedQueue(ready, _destination, self.ports.pacer, self.campaign.tenant_id, sender_domain)
         await queue.classify()
         try:
             async with asyncio.TaskGroup() as group:
@@ -108,6 +110,8 @@ class SendRun:
         if self.stop is StopReason.CANCELLED:
             await self._settle_untouched(LedgerState.CANCELLED)
             return
+        if queue.day_exhausted and self.stop is StopReason.OUT_OF_TIME:  # warm-up (warmup.py): come back later
+            raise BatchDeferred("warm-up: today's allowance is used up", seconds=WARMUP_RETRY_SECONDS)
         if self.stop is not None:
             raise BatchDeferred(f"batch stopped: {self.stop}", seconds=self._retry_seconds())
         if self.contended:
