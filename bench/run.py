@@ -34,7 +34,9 @@ from bench.campaign_scale import campaign_send, campaign_upload
 from bench.processor_floor import processor_floor
 from bench.processor_memory import processor_memory
 from bench.processor_send import processor_send
+from bench.report_memory import report_memory
 from bench.ses_stub import running_stub
+from bench.system_cost import system_cost
 from bench.template_render import template_render
 from bench.throttle_adherence import throttle_adherence
 from herald_common.aws import open_clients
@@ -174,7 +176,9 @@ benchmark("analytics_ingest")(analytics_ingest)
 benchmark("processor_send")(processor_send)
 benchmark("processor_floor")(processor_floor)
 benchmark("processor_memory")(processor_memory)
+benchmark("report_memory")(report_memory)
 benchmark("throttle_adherence")(throttle_adherence)
+benchmark("system_cost")(system_cost)
 
 
 def machine_info(event_loop: str) -> dict[str, Any]:

@@ -56,8 +56,10 @@ async def test_invalid_rows_of_every_intake_come_back_in_order(client: httpx.Asy
     assert as_csv.headers["content-type"].startswith("text/csv")
     table = list(csv.DictReader(io.StringIO(as_csv.text)))
     assert [(r["row"], r["email"], r["reason"]) for r in table][4:] == [
-        ("1", "bad1", "invalid_address"), ("3", "bad2", "invalid_address"), ("4", "@nope", "invalid_address"),
-    ]  # fmt: skip
+        ("1", "bad1", "invalid_address"),
+        ("3", "bad2", "invalid_address"),
+        ("4", "'@nope", "invalid_address"),
+    ]  # fmt: skip  (a cell starting with @ is neutralised: tests/common/test_csv_export.py)
     assert json.loads(table[4]["data"]) == {"first_name": "Ada"}
     accept = await client.get(f"/campaigns/{cid}/invalid", headers=auth() | {"Accept": "text/csv"})
     assert accept.text == as_csv.text
@@ -69,3 +71,17 @@ async def test_invalid_rows_are_tenant_scoped_and_empty_when_all_valid(client: h
     other = await client.get(f"/campaigns/{cid}/invalid", headers=auth("globex", "admin"))
     assert (other.status_code, other.json()["error"]) == (404, "CampaignNotFound")
     assert (await client.get(f"/campaigns/{cid}/invalid")).status_code == 401
+
+
+async def test_a_refused_formula_row_comes_back_neutralised_in_the_csv(client: httpx.AsyncClient, auth: Tokens) -> None:
+    upload = 'email,note\n=1+1,"=HYPERLINK(""https://evil.example"",""x"")"\n'
+    cid = (await create_campaign(client, auth()))["campaignId"]
+    response = await client.post(
+        f"/campaigns/{cid}/recipients", content=upload, headers=auth() | {"Content-Type": "text/csv"}
+    )
+    assert response.json()["invalid"] == 1
+    as_csv = await client.get(f"/campaigns/{cid}/invalid", params={"format": "csv"}, headers=auth())
+    (row,) = list(csv.DictReader(io.StringIO(as_csv.text)))
+    assert row["email"] == "'=1+1"
+    # The data cell is JSON (it starts with `{`), so the formula inside it is inert text.
+    assert json.loads(row["data"]) == {"note": '=HYPERLINK("https://evil.example","x")'}

@@ -100,3 +100,20 @@ async def test_upload_errors_leave_the_campaign_unchanged(
     assert (await client.post(f"/campaigns/{cid}/cancel", headers=auth())).status_code == 202
     closed = await client.post(url, json={"recipients": ["a@example.com"]}, headers=auth())
     assert (closed.status_code, closed.json()["error"]) == (409, "CampaignNotDraft")
+
+
+async def test_the_sample_recipient_is_the_first_stored_one(client: httpx.AsyncClient, auth: Tokens) -> None:
+    empty = (await create_campaign(client, auth()))["campaignId"]
+    cid = (
+        await create_campaign(
+            client,
+            auth(),
+            recipients=[{"email": "Grace@Example.com", "data": {"first_name": "Grace"}}, {"email": "bob@example.com"}],
+        )
+    )["campaignId"]
+    sample = await client.get(f"/campaigns/{cid}/sample-recipient", headers=auth(role="viewer"))
+    none_yet = await client.get(f"/campaigns/{empty}/sample-recipient", headers=auth(role="viewer"))
+    other_tenant = await client.get(f"/campaigns/{cid}/sample-recipient", headers=auth("globex", "admin"))
+    assert sample.json() == {"email": "Grace@example.com", "data": {"first_name": "Grace"}}
+    assert none_yet.json() == {"email": None, "data": {}}
+    assert (other_tenant.status_code, other_tenant.json()["error"]) == (404, "CampaignNotFound")

@@ -86,6 +86,8 @@ async def test_reset_empties_everything_and_provisions_again(emulator_process, a
             *(f"rz-email-jobs-{p}{dlq}" for p in ("high", "normal", "low") for dlq in ("", "-dlq")),
             "rz-ses-events",
             "rz-ses-events-dlq",
+            "rz-webhooks",
+            "rz-webhooks-dlq",
         }
         items = await aws.require_dynamodb().scan(TableName="rz-campaigns")
         assert items["Count"] == 0

@@ -186,6 +186,23 @@ async def test_lost_answer_sends_records_and_publishes_then_answers_500(
     assert (await send_v2(ses))["MessageId"]
 
 
+async def test_event_delay_publishes_every_event_of_the_send_that_late(control, ses, herald_settings, provisioned, aws):
+    await control.put("/_emulator/faults", json={"sesEventDelayMs": 1500})
+    started = time.monotonic()
+    await ses.sesv2.send_email(
+        FromEmailAddress="news@example.com",
+        Destination={"ToAddresses": [f"late.{time.monotonic_ns()}@example.org"]},
+        Content={"Simple": {"Subject": {"Data": "hi"}, "Body": {"Text": {"Data": "x"}}}},
+        ConfigurationSetName=herald_settings.resources.configuration_set,
+    )
+    await control.delete("/_emulator/faults")  # only what was accepted while it was set is late
+    early = await drain_ses_events(aws.sqs, provisioned.ses_events_queue_url, expected=1, timeout=1.0)
+    assert early == []
+    events = await drain_ses_events(aws.sqs, provisioned.ses_events_queue_url, expected=2, timeout=10.0)
+    assert [e["eventType"] for e in events] == ["Send", "Delivery"]
+    assert time.monotonic() - started >= 1.5
+
+
 @pytest.fixture
 async def dynamodb(faulty_emulator, herald_settings, aws_session):
     """DynamoDB clients on the faulty emulator: one that never retries, one that retries once (botocore standard)."""

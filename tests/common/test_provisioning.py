@@ -37,7 +37,13 @@ async def test_creates_tables_bucket_queues_topics_and_ses(herald_settings, prov
     assert provisioned.ses_events_topic_arn in events["Policy"]
 
     subs = (await aws.sns.list_subscriptions_by_topic(TopicArn=provisioned.ses_events_topic_arn))["Subscriptions"]
-    assert [(s["Protocol"], s["Endpoint"]) for s in subs] == [("sqs", events["QueueArn"])]
+    webhooks_url = (await aws.sqs.get_queue_url(QueueName=names.webhooks_queue))["QueueUrl"]
+    webhooks = (await aws.sqs.get_queue_attributes(QueueUrl=webhooks_url, AttributeNames=["All"]))["Attributes"]
+    assert "RedrivePolicy" in webhooks
+    # Analytics counts the SES events; the campaign service delivers them to webhooks from its own copy.
+    assert sorted((s["Protocol"], s["Endpoint"]) for s in subs) == sorted(
+        [("sqs", events["QueueArn"]), ("sqs", webhooks["QueueArn"])]
+    )
     await aws.sns.get_topic_attributes(TopicArn=provisioned.campaign_updates_topic_arn)
 
     verified = await aws.ses.get_identity_verification_attributes(Identities=["example.com"])
@@ -58,6 +64,6 @@ async def test_is_idempotent_and_adopts_a_new_max_receive_count(herald_settings,
     attrs = await aws.sqs.get_queue_attributes(QueueUrl=provisioned.email_jobs_queue_url, AttributeNames=["All"])
     assert json.loads(attrs["Attributes"]["RedrivePolicy"])["maxReceiveCount"] in (3, "3")
     subs = (await aws.sns.list_subscriptions_by_topic(TopicArn=provisioned.ses_events_topic_arn))["Subscriptions"]
-    assert len(subs) == 1
+    assert len(subs) == 2  # analytics' queue and the webhooks queue, each once
     verified = await aws.ses.get_identity_verification_attributes(Identities=["ops@example.org"])
     assert "ops@example.org" in verified["VerificationAttributes"]

@@ -21,7 +21,7 @@ from herald_cli.stack import DevStack, free_port
 from herald_common.settings import HeraldSettings
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
 # Processor settings for the fault runs (HERALD_*; the other services ignore what they do not know).
@@ -30,7 +30,9 @@ FAULT_ENV = {
     "HERALD_HANDLER_TIMEOUT": "9",
     "HERALD_BATCH_TIME_BUDGET": "6",
     "HERALD_LEASE_SECONDS": "10",
-    "HERALD_RECONCILE_WINDOW": "2",
+    # Long enough for a Send event to reach analytics on a loaded machine: an in-doubt recipient whose event comes
+    # later than this is sent again (HERALD_IN_DOUBT=resend), a duplicate.
+    "HERALD_RECONCILE_WINDOW": "8",
     "HERALD_PAUSED_RETRY_SECONDS": "1",
     "HERALD_BATCH_SIZE": "25",
 }
@@ -66,12 +68,15 @@ def set_faults(stack: DevStack, **faults: float) -> None:
 
 
 @contextlib.contextmanager
-def extra_processor(stack: DevStack, log_dir: Path, name: str = "processor-2") -> Iterator[subprocess.Popen[bytes]]:
-    """A second processor process on the stack's queue (its own port and processor id), stopped with SIGTERM."""
+def extra_processor(
+    stack: DevStack, log_dir: Path, name: str = "processor-2", env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A second processor process on the stack's queue (its own port and processor id, `env` on top of the stack's),
+    stopped with SIGTERM."""
     port = free_port()
     command = [str(stack.bin_dir / "herald-processor"), "--host", stack.host, "--port", str(port)]
     with (log_dir / f"{name}.log").open("ab") as log:
-        process = subprocess.Popen(command, env=stack.env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, env=stack.env | (env or {}), stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -116,6 +121,30 @@ def wait_until_sent(client: HeraldClient, campaign_id: str, timeout: float) -> d
     return campaign
 
 
+def wait_for_stats(
+    client: HeraldClient, campaign_id: str, done: Callable[[dict[str, Any]], bool], timeout: float = 30.0
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    stats = client.campaign_stats(campaign_id)
+    while not done(stats) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        stats = client.campaign_stats(campaign_id)
+    return stats
+
+
+def events_queue_idle(stack: DevStack) -> bool:
+    """No SES event waiting for analytics or being handled by it."""
+    names = HeraldSettings(resource_prefix=stack.prefix).resources
+    sqs = aws_client(stack, "sqs")
+    url = sqs.get_queue_url(QueueName=names.ses_events_queue)["QueueUrl"]
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    return (
+        int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"]) == 0
+    )
+
+
 @dataclass
 class Audit:
     per_recipient: Counter[str]  # messages SES accepted, by destination
@@ -134,12 +163,10 @@ class Audit:
         return Counter(self.ledger.values())
 
 
-def audit(stack: DevStack, campaign_id: str) -> Audit:
-    response = httpx.get(f"{stack.emulator_url}/_emulator/ses/messages", timeout=30)
-    messages = [m for m in response.json()["messages"] if m["tags"].get("herald-campaign") == campaign_id]
-    per_recipient = Counter(d.lower() for m in messages for d in m["destinations"])
+def ledger_items(stack: DevStack, campaign_id: str) -> list[dict[str, Any]]:
+    """The campaign's ledger rows, as DynamoDB holds them."""
     dynamodb = aws_client(stack, "dynamodb")
-    ledger: dict[str, str] = {}
+    items: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {
         "TableName": HeraldSettings(resource_prefix=stack.prefix).resources.ledger_table,
         "KeyConditionExpression": "campaignKey = :k",
@@ -148,10 +175,27 @@ def audit(stack: DevStack, campaign_id: str) -> Audit:
     }
     while True:
         page = dynamodb.query(**kwargs)
-        ledger |= {item["email"]["S"]: item["state"]["S"] for item in page["Items"]}
+        items.extend(page["Items"])
         if "LastEvaluatedKey" not in page:
-            break
+            return items
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def claimed_by(stack: DevStack, campaign_id: str, pid: int) -> int:
+    """Recipients still `sending` under a claim of the processor process `pid` (its id is host-pid-random): after a
+    kill -9, the recipients it left in doubt."""
+    return sum(
+        1
+        for item in ledger_items(stack, campaign_id)
+        if item["state"]["S"] == "sending" and f"-{pid}-" in item.get("leaseOwner", {}).get("S", "")
+    )
+
+
+def audit(stack: DevStack, campaign_id: str) -> Audit:
+    response = httpx.get(f"{stack.emulator_url}/_emulator/ses/messages", timeout=30)
+    messages = [m for m in response.json()["messages"] if m["tags"].get("herald-campaign") == campaign_id]
+    per_recipient = Counter(d.lower() for m in messages for d in m["destinations"])
+    ledger = {item["email"]["S"]: item["state"]["S"] for item in ledger_items(stack, campaign_id)}
     return Audit(per_recipient=per_recipient, ledger=ledger, messages=messages)
 
 

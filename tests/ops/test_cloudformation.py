@@ -33,6 +33,9 @@ TABLES = {
     "EventsTable": ("events", NAMES.events_table),
     "SuppressionsTable": ("suppressions", NAMES.suppressions_table),
     "AuditTable": ("audit", NAMES.audit_table),
+    "IdempotencyTable": ("idempotency", NAMES.idempotency_table),
+    "WebhooksTable": ("webhooks", NAMES.webhooks_table),
+    "WebhookDeliveriesTable": ("webhook-deliveries", NAMES.webhook_deliveries_table),
 }
 SERVICES = {"campaign": 8001, "template": 8002, "analytics": 8003, "processor": 8004}
 
@@ -566,6 +569,10 @@ RESOURCE_OF_NAME: dict[str, str | tuple[str, ...]] = {
     "events_table": "EventsTable",
     "suppressions_table": "SuppressionsTable",
     "audit_table": "AuditTable",
+    "idempotency_table": "IdempotencyTable",
+    "webhooks_table": "WebhooksTable",
+    "webhook_deliveries_table": "WebhookDeliveriesTable",
+    "webhooks_queue": "WebhooksQueue",
     "email_jobs_queue": "EmailJobsNormalQueue",
     "email_jobs_queue_for": tuple(f"EmailJobs{p.capitalize()}Queue" for p in EMAIL_JOB_PRIORITIES),
     "email_jobs_queues": tuple(f"EmailJobs{p.capitalize()}Queue" for p in EMAIL_JOB_PRIORITIES),

@@ -26,8 +26,9 @@ from herald_processor.domain import (
     Throttle,
     is_quota_pause,
 )
+from herald_processor.policy import BatchPolicy, Ports
 from herald_processor.schemas import JobRecipient
-from herald_processor.service import BatchPolicy, BatchService, Ports
+from herald_processor.service import BatchService
 
 
 class FakeCampaigns:
@@ -91,6 +92,7 @@ class Row:
     counted: bool = False
     reason: str | None = None
     message_id: str | None = None
+    in_doubt_resends: int = 0
 
 
 class FakeLedger:
@@ -104,7 +106,9 @@ class FakeLedger:
 
     def entry(self, email: str) -> LedgerEntry:
         row = self.rows[email]
-        return LedgerEntry(email, row.state, row.lease_owner, row.lease_expires_at, row.attempt, row.counted)
+        return LedgerEntry(
+            email, row.state, row.lease_owner, row.lease_expires_at, row.attempt, row.counted, row.in_doubt_resends
+        )
 
     async def snapshot(self, campaign: Campaign, emails: Any) -> dict[str, LedgerEntry]:
         return {e: self.entry(e) for e in emails if e in self.rows}
@@ -123,13 +127,32 @@ class FakeLedger:
         return self.entry(email)
 
     async def claim_many(
-        self, campaign: Campaign, seen: Any, *, owner: str, batch_id: str, lease_seconds: int
+        self,
+        campaign: Campaign,
+        seen: Any,
+        *,
+        owner: str,
+        batch_id: str,
+        lease_seconds: int,
+        in_doubt_before: int | None = None,
     ) -> dict[str, LedgerEntry]:
         self.claim_writes += 1
         taken = {}
         for email, attempt in seen.items():
-            if self.rows.get(email, Row()).attempt != attempt:
+            row = self.rows.get(email, Row())
+            if row.attempt != attempt:
                 continue
+            if (
+                in_doubt_before is not None
+                and row.state is LedgerState.SENDING
+                and row.message_id is None
+                and (row.lease_expires_at or 0) < in_doubt_before
+            ):
+                row.state, row.reason, row.in_doubt_resends = (
+                    LedgerState.PENDING,
+                    "in_doubt_resend",
+                    row.in_doubt_resends + 1,
+                )
             entry = await self.claim(campaign, email, owner=owner, batch_id=batch_id, lease_seconds=lease_seconds)
             if entry is not None:
                 taken[email] = entry
@@ -161,11 +184,13 @@ class FakeLedger:
         self.rows[email] = Row(state=state, reason=reason, attempt=self.rows.get(email, Row()).attempt)
         return True
 
-    async def resolve_in_doubt(self, campaign: Campaign, entry: LedgerEntry, *, reconcile_window: float = 0.0) -> bool:
+    async def resolve_in_doubt(
+        self, campaign: Campaign, entry: LedgerEntry, *, reconcile_window: float = 0.0, reason: str = "lease_expired"
+    ) -> bool:
         row = self.rows[entry.email]
         if row.state is not LedgerState.SENDING or (row.lease_expires_at or 0) >= time.time() - reconcile_window:
             return False
-        row.state, row.reason = LedgerState.UNKNOWN, "lease_expired"
+        row.state, row.reason = LedgerState.UNKNOWN, reason
         return True
 
     async def mark(self, campaign: Campaign, email: str, owner: str, outcome: SendOutcome, state: LedgerState) -> bool:

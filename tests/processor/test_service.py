@@ -82,7 +82,7 @@ async def test_invalid_suppressed_and_duplicate_addresses_are_settled_without_se
     assert world.campaigns.counters == {"finalCount": 4, "invalidCount": 1, "suppressedCount": 1, "sentCount": 2}
 
 
-async def test_a_crashed_attempt_is_healed_final_counted_expired_unknown_live_deferred(world):
+async def test_under_hold_a_crashed_attempt_is_healed_final_counted_expired_unknown_live_deferred(world):
     ledger, now = world.ledger, int(time.time())
     recipients(world, 4)
     await ledger.claim(world.campaigns.campaign, "done@example.com", owner="dead", batch_id="b", lease_seconds=60)
@@ -92,7 +92,7 @@ async def test_a_crashed_attempt_is_healed_final_counted_expired_unknown_live_de
     await ledger.claim(world.campaigns.campaign, "busy@example.com", owner="alive", batch_id="b", lease_seconds=60)
 
     with pytest.raises(BatchDeferred) as deferred:
-        await world.service(reconcile_window=0).process(
+        await world.service(reconcile_window=0, in_doubt="hold").process(
             job("done@example.com", "doubt@example.com", "busy@example.com", "new@example.com")
         )
 
@@ -103,7 +103,7 @@ async def test_a_crashed_attempt_is_healed_final_counted_expired_unknown_live_de
     assert 55 <= deferred.value.seconds <= 62  # back when the live lease has run out
 
 
-async def test_an_expired_claim_waits_out_the_reconcile_window_before_it_is_unknown(world):
+async def test_under_hold_an_expired_claim_waits_out_the_reconcile_window_before_it_is_unknown(world):
     ledger, now = world.ledger, int(time.time())
     recipients(world, 2)
     await ledger.claim(world.campaigns.campaign, "doubt@example.com", owner="dead", batch_id="b", lease_seconds=60)
@@ -117,11 +117,47 @@ async def test_an_expired_claim_waits_out_the_reconcile_window_before_it_is_unkn
     assert 24 <= deferred.value.seconds <= 27  # back when the window has passed
 
     ledger.rows["doubt@example.com"].lease_expires_at = now - 31  # the window passed and no event came
-    await world.service(reconcile_window=30).process(job("doubt@example.com", "new@example.com"), receive_count=2)
+    service = world.service(reconcile_window=30, in_doubt="hold")
+    await service.process(job("doubt@example.com", "new@example.com"), receive_count=2)
     assert ledger.states()["doubt@example.com"] == "unknown"
     assert [e.destination for e in world.sender.sent] == ["new@example.com"]  # never resent
     assert world.campaigns.counters == {"finalCount": 2, "sentCount": 1, "unknownCount": 1}
     assert world.campaigns.campaign.status is CampaignStatus.SENT
+
+
+async def test_under_resend_an_in_doubt_recipient_is_sent_again_once_the_window_passed(world):
+    ledger, now = world.ledger, int(time.time())
+    recipients(world, 2)
+    await ledger.claim(world.campaigns.campaign, "doubt@example.com", owner="dead", batch_id="b", lease_seconds=60)
+    ledger.rows["doubt@example.com"].lease_expires_at = now - 5  # died during the SES call, 5 s ago
+
+    with pytest.raises(BatchDeferred):  # within the window: its Send event may still come
+        await world.service(reconcile_window=30).process(job("doubt@example.com", "new@example.com"))
+    assert [e.destination for e in world.sender.sent] == ["new@example.com"]
+
+    ledger.rows["doubt@example.com"].lease_expires_at = now - 31  # the window passed and no event came
+    await world.service(reconcile_window=30).process(job("doubt@example.com", "new@example.com"), receive_count=2)
+    assert [e.destination for e in world.sender.sent] == ["new@example.com", "doubt@example.com"]
+    resent = world.sender.sent[1]
+    # The same identity as the first attempt (tags and X-Herald-* headers), told apart only by its attempt.
+    assert resent.tags["herald-campaign"] == "camp_0123456789abcdef0123"
+    assert b"X-Herald-Recipient: doubt@example.com" in resent.raw
+    assert (resent.tags["herald-attempt"], b"X-Herald-Attempt: 2" in resent.raw) == ("2", True)
+    row = ledger.rows["doubt@example.com"]
+    assert (row.state, row.attempt, row.in_doubt_resends) == (LedgerState.SENT, 2, 1)
+    assert world.campaigns.counters == {"finalCount": 2, "sentCount": 2}
+    assert world.campaigns.campaign.status is CampaignStatus.SENT
+
+
+async def test_under_resend_a_recipient_in_doubt_too_often_ends_unknown(world):
+    ledger, now = world.ledger, int(time.time())
+    recipients(world, 1)
+    await ledger.claim(world.campaigns.campaign, "doubt@example.com", owner="dead", batch_id="b", lease_seconds=60)
+    row = ledger.rows["doubt@example.com"]
+    row.lease_expires_at, row.in_doubt_resends = now - 31, 2  # sent again twice already, never an SES event
+    await world.service(reconcile_window=30, in_doubt_max_resends=2).process(job("doubt@example.com"))
+    assert world.sender.sent == []
+    assert (row.state, row.reason) == (LedgerState.UNKNOWN, "in_doubt_resends_exhausted")
 
 
 async def test_a_claim_reconciled_as_sent_by_analytics_is_counted_by_the_processor(world):
@@ -192,9 +228,10 @@ async def test_ses_throttling_releases_the_claim_and_defers_the_batch(world):
     assert world.campaigns.campaign.status is CampaignStatus.SENT
 
 
-async def test_an_unknown_outcome_is_in_doubt_then_unknown_and_never_resent(world):
+async def test_under_hold_an_unknown_outcome_is_in_doubt_then_unknown_and_never_resent(world):
     # A 5xx or a timeout: SES may have sent it. The recipient stays `sending` with its lease ended; the batch comes
-    # back once the reconcile window is over, and with no Send event by then it is final `unknown`.
+    # back once the reconcile window is over, and with no Send event by then it is final `unknown` (HERALD_IN_DOUBT
+    # =hold).
     world.sender.script["b@example.com"] = SendOutcome(SendResult.UNKNOWN, reason="InternalFailure")
     with pytest.raises(BatchDeferred) as deferred:
         await world.service(reconcile_window=30).process(job("a@example.com", "b@example.com", "c@example.com"))
@@ -211,7 +248,7 @@ async def test_an_unknown_outcome_is_in_doubt_then_unknown_and_never_resent(worl
     with pytest.raises(BatchDeferred):  # still within the window: waits again, sends nothing
         await world.service(reconcile_window=30).process(job("a@example.com", "b@example.com", "c@example.com"))
     world.ledger.rows["b@example.com"].lease_expires_at = int(time.time()) - 31  # the window passed, no event came
-    await world.service(reconcile_window=30).process(
+    await world.service(reconcile_window=30, in_doubt="hold").process(
         job("a@example.com", "b@example.com", "c@example.com"), receive_count=3
     )
     assert "b@example.com" not in [e.destination for e in world.sender.sent]
@@ -382,13 +419,19 @@ async def test_an_unknown_campaign_is_an_error(world):
         await world.service().process(job("a@example.com"))
 
 
-async def test_claims_and_outcomes_are_written_a_chunk_at_a_time(world):
+async def test_each_claim_is_made_right_before_its_own_call_and_settled_right_after(world):
     emails = [f"r{i:02d}@example.com" for i in range(20)]
     world.campaigns.campaign = make_campaign(recipient_count=20)
+    claimed_at_send: list[int] = []
+    world.sender.on_send = lambda _: claimed_at_send.append(
+        sum(r.state is LedgerState.SENDING for r in world.ledger.rows.values())
+    )
     await world.service(send_concurrency=8).process(job(*emails))
     assert len(world.sender.sent) == 20
-    # 20 recipients in chunks of at most 8: three claim writes and three outcome writes, not twenty of each.
-    assert (world.ledger.claim_writes, world.ledger.settle_writes) == (3, 3)
+    # The fake's calls end without yielding, so one call is in flight at a time: a kill -9 at any send would leave
+    # that one recipient in doubt, not the other recipients of its chunk of 8.
+    assert claimed_at_send == [1] * 20
+    assert (world.ledger.claim_writes, world.ledger.settle_writes) == (20, 20)
     assert world.campaigns.counters == {"finalCount": 20, "sentCount": 20}
 
 
@@ -412,7 +455,7 @@ async def test_a_chunk_is_only_as_large_as_the_send_slots_free_now(world):
     world.campaigns.campaign = make_campaign(recipient_count=6)
     await world.service(send_concurrency=8).process(job(*emails))
     assert len(world.sender.sent) == 6
-    assert world.ledger.claim_writes == 3  # chunks of 2: never a claim for a recipient without a slot
+    assert world.ledger.claim_writes == 6  # never a claim for a recipient without a slot
 
 
 async def test_a_claim_taken_and_given_back_since_the_snapshot_is_not_claimed(world):
@@ -431,3 +474,90 @@ async def test_a_claim_taken_and_given_back_since_the_snapshot_is_not_claimed(wo
         await world.service().process(job("a@example.com", "b@example.com", "c@example.com"))
     assert sorted(e.destination for e in world.sender.sent) == ["a@example.com", "c@example.com"]
     assert world.ledger.rows["b@example.com"].state is LedgerState.PENDING  # left for the next look
+
+
+async def test_a_pause_stops_the_next_chunk_once_the_status_is_read_again(world):
+    emails = [f"r{i:02d}@example.com" for i in range(10)]
+    world.campaigns.campaign = make_campaign(recipient_count=10)
+
+    def pause_after_the_third(email: object) -> None:
+        if len(world.sender.sent) == 2:  # this is the third send
+            world.campaigns.set_status(CampaignStatus.PAUSED)
+
+    world.sender.on_send = pause_after_the_third
+    # One call at a time and a status read before every chunk: nothing starts after the call that saw the pause.
+    with pytest.raises(BatchDeferred):
+        await world.service(send_concurrency=1, status_check_interval=1e-9).process(job(*emails))
+    assert len(world.sender.sent) == 3
+    assert sorted(world.ledger.states().values()) == ["sent"] * 3  # nobody else claimed, nobody left in doubt
+
+
+async def test_the_status_is_read_again_after_a_long_wait_for_a_send_slot(world):
+    emails = [f"r{i}@example.com" for i in range(4)]
+    world.campaigns.campaign = make_campaign(recipient_count=4)
+
+    class SlowSlots:
+        """A slot for the first at once; the second waits, and the campaign is paused during that wait."""
+
+        def __init__(self) -> None:
+            self.given = 0
+
+        async def acquire(self, key, throttle, *, max_wait):
+            if self.given == 1:
+                if max_wait <= 0:
+                    return False
+                time.sleep(0.05)  # longer than the status check interval below
+                world.campaigns.set_status(CampaignStatus.PAUSED)
+            self.given += 1
+            return True
+
+    world.throttle = SlowSlots()  # type: ignore[assignment]
+    with pytest.raises(BatchDeferred):
+        await world.service(send_concurrency=1, status_check_interval=0.01).process(job(*emails))
+    assert [e.destination for e in world.sender.sent] == ["r0@example.com"]
+
+
+async def test_an_in_doubt_recipient_of_a_cancelled_campaign_ends_unknown_not_cancelled(world):
+    ledger, now = world.ledger, int(time.time())
+    recipients(world, 2)
+    await ledger.claim(world.campaigns.campaign, "doubt@example.com", owner="dead", batch_id="b", lease_seconds=60)
+    ledger.rows["doubt@example.com"].lease_expires_at = now - 31  # the window passed and no event came
+    world.campaigns.set_status(CampaignStatus.CANCELLED)
+    await world.service(reconcile_window=30).process(job("doubt@example.com", "new@example.com"))
+    assert world.sender.sent == []
+    # Its first send may have happened: `unknown`; the one never claimed is `cancelled`.
+    assert ledger.states() == {"doubt@example.com": "unknown", "new@example.com": "cancelled"}
+    assert ledger.rows["doubt@example.com"].reason == "campaign_cancelled"
+
+
+async def test_a_pause_while_the_batch_renders_stops_it_before_any_call(world):
+    world.campaigns.campaign = make_campaign(recipient_count=3)
+    render = world.renderer.render
+
+    async def render_then_pause(tenant_id, template, recipients):
+        world.campaigns.set_status(CampaignStatus.PAUSED)  # the pause lands after the batch read the campaign
+        return await render(tenant_id, template, recipients)
+
+    world.renderer.render = render_then_pause  # type: ignore[method-assign]
+    with pytest.raises(BatchDeferred):
+        await world.service(status_check_interval=60).process(job("a@example.com", "b@example.com", "c@example.com"))
+    assert world.sender.sent == []
+
+
+async def test_a_pause_written_while_a_claim_is_made_stops_that_call_and_gives_the_claim_back(world):
+    world.campaigns.campaign = make_campaign(recipient_count=2)
+    claim = world.ledger.claim_many
+
+    async def claim_then_pause(*args, **kwargs):
+        taken = await claim(*args, **kwargs)
+        world.campaigns.set_status(CampaignStatus.PAUSED)
+        return taken
+
+    world.ledger.claim_many = claim_then_pause  # type: ignore[method-assign]
+    with pytest.raises(BatchDeferred):
+        await world.service(send_concurrency=1, status_check_interval=1e-9).process(
+            job("a@example.com", "b@example.com")
+        )
+    assert world.sender.sent == []
+    assert world.ledger.states() == {"a@example.com": "pending"}  # given back; b never claimed
+    assert world.ledger.rows["a@example.com"].attempt == 1

@@ -39,6 +39,8 @@ TENANT_FREE = {
     ("DynamoFanoutStore", "find_due"): "the scheduler's scan for due campaigns; each result names its tenant",
     ("DynamoRetryStore", "find_abandoned"): "the scheduler's scan for abandoned retry runs; each names its tenant",
     ("S3TemplateStore", "check"): "readiness probe of the bucket",
+    ("AuditLog", "flush"): "writes the spooled records, each of which names its tenant",
+    ("AuditLog", "run"): "the lifespan task that retries the spool",
 }
 
 

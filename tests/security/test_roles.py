@@ -35,6 +35,7 @@ PATH_VALUES = {
     "templateId": "no-such-template",
     "email": "nobody@example.com",
     "token": "not-a-token",
+    "webhook_id": "wh_00000000000000000000",
 }
 UNAUTHORIZED = {"error": "Unauthorized", "detail": INVALID_CREDENTIALS}
 CASES = [

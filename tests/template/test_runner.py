@@ -46,7 +46,7 @@ async def test_a_hostile_render_does_not_block_the_event_loop(renderer: SandboxR
         last = now
     with pytest.raises(RenderLimitExceeded):
         task.result()
-    assert len(gaps) > 20
+    assert len(gaps) > 5  # the render lasted long enough (a second of its thread's CPU) for the gaps to mean something
     assert max(gaps) < 0.3  # the loop kept turning while the template ran
 
 

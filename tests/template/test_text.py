@@ -30,13 +30,10 @@ def test_fragment_and_javascript_links_are_not_repeated() -> None:
     assert html_to_text('<a href="#top">Top</a> <a href="javascript:void(0)">x</a>') == "Top x"
 
 
-def test_tick_is_called_so_a_deadline_covers_conversion() -> None:
-    calls = []
-    html_to_text("<p>a</p>" * 10, lambda: calls.append(1))
-    assert len(calls) >= 30
-
-    def boom() -> None:
-        raise TimeoutError
-
-    with pytest.raises(TimeoutError):
-        html_to_text("<p>a</p>", boom)
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("piece", ["<a", "<a '\"", '<p title="', "<a x='"])
+def test_unclosed_tags_do_not_make_the_scan_quadratic(piece: str) -> None:
+    # 400-600 KB of tags that never close: a backtracking scan takes hours over this; a linear one, a fraction of a
+    # second. The render's output limit allows a megabyte of it.
+    html = piece * 100_000 + " end"  # no `>` anywhere: no tag ever closes
+    assert html_to_text(html).endswith("end")

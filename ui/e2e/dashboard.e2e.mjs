@@ -2,7 +2,7 @@
 // sign in, create a campaign, preview it, send it, pause and resume it, watch the counters reach their final values,
 // and see a 409 in words. Fails on any console error. Screenshots go to ui/e2e/artifacts/.
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
@@ -137,11 +137,13 @@ describe('the Herald dashboard', { timeout: 600_000 }, () => {
 
   test('previews the template through the render API, and says why a recipient cannot be rendered', async () => {
     const { page } = watched;
+    // The form starts from the campaign's first recipient, so the first preview renders real data.
+    await page.waitForFunction(() => document.querySelector('#sample-email')?.value === 'reader1@example.com');
     await page.getByRole('button', { name: 'Render preview' }).click();
     await page.getByTestId('preview-subject').waitFor();
-    assert.equal(await page.getByTestId('preview-subject').textContent(), 'Ada, the Herald newsletter is here');
+    assert.equal(await page.getByTestId('preview-subject').textContent(), 'Reader1, the Herald newsletter is here');
     const heading = await page.frameLocator('iframe.preview').locator('h1').textContent();
-    assert.equal(heading, 'Hello Ada!');
+    assert.equal(heading, 'Hello Reader1!');
 
     await page.getByLabel('Sample data (JSON)').fill('{}');
     await page.getByRole('button', { name: 'Render preview' }).click();
@@ -173,7 +175,10 @@ describe('the Herald dashboard', { timeout: 600_000 }, () => {
 
     await page.getByRole('button', { name: 'Resume' }).click();
     await statusIs(page, 'sending');
+    assert.equal(await page.getByTestId('action-note').textContent(), 'Done: the campaign is sending.');
     await statusIs(page, 'sent', SETTLE_MS);
+    // Once the campaign is sent, the notice no longer says it is sending.
+    await page.getByTestId('action-note').waitFor({ state: 'detached' });
     await page.waitForFunction(
       (expected) =>
         Object.entries(expected).every(
@@ -259,6 +264,32 @@ describe('the Herald dashboard', { timeout: 600_000 }, () => {
     assert.equal(campaign.counts.failed, 1);
     await statusIs(page, 'sent', SETTLE_MS);
     await page.waitForFunction(() => document.querySelector('[data-counter="failed"] [data-testid="count"]')?.textContent === '1');
+    noConsoleErrors();
+  });
+
+  test('shows the delivery report: counts by state, a filtered table and the CSV', async () => {
+    const { page } = watched;
+    await page.goto(campaignUrl);
+    await statusIs(page, 'sent');
+    await page.getByRole('button', { name: 'Delivery report' }).click();
+    const summary = page.getByTestId('report-summary');
+    await summary.waitFor();
+    assert.match(await summary.textContent(), new RegExp(`${FINAL.sent} sent`));
+    assert.match(await summary.textContent(), /0 in doubt/);
+    assert.deepEqual(await unlabelled(page), []);
+
+    await page.locator('input[data-state="sent"]').check();
+    await page.locator('[data-testid="report-table"] tbody tr[data-state="sent"]').first().waitFor();
+    const states = await page.locator('[data-testid="report-table"] tbody tr').evaluateAll((rows) => [...new Set(rows.map((r) => r.dataset.state))]);
+    assert.deepEqual(states, ['sent']);
+
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download CSV' }).click()]);
+    assert.match(download.suggestedFilename(), /^camp_[a-z0-9]+-report-sent\.csv$/);
+    const file = path.join(ARTIFACTS, download.suggestedFilename());
+    await download.saveAs(file);
+    const lines = readFileSync(file, 'utf8').trim().split(/\r?\n/);
+    assert.equal(lines[0], 'email,state,messageId,attempts,reason,sentAt,updatedAt');
+    assert.equal(lines.length - 1, FINAL.sent);
     noConsoleErrors();
   });
 

@@ -11,17 +11,18 @@ export const DEFAULT_TARGETS = {
 };
 
 /**
- * First match wins. Analytics owns a campaign's statistics, its live stream and the read of its recipient list
- * (`GET /campaigns/{id}/recipients?state=…`); the campaign service owns every other `/campaigns` path, including
+ * First match wins. Analytics owns a campaign's statistics, its live stream, its delivery report and the read of its
+ * recipient list (`GET /campaigns/{id}/recipients?state=…`); the campaign service owns every other `/campaigns` path, including
  * `POST /campaigns/{id}/recipients` (the upload), which is why that rule names its methods.
  */
 export const ROUTES = [
-  { service: 'analytics', pattern: /^\/campaigns\/[^/]+\/(stats|stream)$/ },
+  { service: 'analytics', pattern: /^\/campaigns\/[^/]+\/(stats|stream|report)$/ },
   { service: 'analytics', methods: ['GET', 'HEAD'], pattern: /^\/campaigns\/[^/]+\/recipients$/ },
   { service: 'campaign', pattern: /^\/campaigns(\/.*)?$/ },
   { service: 'campaign', pattern: /^\/suppressions(\/.*)?$/ },
   { service: 'campaign', pattern: /^\/audit$/ },
   { service: 'campaign', pattern: /^\/sending-policy$/ },
+  { service: 'campaign', pattern: /^\/webhooks(\/.*)?$/ },
   { service: 'campaign', pattern: /^\/u\/.+$/ },
   { service: 'template', pattern: /^\/templates(\/.*)?$/ },
   { service: 'template', pattern: /^\/render$/ },

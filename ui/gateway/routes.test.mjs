@@ -3,7 +3,8 @@ import { test } from 'node:test';
 
 import { serviceFor, targetsFromEnv } from './routes.mjs';
 
-test('statistics, the live stream and the recipient list go to analytics', () => {
+test('statistics, the live stream, the report and the recipient list go to analytics', () => {
+  assert.equal(serviceFor('GET', '/campaigns/camp_abc/report?state=failed&state=unknown&limit=50'), 'analytics');
   assert.equal(serviceFor('GET', '/campaigns/camp_abc/stats'), 'analytics');
   assert.equal(serviceFor('GET', '/campaigns/camp_abc/stream'), 'analytics');
   assert.equal(serviceFor('GET', '/campaigns/camp_abc/recipients?state=bounced&limit=50'), 'analytics');
@@ -20,6 +21,8 @@ test('the recipient upload and every other campaign path go to the campaign serv
   assert.equal(serviceFor('GET', '/suppressions'), 'campaign');
   assert.equal(serviceFor('PUT', '/sending-policy'), 'campaign');
   assert.equal(serviceFor('POST', '/u/token123'), 'campaign');
+  assert.equal(serviceFor('POST', '/webhooks'), 'campaign');
+  assert.equal(serviceFor('GET', '/webhooks/wh_abc/deliveries'), 'campaign');
 });
 
 test('templates and inline rendering go to the template service', () => {

@@ -150,6 +150,14 @@ class HeraldClient:
     def get_campaign(self, campaign_id: str) -> JsonObject:
         return self._call("GET", f"{self.urls.campaign}/campaigns/{campaign_id}")
 
+    def pause_campaign(self, campaign_id: str) -> JsonObject:
+        """sending → paused (202 `{campaignId, status}`); HeraldApiError 409 from any other status."""
+        return self._call("POST", f"{self.urls.campaign}/campaigns/{campaign_id}/pause")
+
+    def resume_campaign(self, campaign_id: str) -> JsonObject:
+        """paused → sending (202 `{campaignId, status}`); HeraldApiError 409 from any other status."""
+        return self._call("POST", f"{self.urls.campaign}/campaigns/{campaign_id}/resume")
+
     def delete_suppression(self, email: str) -> bool:
         """Remove an address from the tenant's suppression list (admin). False when it was not there."""
         try:

@@ -115,7 +115,7 @@ async def test_a_batch_counts_every_event_once_with_a_few_calls(harness, make_ev
     specs += [("Delivery", e, {}) for e in emails[:5]]  # SNS delivering five of them twice, in the same batch
     specs += [("Open", e, {}) for e in emails[:3]]  # the same rows again: planned on the row the Delivery left
     specs += [("Bounce", emails[38], {}), ("Complaint", emails[0], {})]
-    specs += [("Send", e, {}) for e in emails[:10]]  # settled rows: a read, no write
+    specs += [("Send", e, {}) for e in emails[:10]]  # settled rows: flagged and counted once (send_seen.py)
     specs += [("Delivery", "stranger@example.com", {}), ("Bounce", emails[39], {"test": True})]
     events = _events(make_event, specs)
     updates = _Updates()
@@ -128,12 +128,13 @@ async def test_a_batch_counts_every_event_once_with_a_few_calls(harness, make_ev
         "openedCount": 3,
         "bouncedCount": 1,
         "complainedCount": 1,
+        "sesSendEventCount": 10,
     }
     assert updates.touched_refs == {REF}
-    # A round per write of the busiest row (Delivery, Open, Complaint, then its Send, read only); the duplicates
-    # and the Sends of other rows are settled without a round of their own.
-    # The test send's bounce first: one conditional put on the suppression list, nothing counted.
-    assert counter.calls == ["PutItem"] + ["BatchGetItem", "TransactWriteItems"] * 3 + ["BatchGetItem"]
+    # The test send's bounce first: one conditional put on the suppression list, nothing counted. Then a round per
+    # write of the busiest row (Delivery, Open, Complaint, then its Send); the duplicates and the Sends of other rows
+    # ride along in those rounds.
+    assert counter.calls == ["PutItem"] + ["BatchGetItem", "TransactWriteItems"] * 4
     assert (await harness.ledger(emails[0]))["delivery"] == "delivered"
     assert (await harness.ledger(emails[38]))["delivery"] == "bounced"
     assert (await harness.suppression(emails[38]) or {})["reason"] == "bounce"

@@ -53,10 +53,11 @@ async def test_events_are_counted_once_per_recipient(harness, make_event):
 
     item = await harness.campaign()
     # One counter update per campaign per batch: at most one per counted event, at least one.
-    assert 1 <= item.pop("statsVersion") <= 8
+    assert 1 <= item.pop("statsVersion") <= 9
     assert _counters(item) == {
         "recipientCount": 4,
         "sentCount": 4,
+        "sesSendEventCount": 1,  # Ada's Send, seen once
         "deliveredCount": 2,
         "complainedCount": 1,
         "bouncedCount": 1,
@@ -328,7 +329,7 @@ async def test_a_handler_whose_lease_was_taken_over_counts_nothing(harness, make
 
 # What each SES event type does to a recipient that was sent (ledger `delivery` and flags; the counter it adds).
 _EFFECTS = {
-    "Send": (None, None),
+    "Send": ("sendEventAt", "sesSendEventCount"),
     "Delivery": ("delivery", "deliveredCount"),
     "Bounce": ("delivery", "bouncedCount"),
     "Complaint": ("complainedAt", "complainedCount"),
@@ -375,7 +376,7 @@ async def test_every_event_type_in_every_form_reaches_the_counters(harness, make
     assert {k: v for k, v in counts.items() if k not in ("recipientCount", "sentCount", "statsVersion")} == expected
     assert expected == {
         "deliveredCount": 3, "bouncedCount": 3, "complainedCount": 3, "rejectedCount": 2, "delayedCount": 2,
-        "openedCount": 2, "clickedCount": 2,
+        "openedCount": 2, "clickedCount": 2, "sesSendEventCount": 2,
     }  # fmt: skip
 
 

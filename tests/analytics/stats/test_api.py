@@ -61,6 +61,7 @@ async def test_stats_route_answers_the_computed_statistics(harness):
         "updatedAt": "2024-01-15T10:00:00.000Z",
         "softBounced": 1,
         "machineOpened": 1,
+        "machineClicked": 0,
         "openRate": 0.5,  # human opens of delivered: 2 / 4
         "clickRate": 0.25,
         "statusReason": None,

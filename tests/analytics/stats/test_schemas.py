@@ -27,6 +27,7 @@ FIELDS = [
     # additive to SPEC.md's object
     "softBounced",
     "machineOpened",
+    "machineClicked",
     "openRate",
     "clickRate",
     "statusReason",
@@ -53,6 +54,7 @@ def test_stats_from_a_sending_campaign():
         "rejectedCount": 1,
         "openedCount": 200,
         "machineOpenedCount": 120,
+        "machineClickedCount": 7,
         "clickedCount": 50,
         "statsVersion": 99,
         "updatedAt": "2024-01-15T10:31:00.000Z",
@@ -83,6 +85,7 @@ def test_stats_from_a_sending_campaign():
         "updatedAt": "2024-01-15T10:31:00.000Z",
         "softBounced": 5,
         "machineOpened": 120,
+        "machineClicked": 7,
         "openRate": 0.3636,  # human opens of delivered: 200 / 550, the 120 machine opens left out
         "clickRate": 0.0909,  # 50 / 550
         "statusReason": None,

@@ -39,6 +39,8 @@ log = structlog.get_logger("herald.provisioning")
 DEFAULT_MAX_RECEIVE_COUNT = 5
 EMAIL_JOBS_VISIBILITY_SECONDS = 60
 SES_EVENTS_VISIBILITY_SECONDS = 30
+# A webhooks message may make a few HTTP calls (one per endpoint, each at most 10 s by default).
+WEBHOOKS_VISIBILITY_SECONDS = 120
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600  # SQS maximum: keep dead letters as long as possible for inspection
 EVENTS_TTL_ATTRIBUTE = "expiresAt"
 
@@ -64,6 +66,9 @@ _TABLE_KEYS: dict[str, tuple[str, str | None]] = {
     "suppressions": ("tenantId", "email"),
     "throttle": ("bucketKey", None),
     "audit": ("tenantId", "recordId"),
+    "idempotency": ("recordKey", None),
+    "webhooks": ("tenantId", "webhookId"),
+    "webhook-deliveries": ("webhookKey", "deliveryId"),
 }
 
 
@@ -111,12 +116,14 @@ async def _create_table(dynamodb: DynamoDBClient, table: str, pk: str, sk: str |
 
 
 async def _create_tables(dynamodb: DynamoDBClient, names: ResourceNames) -> None:
-    kinds = ("campaigns", "ledger", "events", "suppressions", "throttle", "audit")
+    kinds = ("campaigns", "ledger", "events", "suppressions", "throttle", "audit", "idempotency", "webhooks",
+             "webhook-deliveries")  # fmt: skip
     await asyncio.gather(
         *(_create_table(dynamodb, table, *_TABLE_KEYS[kind]) for kind, table in zip(kinds, names.tables, strict=True))
     )
-    # Idle throttle buckets expire too (`expiresAt`, a week after their last lease).
-    for table in (names.events_table, names.throttle_table):
+    # Idle throttle buckets expire too (`expiresAt`, a week after their last lease), idempotency records after 24 h,
+    # webhook delivery logs after their retention.
+    for table in (names.events_table, names.throttle_table, names.idempotency_table, names.webhook_deliveries_table):
         try:
             await dynamodb.update_time_to_live(
                 TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": EVENTS_TTL_ATTRIBUTE}
@@ -167,7 +174,10 @@ async def _create_topic(sns: SNSClient, name: str) -> str:
     return (await sns.create_topic(Name=name))["TopicArn"]
 
 
-async def _subscribe_queue(sqs: SQSClient, sns: SNSClient, topic_arn: str, queue_url: str, queue_arn: str) -> None:
+async def _subscribe_queue(
+    sqs: SQSClient, sns: SNSClient, topic_arns: Sequence[str], queue_url: str, queue_arn: str
+) -> None:
+    """Subscribe the queue to each topic; its policy lets exactly those topics send to it."""
     policy = {
         "Version": "2012-10-17",
         "Statement": [
@@ -177,19 +187,20 @@ async def _subscribe_queue(sqs: SQSClient, sns: SNSClient, topic_arn: str, queue
                 "Principal": {"Service": "sns.amazonaws.com"},
                 "Action": "sqs:SendMessage",
                 "Resource": queue_arn,
-                "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
+                "Condition": {"ArnEquals": {"aws:SourceArn": list(topic_arns)}},
             }
         ],
     }
     await sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)})
     # Subscribe answers the existing subscription for the same topic/protocol/endpoint, so this is idempotent.
-    await sns.subscribe(
-        TopicArn=topic_arn,
-        Protocol="sqs",
-        Endpoint=queue_arn,
-        Attributes={"RawMessageDelivery": "false"},
-        ReturnSubscriptionArn=True,
-    )
+    for topic_arn in topic_arns:
+        await sns.subscribe(
+            TopicArn=topic_arn,
+            Protocol="sqs",
+            Endpoint=queue_arn,
+            Attributes={"RawMessageDelivery": "false"},
+            ReturnSubscriptionArn=True,
+        )
 
 
 async def _configure_ses(ses: SESClient, identities: Sequence[str], config_set: str, topic_arn: str) -> None:
@@ -260,7 +271,12 @@ async def provision(
             _create_topic(sns, names.ses_events_topic),
             _create_topic(sns, names.campaign_updates_topic),
         )
-        await _subscribe_queue(sqs, sns, events_topic, events_url, events_arn)
+        webhooks_url, webhooks_arn, _ = await _queue_with_dlq(
+            sqs, names.webhooks_queue, WEBHOOKS_VISIBILITY_SECONDS, max_receive_count
+        )
+        await _subscribe_queue(sqs, sns, [events_topic], events_url, events_arn)
+        # The campaign service's webhooks: email events, and campaign status changes from analytics' announcements.
+        await _subscribe_queue(sqs, sns, [events_topic, updates_topic], webhooks_url, webhooks_arn)
         await _configure_ses(aws.ses, identities, names.configuration_set, events_topic)
     log.info("provisioning.done", prefix=names.prefix, endpoint=settings.aws_endpoint_url)
     queue_urls = {priority: url for priority, (url, _, _) in zip(EMAIL_JOB_PRIORITIES, jobs, strict=True)}

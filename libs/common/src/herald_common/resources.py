@@ -46,6 +46,23 @@ class ResourceNames:
         return f"{self.prefix}-audit"
 
     @property
+    def idempotency_table(self) -> str:
+        """Answers of POST calls by `Idempotency-Key` (campaign service). pk `recordKey` (`tenant#key`), TTL
+        `expiresAt`."""
+        return f"{self.prefix}-idempotency"
+
+    @property
+    def webhooks_table(self) -> str:
+        """Webhook endpoints (campaign service). pk `tenantId`, sk `webhookId`."""
+        return f"{self.prefix}-webhooks"
+
+    @property
+    def webhook_deliveries_table(self) -> str:
+        """Each event's delivery to each endpoint. pk `webhookKey` (`tenant#webhookId`), sk `deliveryId`, TTL
+        `expiresAt`."""
+        return f"{self.prefix}-webhook-deliveries"
+
+    @property
     def tables(self) -> tuple[str, ...]:
         return (
             self.campaigns_table,
@@ -54,6 +71,9 @@ class ResourceNames:
             self.suppressions_table,
             self.throttle_table,
             self.audit_table,
+            self.idempotency_table,
+            self.webhooks_table,
+            self.webhook_deliveries_table,
         )
 
     # S3 -----------------------------------------------------------------------------------------
@@ -89,6 +109,11 @@ class ResourceNames:
     def ses_events_queue(self) -> str:
         """The analytics service's subscription to the SES events topic."""
         return f"{self.prefix}-ses-events"
+
+    @property
+    def webhooks_queue(self) -> str:
+        """The campaign service's subscription to the SES events topic, and its webhook retries."""
+        return f"{self.prefix}-webhooks"
 
     @staticmethod
     def dead_letter_queue(queue: str) -> str:

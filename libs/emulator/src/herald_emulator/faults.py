@@ -1,6 +1,7 @@
-"""Fault injection: for SES sends, throttling, a maximum send rate, latency, internal errors and lost answers (sent,
-then answered 500); for DynamoDB calls, internal errors and unavailability. Each is answered with the exact status,
-headers and bodies AWS uses, so botocore raises (and retries) exactly as in production.
+"""Fault injection: for SES sends, throttling, a maximum send rate, latency, internal errors, lost answers (sent,
+then answered 500) and late events (an SNS backlog); for DynamoDB calls, internal errors and unavailability. Each is
+answered with the exact status, headers and bodies AWS uses, so botocore raises (and retries) exactly as in
+production.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class Faults:
     dynamodbErrorRate: float | None = None  # share of DynamoDB calls answered 500 or 503 without being run
     domainFaults: dict[str, dict[str, float]] | None = None  # recipient domain -> {deliveryDelayRate, …}
     accountEnforcementStatus: str | None = None  # GetAccount's EnforcementStatus (HEALTHY when unset)
+    sesEventDelayMs: float | None = None  # every SES event (Send too) of a message accepted now is published this late
 
     @classmethod
     def parse(cls, payload: Any) -> Faults:

@@ -212,9 +212,10 @@ class EmulatorMiddleware:
             return
         wanted = {str(t).lower() for t in destination.get("MatchingEventTypes") or []}
         mail = mail_object(message_id, request, sent_at, account_id, region)
+        late = (self.faults.faults.sesEventDelayMs or 0.0) / 1000
         for delay, event in build_events(mail, sent_at, self.faults.recipient_outcome):
             if event["eventType"].lower() in wanted:
-                self.events.schedule(delay, account_id, region, topic_arn, event)
+                self.events.schedule(late + delay, account_id, region, topic_arn, event)
 
     # Control routes ------------------------------------------------------------------------------------------
     def _control(self, environ: dict[str, Any], start_response: StartResponse, path: str, method: str) -> list[bytes]:

@@ -12,6 +12,7 @@ from botocore.config import Config
 from herald_analytics.config import Settings
 from herald_analytics.events.batch import BatchIngestor
 from herald_analytics.events.batch_store import CountingStore
+from herald_analytics.events.clicks import ClickRules
 from herald_analytics.events.consumer import SesEventHandler, retry_policy
 from herald_analytics.events.enforcement import AccountEnforcementWatch
 from herald_analytics.events.guard import ReputationGuard, ReputationPolicy
@@ -25,6 +26,9 @@ from herald_analytics.events.updates import CampaignUpdatePublisher
 from herald_analytics.recipients.api import router as recipients_router
 from herald_analytics.recipients.repository import LedgerReader
 from herald_analytics.recipients.service import RecipientsService
+from herald_analytics.report.api import router as report_router
+from herald_analytics.report.repository import LedgerReport
+from herald_analytics.report.service import ReportService
 from herald_analytics.stats.api import router as stats_router
 from herald_analytics.stats.repository import CampaignReader
 from herald_analytics.stats.service import StatsService
@@ -122,6 +126,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 policy=IngestPolicy(
                     soft_bounce_retries=settings.analytics_soft_bounce_retries,
                     machine_open_window_seconds=settings.analytics_machine_open_window_seconds,
+                    clicks=ClickRules(
+                        window_seconds=settings.analytics_machine_click_window_seconds,
+                        burst_seconds=settings.analytics_click_burst_seconds,
+                        unsubscribe_prefix=settings.public_url.rstrip("/") + "/u/",
+                    ),
                 ),
             )
             store = CountingStore(
@@ -159,6 +168,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             stack.push_async_callback(watchers.close)
             app.state.stats_service = StatsService(campaigns, watchers)
             app.state.recipients_service = RecipientsService(campaigns, LedgerReader(dynamodb, names.ledger_table))
+            app.state.report_service = ReportService(campaigns, LedgerReport(dynamodb, names.ledger_table))
             # A replica may serve the API and streams only (reads scaled apart from ingestion): streams read the
             # campaign items, so they show what any replica counted.
             consuming = (
@@ -212,4 +222,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(stats_router)
     app.include_router(recipients_router)
+    app.include_router(report_router)
     return app

@@ -50,6 +50,10 @@ class Settings(HeraldSettings):
 
     # An open from a prefetching agent within this many seconds of delivery is a machine's (events/opens.py).
     analytics_machine_open_window_seconds: float = Field(default=10.0, ge=0)
+    # A click within this many seconds of delivery, or within the burst of another link's, is a machine's
+    # (events/clicks.py).
+    analytics_machine_click_window_seconds: float = Field(default=10.0, ge=0)
+    analytics_click_burst_seconds: float = Field(default=2.0, ge=0)
 
     @model_validator(mode="after")
     def _lease_outlives_handler(self) -> Settings:

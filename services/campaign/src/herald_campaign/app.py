@@ -29,6 +29,9 @@ from herald_campaign.campaigns.service import CampaignService
 from herald_campaign.campaigns.templates import HttpTemplateCatalog
 from herald_campaign.campaigns.testsend_quota import DynamoTestSendQuota
 from herald_campaign.config import Settings
+from herald_campaign.idempotency.middleware import IdempotencyKeys
+from herald_campaign.idempotency.store import IdempotencyStore
+from herald_campaign.preview.api import router as preview_router
 from herald_campaign.senders.api import router as senders_router
 from herald_campaign.senders.dns import DnspythonResolver
 from herald_campaign.senders.identities import SesIdentities
@@ -40,10 +43,17 @@ from herald_campaign.suppressions.api import router as suppressions_router
 from herald_campaign.suppressions.repository import DynamoSuppressionStore
 from herald_campaign.suppressions.service import SuppressionService
 from herald_campaign.unsubscribe.api import router as unsubscribe_router
+from herald_campaign.webhooks.api import router as webhooks_router
+from herald_campaign.webhooks.delivery import DeliveryPolicy, WebhookDispatcher
+from herald_campaign.webhooks.repository import DeliveryLog, WebhookStore
+from herald_campaign.webhooks.service import WebhookService
+from herald_campaign.webhooks.status import CampaignStatusLog
 from herald_common.audit import AuditLog, AuditTrail
 from herald_common.aws import open_clients
 from herald_common.resources import EMAIL_JOB_PRIORITIES
 from herald_common.ses import RawEmailSender
+from herald_common.settings import Environment
+from herald_common.sqs import SqsPoller
 from herald_common.web import create_service_app
 
 if TYPE_CHECKING:
@@ -152,11 +162,15 @@ def create_app(
             app.state.audit_log = audit_log
             stack.push_async_callback(audit_log.flush)  # last chance for spooled records, after the retry task
             stack.push_async_callback(_stop, asyncio.create_task(audit_log.run(), name="campaign-audit-spool"))
+            app.state.campaign_store = campaign_store  # the preview's sample recipient (preview/api.py)
+            app.state.recipient_store = recipients
+            app.state.idempotency_store = IdempotencyStore(dynamodb, names.idempotency_table)
             app.state.audit_service = AuditService(DynamoAuditReader(dynamodb, names.audit_table))
             app.state.suppression_service = SuppressionService(suppression_store)
             app.state.sending_policy_service = SendingPolicyService(
                 DynamoSendingPolicyStore(dynamodb, names.throttle_table)
             )
+            await _start_webhooks(app, stack, settings, aws)
             # Closed in reverse: the scheduler stops first, then running fan-outs finish (or are cancelled and
             # release their lease), then the clients close.
             stack.push_async_callback(supervisor.shutdown, settings.shutdown_grace_seconds)
@@ -187,8 +201,54 @@ def create_app(
     app.include_router(audit_router)
     app.include_router(senders_router)
     app.include_router(sending_policy_router)
+    app.include_router(webhooks_router)
+    app.include_router(preview_router)
+    # Inside the audit trail (a replay is a call too), outside the rate limit and body limit (a replay costs a read).
+    app.add_middleware(IdempotencyKeys, max_body_bytes=settings.max_upload_bytes)
     app.add_middleware(AuditTrail, routes=AUDITED_ROUTES)
     return app
+
+
+async def _start_webhooks(app: FastAPI, stack: AsyncExitStack, settings: Settings, aws: AwsClients) -> None:
+    """The webhook routes' service and the consumer of `{prefix}-webhooks` (webhooks/delivery.py)."""
+    names = settings.resources
+    dynamodb, sqs = aws.require_dynamodb(), aws.require_sqs()
+    allow_loopback = settings.env is not Environment.PROD
+    webhooks = WebhookStore(dynamodb, names.webhooks_table)
+    deliveries = DeliveryLog(dynamodb, names.webhook_deliveries_table)
+    app.state.webhook_service = WebhookService(webhooks, deliveries, allow_loopback=allow_loopback)
+    if not settings.webhooks_consume:
+        return
+    queue_url = (await sqs.get_queue_url(QueueName=names.webhooks_queue))["QueueUrl"]
+    dead_letter_url = (await sqs.get_queue_url(QueueName=names.dead_letter_queue(names.webhooks_queue)))["QueueUrl"]
+    # Receivers are other people's servers: no redirects followed (a 3xx is a failed attempt), no cookies kept.
+    http = httpx.AsyncClient(follow_redirects=False, limits=httpx.Limits(max_connections=50))
+    stack.push_async_callback(http.aclose)
+    policy = DeliveryPolicy(
+        allow_loopback=allow_loopback,
+        retry_base_seconds=settings.webhook_retry_base_seconds,
+        retry_window_seconds=settings.webhook_retry_window_seconds,
+        timeout_seconds=settings.webhook_timeout_seconds,
+    )
+    statuses = CampaignStatusLog(dynamodb, names.webhooks_table)
+    dispatcher = WebhookDispatcher(webhooks, deliveries, http, sqs, queue_url, policy, statuses)
+    poller = SqsPoller(
+        sqs,
+        queue_url,
+        dispatcher,
+        concurrency=settings.webhook_concurrency,
+        visibility_timeout=120,
+        handler_timeout=100.0,
+        dead_letter_url=dead_letter_url,
+        name="webhooks",
+    )
+    task = asyncio.create_task(poller.run(), name="campaign-webhooks")
+
+    async def stop() -> None:
+        poller.stop()
+        await asyncio.gather(task, return_exceptions=True)
+
+    stack.push_async_callback(stop)
 
 
 async def _stop(task: asyncio.Task[None]) -> None:

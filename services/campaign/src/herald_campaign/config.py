@@ -36,6 +36,14 @@ class Settings(HeraldSettings):
     # Test emails one tenant may send per clock hour, fleet-wide (README "Test sends"); 429 beyond.
     test_send_per_hour: int = Field(default=50, ge=1)
 
+    # Webhooks (README "Webhooks"): consume the webhooks queue (False: a replica that serves the API only), and the
+    # delivery retries: the first after this many seconds, doubling up to an hour, for the window, then disabled.
+    webhooks_consume: bool = True
+    webhook_retry_base_seconds: float = Field(default=30.0, gt=0)
+    webhook_retry_window_seconds: int = Field(default=24 * 3600, ge=60)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_concurrency: int = Field(default=8, ge=1)
+
     # Sender authentication before a send (README "Sender authentication"): enforce | warn | off. Unset: `enforce` in
     # prod, `off` in dev (no DNS needed by `make dev`, `make demo` or the tests). Prod refuses anything but enforce.
     sender_auth: SenderAuthMode | None = None

@@ -13,10 +13,11 @@ from herald_common.web import create_service_app
 from herald_processor.adaptive_pacing import AimdPolicy, DynamoAdaptiveRates
 from herald_processor.config import Settings
 from herald_processor.ledger import DynamoDeliveryLedger
+from herald_processor.policy import BatchPolicy, Ports
 from herald_processor.provider_pacing import DynamoPolicySource, ProviderPacer
 from herald_processor.providers import DnspythonMxResolver, ProviderDirectory
 from herald_processor.repository import DynamoCampaignStore, DynamoSuppressionList
-from herald_processor.service import BatchPolicy, BatchService, Ports
+from herald_processor.service import BatchService
 from herald_processor.ses import SesEmailSender, account_send_rate, send_quota_used
 from herald_processor.shared_throttle import DynamoThrottleBucket
 from herald_processor.templates import HttpTemplateRenderer, S3TemplateSource
@@ -98,6 +99,8 @@ def build_service(
         reconcile_window=settings.reconcile_window,
         throttle_retries=settings.throttle_retries,
         quota_pause_seconds=settings.quota_pause_seconds,
+        in_doubt=settings.in_doubt,
+        in_doubt_max_resends=settings.in_doubt_max_resends,
     )
     return BatchService(ports, policy)
 

@@ -21,19 +21,30 @@ class Settings(ServiceKeySettings):
     """`HERALD_*` variables for the email processor."""
 
     concurrency: int = Field(default=4, ge=1, le=64, description="email-job batches handled at once")
-    visibility_timeout: int = Field(default=60, ge=10, le=43200, description="SQS visibility of a received batch")
+    # Short, kept alive by the poller's heartbeat (every third of it) while a batch runs: a processor killed mid-batch
+    # holds its batches back from the others for at most this long.
+    visibility_timeout: int = Field(default=20, ge=10, le=43200, description="SQS visibility of a received batch")
     handler_timeout: float = Field(
-        default=55.0, gt=0, description="hard cap on one batch attempt (the heartbeat extends visibility meanwhile)"
+        default=18.0, gt=0, description="hard cap on one batch attempt (the heartbeat extends visibility meanwhile)"
     )
     batch_time_budget: float = Field(
-        default=30.0, gt=0, description="after this, start no new send; the rest is retried"
+        default=15.0, gt=0, description="after this, start no new send; the rest is retried"
     )
-    lease_seconds: int = Field(default=60, ge=10, description="how long a ledger claim protects a recipient")
+    # A claim covers one SES call, which ends within the SES client's timeouts (5 s connect + 15 s read).
+    lease_seconds: int = Field(default=25, ge=10, description="how long a ledger claim protects a recipient")
     reconcile_window: float = Field(
-        default=60.0,
+        default=30.0,
         ge=0,
         description="after a claim's lease ran out, how long its SES Send event may still reconcile it as `sent` "
-        "before it is final `unknown`",
+        "before it is judged in doubt (sent again, or `unknown` under HERALD_IN_DOUBT=hold)",
+    )
+    in_doubt: Literal["resend", "hold"] = Field(
+        default="resend",
+        description="a recipient whose SES call may have happened and drew no SES event within the reconcile window: "
+        "sent again (`resend`), or final `unknown` (`hold`)",
+    )
+    in_doubt_max_resends: int = Field(
+        default=2, ge=0, description="in-doubt resends of one recipient before it is `unknown` even under `resend`"
     )
     throttle_retries: int = Field(
         default=5, ge=1, description="SES throttles in a row a batch rides out (jittered pauses) before it defers"
@@ -48,8 +59,10 @@ class Settings(ServiceKeySettings):
     throttle_backend: Literal["dynamodb", "local"] = Field(
         default="dynamodb", description="rate limits shared through the throttle table, or per process"
     )
+    # One strongly consistent read of a small item per running batch every quarter second: what bounds how long SES
+    # calls go on after a pause (a chunk starts only after a read this fresh).
     status_check_interval: float = Field(
-        default=2.0, gt=0, description="how often a running batch re-reads the campaign status"
+        default=0.25, gt=0, description="how often a running batch re-reads the campaign status"
     )
     queue_depth_interval: float = Field(default=10.0, gt=0)
     ses_quota_interval: float = Field(

@@ -6,6 +6,7 @@ import random
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from herald_common.delivery_states import SENDABLE_STATUSES
 from herald_common.sqs import DeadLetter, RetryAction, RetryAfter, exponential_backoff
 from herald_processor.domain import (
     BatchDeferred,
@@ -26,15 +27,16 @@ class EntryAction(StrEnum):
     SKIP = "skip"  # final and counted: nothing to do, never counted twice
     HELD = "held"  # claimed under a live lease: someone is sending it right now
     RECONCILING = "reconciling"  # lease expired lately: wait for the SES Send event to say whether it went out
-    IN_DOUBT = "in_doubt"  # lease expired longer than the reconcile window ago, no event came: final `unknown`
+    IN_DOUBT = "in_doubt"  # lease expired longer than the reconcile window ago, no event came: resend or `unknown`
 
 
 def decide_entry(entry: LedgerEntry | None, now: float, reconcile_window: float = 0.0) -> EntryAction:
     """What a batch does with a recipient, given its ledger entry (None: never seen) at epoch time `now`.
 
-    A claim whose lease ran out may or may not have reached SES. It is never sent again: for `reconcile_window`
-    seconds after the lease ran out, the analytics service may still turn it `sent` from the SES Send event (the
-    processor then counts it); after that it is final `unknown`. A claim without an expiry cannot be waited for.
+    A claim whose lease ran out may or may not have reached SES: for `reconcile_window` seconds after the lease ran
+    out, the analytics service may still turn it `sent` from the SES Send event (the processor then counts it); after
+    that it is in doubt, and HERALD_IN_DOUBT decides (sent again, or final `unknown`). A claim without an expiry
+    cannot be waited for.
     """
     if entry is None or entry.state is LedgerState.PENDING:
         return EntryAction.SEND
@@ -57,7 +59,7 @@ class Gate(StrEnum):
 
 def gate_for(status: CampaignStatus) -> Gate:
     """Whether a batch of a campaign in `status` sends, waits, or settles its unclaimed recipients as cancelled."""
-    if status in (CampaignStatus.SENDING, CampaignStatus.SENT):
+    if status in SENDABLE_STATUSES:
         return Gate.PROCEED  # `sent`: every recipient is final already; the ledger skips them all
     if status in (CampaignStatus.CANCELLED, CampaignStatus.FAILED):
         return Gate.CANCEL

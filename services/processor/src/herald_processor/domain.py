@@ -5,40 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+# The states are the kit's (herald_common.delivery_states, their one owner), re-exported for the processor's modules.
+from herald_common.delivery_states import FINAL_STATES as FINAL_STATES
+from herald_common.delivery_states import CampaignStatus as CampaignStatus
+from herald_common.delivery_states import LedgerState as LedgerState
 from herald_common.errors import HeraldError
-
-
-class CampaignStatus(StrEnum):
-    DRAFT = "draft"
-    SCHEDULED = "scheduled"
-    SENDING = "sending"
-    PAUSED = "paused"
-    SENT = "sent"
-    CANCELLED = "cancelled"
-    FAILED = "failed"
-
-
-class LedgerState(StrEnum):
-    PENDING = "pending"
-    SENDING = "sending"
-    SENT = "sent"
-    FAILED = "failed"
-    SUPPRESSED = "suppressed"
-    INVALID = "invalid"
-    UNKNOWN = "unknown"
-    CANCELLED = "cancelled"
-
-    @property
-    def is_final(self) -> bool:
-        return self not in (LedgerState.PENDING, LedgerState.SENDING)
-
-    @property
-    def counter(self) -> str:
-        """The campaign attribute this final state is counted in (`sentCount`, …)."""
-        return f"{self.value}Count"
-
-
-FINAL_STATES = tuple(s for s in LedgerState if s.is_final)
 
 
 @dataclass(frozen=True)
@@ -90,6 +61,7 @@ class LedgerEntry:
     lease_expires_at: int | None = None
     attempt: int = 0
     counted: bool = False
+    in_doubt_resends: int = 0  # sends made again because an earlier one stayed in doubt (HERALD_IN_DOUBT=resend)
 
 
 @dataclass(frozen=True)

@@ -8,28 +8,32 @@ sending and counting: whoever handles the batch next finds the uncounted final e
 from __future__ import annotations
 
 import time
-from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import structlog
 from botocore.exceptions import ClientError
 
+from herald_common.delivery_states import finalize_move, ledger_move
+from herald_processor.counting import LedgerCounting
 from herald_processor.domain import LedgerEntry, LedgerState, Settlement
 from herald_processor.repository import batch_get, is_condition_failure, utc_now_iso
-from herald_processor.transactions import ExtraConditionFailed, transact_each
+from herald_processor.transactions import transact_each
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
-
-    from types_aiobotocore_dynamodb import DynamoDBClient
 
     from herald_processor.domain import Campaign, SendOutcome
 
 log = structlog.get_logger("herald.processor.ledger")
 
 
-_UNCLAIMED = "attribute_not_exists(#s) OR #s = :pending"
-_OURS = "#s = :sending AND leaseOwner = :owner"
+# The moves' conditions come from the kit (herald_common.delivery_states); the values they name are set below.
+_CLAIM, _CLAIM_VALUES = ledger_move("claim").condition()
+_UNCLAIMED = f"attribute_not_exists(#s) OR {_CLAIM}"  # no row yet: the claim creates it
+_RECLAIM, _RECLAIM_VALUES = ledger_move("reclaim_in_doubt").condition()
+_OURS, _OURS_VALUES = ledger_move("mark_sent").condition()  # release, end_lease, mark_*: the same source and guard
+_GIVE_UP, _GIVE_UP_VALUES = ledger_move("give_up").condition()
+IN_DOUBT_RESEND_REASON = "in_doubt_resend"
 
 
 def parse_entry(item: Mapping[str, Any]) -> LedgerEntry:
@@ -45,19 +49,12 @@ def parse_entry(item: Mapping[str, Any]) -> LedgerEntry:
         lease_expires_at=number("leaseExpiresAt"),
         attempt=number("attempt") or 0,
         counted=bool(item.get("counted", {}).get("BOOL", False)),
+        in_doubt_resends=number("inDoubtResends") or 0,
     )
 
 
-class DynamoDeliveryLedger:
+class DynamoDeliveryLedger(LedgerCounting):
     """`DeliveryLedger` on the ledger table (pk `campaignKey`, sk `email`)."""
-
-    def __init__(self, dynamodb: DynamoDBClient, ledger_table: str, campaigns_table: str) -> None:
-        self._db = dynamodb
-        self._table = ledger_table
-        self._campaigns = campaigns_table
-
-    def _key(self, campaign: Campaign, email: str) -> dict[str, Any]:
-        return {"campaignKey": {"S": campaign.key}, "email": {"S": email}}
 
     async def _update(
         self, campaign: Campaign, email: str, update: str, condition: str, values: dict[str, Any], **extra: Any
@@ -94,8 +91,8 @@ class DynamoDeliveryLedger:
             "SET #s = :sending, leaseOwner = :owner, leaseExpiresAt = :exp, batchId = :batch, updatedAt = :now "
             "ADD attempt :one",
             _UNCLAIMED,
-            {
-                ":pending": {"S": LedgerState.PENDING.value},
+            _CLAIM_VALUES
+            | {
                 ":sending": {"S": LedgerState.SENDING.value},
                 ":owner": {"S": owner},
                 ":exp": {"N": str(int(time.time()) + lease_seconds)},
@@ -110,18 +107,17 @@ class DynamoDeliveryLedger:
         self, campaign: Campaign, email: str, state: LedgerState, *, batch_id: str, reason: str | None
     ) -> bool:
         """Give an unclaimed recipient a final state without sending (invalid, suppressed, cancelled, failed)."""
-        values: dict[str, Any] = {
-            ":pending": {"S": LedgerState.PENDING.value},
-            ":state": {"S": state.value},
-            ":batch": {"S": batch_id},
-        }
+        finalize_move(state)  # only the final states the table allows from `pending`
+        values: dict[str, Any] = _CLAIM_VALUES | {":state": {"S": state.value}, ":batch": {"S": batch_id}}
         update = "SET #s = :state, batchId = :batch, updatedAt = :now"
         if reason:
             update += ", reason = :reason"
             values[":reason"] = {"S": reason}
         return await self._update(campaign, email, update, _UNCLAIMED, values) is not None
 
-    async def resolve_in_doubt(self, campaign: Campaign, entry: LedgerEntry, *, reconcile_window: float = 0.0) -> bool:
+    async def resolve_in_doubt(
+        self, campaign: Campaign, entry: LedgerEntry, *, reconcile_window: float = 0.0, reason: str = "lease_expired"
+    ) -> bool:
         """A claim whose lease ran out more than `reconcile_window` seconds ago with no SES Send event to reconcile
         it: the send may have happened, so it becomes final `unknown`, never re-sent."""
         return (
@@ -129,11 +125,11 @@ class DynamoDeliveryLedger:
                 campaign,
                 entry.email,
                 "SET #s = :unknown, reason = :reason, updatedAt = :now",
-                "#s = :sending AND leaseExpiresAt < :cutoff",
-                {
-                    ":sending": {"S": LedgerState.SENDING.value},
+                _GIVE_UP,
+                _GIVE_UP_VALUES
+                | {
                     ":unknown": {"S": LedgerState.UNKNOWN.value},
-                    ":reason": {"S": "lease_expired"},
+                    ":reason": {"S": reason},
                     ":cutoff": {"N": str(int(time.time() - reconcile_window))},
                 },
             )
@@ -143,42 +139,60 @@ class DynamoDeliveryLedger:
     async def mark(self, campaign: Campaign, email: str, owner: str, outcome: SendOutcome, state: LedgerState) -> bool:
         """Record the final outcome of our own claim; False when the lease was lost meanwhile."""
         update, values = _final_update(state, outcome)
-        values |= {":sending": {"S": LedgerState.SENDING.value}, ":owner": {"S": owner}}
+        values |= _OURS_VALUES | {":owner": {"S": owner}}
         return await self._update(campaign, email, update, _OURS, values) is not None
 
     async def release(self, campaign: Campaign, email: str, owner: str) -> bool:
         """Give our claim back (nothing was sent): the recipient is `pending` again."""
-        values = {
-            ":sending": {"S": LedgerState.SENDING.value},
-            ":owner": {"S": owner},
-            ":pending": {"S": LedgerState.PENDING.value},
-        }
+        values = _OURS_VALUES | {":owner": {"S": owner}, ":pending": {"S": LedgerState.PENDING.value}}
         update = "SET #s = :pending, updatedAt = :now REMOVE leaseOwner, leaseExpiresAt"
         return await self._update(campaign, email, update, _OURS, values) is not None
 
     async def claim_many(
-        self, campaign: Campaign, seen: Mapping[str, int], *, owner: str, batch_id: str, lease_seconds: int
+        self,
+        campaign: Campaign,
+        seen: Mapping[str, int],
+        *,
+        owner: str,
+        batch_id: str,
+        lease_seconds: int,
+        in_doubt_before: int | None = None,
     ) -> dict[str, LedgerEntry]:
-        """Take, in as few transactions as DynamoDB allows, every recipient of `seen` (email → the attempt its entry
-        had when looked at) that is still unclaimed and unchanged since; the new entries of those taken."""
+        """Take every recipient of `seen` (email → the attempt its entry had when looked at) that is still unclaimed
+        and unchanged since, in as few transactions as DynamoDB allows; the new entries of those taken. With
+        `in_doubt_before` (epoch s), an entry in doubt whose lease ended before then is taken too, to be sent again
+        (HERALD_IN_DOUBT=resend)."""
         expires = int(time.time()) + lease_seconds
-        values = {
-            ":pending": {"S": LedgerState.PENDING.value},
+        values = _CLAIM_VALUES | {
             ":sending": {"S": LedgerState.SENDING.value},
             ":owner": {"S": owner},
             ":exp": {"N": str(expires)},
             ":batch": {"S": batch_id},
             ":now": {"S": utc_now_iso()},
         }
+        update = (
+            "SET #s = :sending, leaseOwner = :owner, leaseExpiresAt = :exp, batchId = :batch, updatedAt = :now, "
+            "attempt = :next"
+        )
+        claimable = f"({_UNCLAIMED})"
+        if in_doubt_before is not None:
+            # Recorded on the row: how often and why it was sent again.
+            values |= _RECLAIM_VALUES | {
+                ":cutoff": {"N": str(in_doubt_before)},
+                ":resend": {"S": IN_DOUBT_RESEND_REASON},
+                ":zero": {"N": "0"},
+                ":one": {"N": "1"},
+            }
+            claimable = f"({claimable} OR ({_RECLAIM}))"
+            update += ", reason = :resend, inDoubtResends = if_not_exists(inDoubtResends, :zero) + :one"
 
         def action(email: str) -> dict[str, Any]:
             # `attempt` must still be what we saw: a claim made and given back meanwhile makes us look again.
             return self._ledger_update(
                 campaign,
                 email,
-                "SET #s = :sending, leaseOwner = :owner, leaseExpiresAt = :exp, batchId = :batch, updatedAt = :now, "
-                "attempt = :next",
-                f"({_UNCLAIMED}) AND (attribute_not_exists(attempt) OR attempt = :seen)",
+                update,
+                f"{claimable} AND (attribute_not_exists(attempt) OR attempt = :seen)",
                 values | {":seen": {"N": str(seen[email])}, ":next": {"N": str(seen[email] + 1)}},
             )
 
@@ -204,11 +218,7 @@ class DynamoDeliveryLedger:
 
         def action(email: str) -> dict[str, Any]:
             settlement = by_email[email]
-            values: dict[str, Any] = {
-                ":sending": {"S": LedgerState.SENDING.value},
-                ":owner": {"S": owner},
-                ":now": {"S": now},
-            }
+            values: dict[str, Any] = _OURS_VALUES | {":owner": {"S": owner}, ":now": {"S": now}}
             if settlement.state is None:
                 values[":pending"] = {"S": LedgerState.PENDING.value}
                 update = "SET #s = :pending, updatedAt = :now REMOVE leaseOwner, leaseExpiresAt"
@@ -236,48 +246,6 @@ class DynamoDeliveryLedger:
                 "UpdateExpression": update,
                 "ConditionExpression": condition,
                 "ExpressionAttributeNames": {"#s": "state"},
-                "ExpressionAttributeValues": values,
-            }
-        }
-
-    async def count(self, campaign: Campaign, finals: Mapping[str, LedgerState]) -> dict[LedgerState, int]:
-        """Add not-yet-counted final recipients to the campaign's counters exactly once; what was counted."""
-        # An entry someone else counted meanwhile drops out, and the counter update goes with what is left.
-        try:
-            lost = await transact_each(
-                self._db,
-                list(finals),
-                lambda email: self._count_action(campaign, email, finals[email]),
-                lambda emails: self._counter_action(campaign, {e: finals[e] for e in emails}),
-            )
-        except ExtraConditionFailed:
-            log.warning("processor.campaign_missing_while_counting", campaignId=campaign.campaign_id)
-            return {}
-        return dict(Counter(state for email, state in finals.items() if email not in lost))
-
-    def _count_action(self, campaign: Campaign, email: str, state: LedgerState) -> dict[str, Any]:
-        return {
-            "Update": {
-                "TableName": self._table,
-                "Key": self._key(campaign, email),
-                "UpdateExpression": "SET counted = :true",
-                "ConditionExpression": "#s = :state AND attribute_not_exists(counted)",
-                "ExpressionAttributeNames": {"#s": "state"},
-                "ExpressionAttributeValues": {":true": {"BOOL": True}, ":state": {"S": state.value}},
-            }
-        }
-
-    def _counter_action(self, campaign: Campaign, chunk: Mapping[str, LedgerState]) -> dict[str, Any]:
-        by_state = Counter(chunk.values())
-        adds = ", ".join(f"{state.counter} :{state.value}" for state in by_state)
-        values: dict[str, Any] = {f":{state.value}": {"N": str(n)} for state, n in by_state.items()}
-        values |= {":final": {"N": str(len(chunk))}, ":one": {"N": "1"}, ":now": {"S": utc_now_iso()}}
-        return {
-            "Update": {
-                "TableName": self._campaigns,
-                "Key": {"tenantId": {"S": campaign.tenant_id}, "campaignId": {"S": campaign.campaign_id}},
-                "UpdateExpression": f"ADD finalCount :final, {adds}, statsVersion :one SET updatedAt = :now",
-                "ConditionExpression": "attribute_exists(campaignId)",
                 "ExpressionAttributeValues": values,
             }
         }

@@ -50,10 +50,19 @@ class DeliveryLedger(Protocol):
         """Take the recipient for sending (only if unclaimed): the new entry, or None with the entry left as it was."""
 
     async def claim_many(
-        self, campaign: Campaign, seen: Mapping[str, int], *, owner: str, batch_id: str, lease_seconds: int
+        self,
+        campaign: Campaign,
+        seen: Mapping[str, int],
+        *,
+        owner: str,
+        batch_id: str,
+        lease_seconds: int,
+        in_doubt_before: int | None = None,
     ) -> dict[str, LedgerEntry]:
         """Take every recipient of `seen` (email → the attempt its entry had when looked at) that is still unclaimed
-        and unchanged since, in as few writes as the store allows; the new entries of those taken."""
+        and unchanged since, in as few writes as the store allows; the new entries of those taken. With
+        `in_doubt_before` (epoch s), an entry in doubt whose lease ended before then is taken too, to be sent
+        again."""
 
     async def settle_many(self, campaign: Campaign, owner: str, settlements: Sequence[Settlement]) -> set[str]:
         """Record the final outcomes of our own claims and give back those nothing was sent for, in as few writes as
@@ -64,7 +73,9 @@ class DeliveryLedger(Protocol):
     ) -> bool:
         """Give an unclaimed recipient a final state without sending (invalid, suppressed, cancelled, failed)."""
 
-    async def resolve_in_doubt(self, campaign: Campaign, entry: LedgerEntry, *, reconcile_window: float = 0.0) -> bool:
+    async def resolve_in_doubt(
+        self, campaign: Campaign, entry: LedgerEntry, *, reconcile_window: float = 0.0, reason: str = "lease_expired"
+    ) -> bool:
         """A claim whose lease ran out more than `reconcile_window` seconds ago (no SES Send event reconciled it):
         final `unknown`, never re-sent; False when the entry is no longer such a claim."""
 

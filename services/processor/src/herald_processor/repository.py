@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from herald_common.delivery_states import Move, campaign_move
 from herald_processor.domain import QUOTA_PAUSE_REASON, Campaign, CampaignStatus, Throttle
 
 if TYPE_CHECKING:
@@ -102,19 +103,22 @@ class DynamoCampaignStore:
         return parse_campaign(dict(item)) if item else None
 
     async def _transition(
-        self, tenant_id: str, campaign_id: str, update: str, condition: str, values: dict[str, Any]
+        self, tenant_id: str, campaign_id: str, move: Move[CampaignStatus], update: str, values: dict[str, Any]
     ) -> bool:
+        """Make the kit's `move` (its condition; `:target` is its target status), with `update` setting the rest."""
+        condition, sources = move.condition()
         try:
             await self._db.update_item(
                 TableName=self._table,
                 Key=self._key(tenant_id, campaign_id),
-                UpdateExpression=update,
+                UpdateExpression=f"SET #s = :target, {update} ADD statsVersion :one",
                 ConditionExpression=condition,
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues={
-                    ":sending": {"S": CampaignStatus.SENDING.value},
+                    ":target": move.target_value(),
                     ":now": {"S": utc_now_iso()},
                     ":one": {"N": "1"},
+                    **sources,
                     **values,
                 },
             )
@@ -129,24 +133,18 @@ class DynamoCampaignStore:
         # Asked after every batch, also when it counted nothing: a crash between counting and this call is healed
         # by the next batch (or redelivery) of the campaign.
         return await self._transition(
-            tenant_id,
-            campaign_id,
-            "SET #s = :sent, sentAt = :now, updatedAt = :now ADD statsVersion :one",
-            "#s = :sending AND finalCount >= recipientCount",
-            {":sent": {"S": CampaignStatus.SENT.value}},
+            tenant_id, campaign_id, campaign_move("complete"), "sentAt = :now, updatedAt = :now", {}
         )
 
     async def pause(self, tenant_id: str, campaign_id: str, reason: str, *, resume_at: float | None = None) -> bool:
         """`sending` → `paused` with `statusReason` (and `quotaResumeAt` for a quota pause); True when this call did
         it."""
-        update = "SET #s = :paused, statusReason = :reason, updatedAt = :now"
-        values: dict[str, Any] = {":paused": {"S": CampaignStatus.PAUSED.value}, ":reason": {"S": reason[:500]}}
+        update = "statusReason = :reason, updatedAt = :now"
+        values: dict[str, Any] = {":reason": {"S": reason[:500]}}
         if resume_at is not None:
             update += ", quotaResumeAt = :resume"
             values[":resume"] = {"N": str(int(resume_at))}
-        return await self._transition(
-            tenant_id, campaign_id, update + " ADD statsVersion :one", "#s = :sending", values
-        )
+        return await self._transition(tenant_id, campaign_id, campaign_move("pause"), update, values)
 
     async def resume_after_quota(self, tenant_id: str, campaign_id: str, now: float) -> bool:
         """`paused` (by the processor, for the SES daily quota, due) → `sending`; True when this call did it. A pause
@@ -154,13 +152,9 @@ class DynamoCampaignStore:
         return await self._transition(
             tenant_id,
             campaign_id,
-            "SET #s = :sending, updatedAt = :now REMOVE statusReason, quotaResumeAt ADD statsVersion :one",
-            "#s = :paused AND begins_with(statusReason, :quota) AND quotaResumeAt <= :epoch",
-            {
-                ":paused": {"S": CampaignStatus.PAUSED.value},
-                ":quota": {"S": QUOTA_PAUSE_REASON},
-                ":epoch": {"N": str(int(now))},
-            },
+            campaign_move("resume_after_quota"),
+            "updatedAt = :now REMOVE statusReason, quotaResumeAt",
+            {":quota": {"S": QUOTA_PAUSE_REASON}, ":epoch": {"N": str(int(now))}},
         )
 
     async def count_dead_letter(self, tenant_id: str, campaign_id: str, batch_id: str, recipients: int) -> bool:

@@ -1,9 +1,13 @@
-"""The send phase of a batch, a chunk of recipients at a time: take a send slot for each (rate limits), claim the
-chunk in one ledger write, build and send each message (bounded concurrency), record every outcome in one ledger
-write; within the batch's time budget, watching the campaign status as it goes.
+"""The send phase of a batch, a chunk of recipients at a time: take a send slot for each (rate limits), then for
+each recipient of the chunk (bounded concurrency) claim it, build and send its message, and record the outcome; within
+the batch's time budget, watching the campaign status as it goes.
 
-A chunk is at most `send_concurrency` recipients and only as many as have a send slot now, so a claim is made just
-before its SES call and a process killed mid-chunk leaves no more recipients in doubt than it had calls in flight."""
+Each claim is its own ledger write made right before its SES call, and each outcome is written right after it, so a
+process killed mid-chunk leaves no more recipients in doubt than it had calls in flight. A chunk starts, and each
+call after its claim goes out, only after a read of the campaign status at most `status_check_interval` old, so a
+pause stops new SES calls within about that interval. The claim does not check the status itself: that would put the
+campaign item, which every processor and analytics write, into every claim's transaction, and DynamoDB cancels
+transactions that meet on one item."""
 
 from __future__ import annotations
 
@@ -37,6 +41,7 @@ from herald_processor.domain import (
 )
 from herald_processor.envelope import Envelope
 from herald_processor.mime import HeaderInjection, build_message, ses_tags
+from herald_processor.outcomes import record_outcomes, settle_unsent
 from herald_processor.provider_pacing import WARMUP_RETRY_SECONDS, PacedQueue
 from herald_processor.providers import domain_of
 
@@ -44,8 +49,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from herald_processor.domain import Campaign, LedgerEntry, RenderedEmail
+    from herald_processor.policy import BatchPolicy, Ports
     from herald_processor.schemas import Address, EmailJob, JobRecipient
-    from herald_processor.service import BatchPolicy, Ports
 
 log = structlog.get_logger("herald.processor")
 
@@ -69,6 +74,7 @@ class Sendable:
     rendered: RenderedEmail
     unsubscribe_url: str
     attempt: int = 0  # the ledger entry's attempt when last looked at: a claim holds only if it is still that
+    in_doubt_before: int | None = None  # in doubt, to be sent again: its lease must have ended before this epoch
 
 
 @dataclass
@@ -90,11 +96,13 @@ class SendRun:
     _last_check: float = 0.0
     _paused_until: float = 0.0
     _calls: asyncio.Semaphore = field(default_factory=asyncio.Semaphore)
+    _status_read: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def send_all(self, ready: list[Sendable]) -> None:
         """Send every recipient of `ready` or leave it unclaimed; raises BatchDeferred when some are left."""
         self._deadline = time.monotonic() + self.policy.batch_time_budget
-        self._last_check = time.monotonic()
+        # The batch read the campaign before rendering, which can take seconds: the first chunk reads it again.
+        self._last_check = -math.inf
         self._calls = asyncio.Semaphore(self.policy.send_concurrency)
         # Mailbox-provider pacing (provider_pacing.py): recipients whose provider has no slot wait behind the rest.
         sender_domain = domain_of(self.campaign.from_address)
@@ -202,6 +210,9 @@ class SendRun:
         ):
             self._halt(StopReason.OUT_OF_TIME)
             return False
+        # The wait for the slot may have been long: the status is read again if it has grown stale meanwhile, so the
+        # chunk's calls start within `status_check_interval` of a read that saw the campaign sending.
+        await self._check_status()
         return self.stop is None
 
     def _halt(self, reason: StopReason) -> None:
@@ -211,35 +222,30 @@ class SendRun:
 
     async def _check_status(self) -> None:
         """Re-read the campaign status at most every `status_check_interval`, so pause and cancel act mid-batch."""
-        if time.monotonic() - self._last_check < self.policy.status_check_interval:
-            return
-        current = await self.ports.campaigns.get(self.campaign.tenant_id, self.campaign.campaign_id)
-        self._last_check = time.monotonic()
+        async with self._status_read:  # the calls of a chunk share one read
+            if time.monotonic() - self._last_check < self.policy.status_check_interval:
+                return
+            started = time.monotonic()  # what the read saw is at least this recent
+            current = await self.ports.campaigns.get(self.campaign.tenant_id, self.campaign.campaign_id)
+            self._last_check = started
         gate = Gate.CANCEL if current is None else gate_for(current.status)
         if gate is not Gate.PROCEED:
             log.info("processor.batch_interrupted", status=None if current is None else current.status.value)
             self._halt(StopReason.CANCELLED if gate is Gate.CANCEL else StopReason.PAUSED)
 
     async def _send_chunk(self, chunk: list[Sendable]) -> list[Sendable]:
-        """Claim, send and record one chunk; the recipients SES refused for now (claims given back, to try again)."""
-        ledger = self.ports.ledger
-        claimed = await ledger.claim_many(
-            self.campaign,
-            {item.address.key: item.attempt for item in chunk},
-            owner=self.owner,
-            batch_id=self.job.batch_id,
-            lease_seconds=self.policy.lease_seconds,
-        )
-        self.contended += len(chunk) - len(claimed)
-        mine = [(item, claimed[item.address.key]) for item in chunk if item.address.key in claimed]
-        outcomes = await asyncio.gather(*(self._send(item, entry) for item, entry in mine))
-        settlements: list[Settlement] = []
+        """Claim, send and record each recipient of `chunk` (concurrently); those SES refused for now (claims given
+        back, to try again)."""
+        results = await asyncio.gather(*(self._claim_send_settle(item) for item in chunk))
         again: list[Sendable] = []
-        for (item, entry), outcome in zip(mine, outcomes, strict=True):
-            state = final_state_for(outcome.result)
-            settlements.append(Settlement(item.address.key, state, outcome))
+        for item, result in zip(chunk, results, strict=True):
+            if result is None:
+                continue
+            settlement, outcome, lost, attempt = result
+            state = settlement.state
             if state is None and await self._refused(outcome):
-                item.attempt = entry.attempt  # the claim goes back with its attempt number kept
+                item.attempt = attempt  # the claim went back with its attempt number kept
+                item.in_doubt_before = None  # released: `pending` now, an ordinary claim takes it
                 again.append(item)
             elif state is None:
                 self._untouched.append(item)
@@ -253,9 +259,38 @@ class SendRun:
                     log.warning(
                         "processor.send_failed", recipient=item.address.key, state=state.value, reason=outcome.reason
                     )
-        lost = await ledger.settle_many(self.campaign, self.owner, settlements) if settlements else set()
-        await self._record(settlements, lost)
+            await self._record([settlement], lost)
         return again
+
+    async def _claim_send_settle(self, item: Sendable) -> tuple[Settlement, SendOutcome, set[str], int] | None:
+        """One recipient: claim it right before its SES call and record the outcome right after, so a process
+        killed now leaves in doubt only the recipients whose calls were in flight. None when it was not claimed."""
+        ledger, key = self.ports.ledger, item.address.key
+        claimed = await ledger.claim_many(
+            self.campaign,
+            {key: item.attempt},
+            owner=self.owner,
+            batch_id=self.job.batch_id,
+            lease_seconds=self.policy.lease_seconds,
+            in_doubt_before=item.in_doubt_before,
+        )
+        entry = claimed.get(key)
+        if entry is None:
+            self.contended += 1
+            return None
+        # The claim may have taken a while: a pause or cancel written meanwhile stops the call, the claim goes back.
+        await self._check_status()
+        if self.stop in (StopReason.PAUSED, StopReason.CANCELLED):
+            await ledger.settle_many(self.campaign, self.owner, [Settlement(key, None)])
+            item.attempt, item.in_doubt_before = entry.attempt, None  # `pending` again, attempt kept
+            self._untouched.append(item)
+            return None
+        if item.in_doubt_before is not None:
+            log.warning("processor.in_doubt_resend", recipient=key, attempt=entry.attempt)
+        outcome = await self._send(item, entry)
+        settlement = Settlement(key, final_state_for(outcome.result), outcome)
+        lost = await ledger.settle_many(self.campaign, self.owner, [settlement])
+        return settlement, outcome, lost, entry.attempt
 
     async def _send(self, item: Sendable, claimed: LedgerEntry) -> SendOutcome:
         key = item.address.key
@@ -325,40 +360,16 @@ class SendRun:
         )
 
     async def _record(self, settlements: list[Settlement], lost: set[str]) -> None:
-        """Final outcomes recorded go to this batch's count; for those whose lease ran out meanwhile, the ledger says
-        what they are now."""
-        for settlement in settlements:
-            if settlement.state is LedgerState.SENDING and settlement.email not in lost:
-                EMAILS.labels("in_doubt").inc()
-            elif settlement.state is not None and settlement.email not in lost:
-                self.finals[settlement.email] = settlement.state
-                EMAILS.labels(settlement.state.value).inc()
-        lost_finals = [s for s in settlements if s.state is not None and s.email in lost]
-        if not lost_finals:
-            return
-        # Someone made the recipient `unknown` (and counted it), or analytics reconciled it `sent` from the SES Send
-        # event (uncounted: counted here, exactly once, by the ledger).
-        current = await self.ports.ledger.snapshot(self.campaign, [s.email for s in lost_finals])
-        for settlement in lost_finals:
-            outcome = settlement.outcome
-            log.warning(
-                "processor.lease_lost",
-                recipient=settlement.email,
-                outcome=settlement.state.value if settlement.state else None,
-                messageId=outcome.message_id if outcome else None,
-            )
-            entry = current.get(settlement.email)
-            if entry is not None and entry.state.is_final and not entry.counted:
-                self.finals[settlement.email] = entry.state
+        await record_outcomes(self.ports.ledger, self.campaign, self.finals, settlements, lost)
 
     async def _settle_untouched(self, state: LedgerState) -> None:
         for item in self._untouched:
-            key = item.address.key
-            if await self.ports.ledger.finalize_unclaimed(
-                self.campaign, key, state, batch_id=self.job.batch_id, reason="campaign_cancelled"
+            final = state if item.in_doubt_before is None else LedgerState.UNKNOWN
+            if await settle_unsent(
+                self.ports.ledger, self.campaign, item.address.key, final, self.job.batch_id, self.policy
             ):
-                self.finals[key] = state
-                EMAILS.labels(state.value).inc()
+                self.finals[item.address.key] = final
+                EMAILS.labels(final.value).inc()
 
 
 def _destination(item: Sendable) -> str:

@@ -3,6 +3,7 @@ render once, claim and send each recipient under the rate limits, record each ou
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -33,51 +34,13 @@ from herald_processor.schemas import Address, check_address
 from herald_processor.sending import Sendable, SendRun
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from herald_processor.domain import Campaign, LedgerEntry
-    from herald_processor.ports import (
-        CampaignStore,
-        DeliveryLedger,
-        EmailSender,
-        SuppressionList,
-        TemplateRenderer,
-        TemplateSource,
-        ThrottleBucket,
-    )
-    from herald_processor.provider_pacing import ProviderGate
+    from herald_processor.policy import BatchPolicy, Ports
     from herald_processor.schemas import EmailJob, JobRecipient
 
 log = structlog.get_logger("herald.processor")
-
-
-@dataclass(frozen=True)
-class BatchPolicy:
-    """The knobs of batch handling (from Settings), gathered so the service needs no settings object."""
-
-    processor_id: str
-    public_url: str
-    unsubscribe_secret: str
-    lease_seconds: int = 60
-    send_concurrency: int = 16
-    status_check_interval: float = 2.0
-    batch_time_budget: float = 30.0
-    paused_retry_seconds: int = 8
-    reconcile_window: float = 60.0
-    throttle_retries: int = 5  # SES throttles in a row a batch rides out in place before it defers
-    quota_pause_seconds: int = 900  # how long a campaign pauses when the SES daily quota is used up
-
-
-@dataclass(frozen=True)
-class Ports:
-    campaigns: CampaignStore
-    ledger: DeliveryLedger
-    suppressions: SuppressionList
-    templates: TemplateSource
-    renderer: TemplateRenderer
-    sender: EmailSender
-    throttle: ThrottleBucket
-    pacer: ProviderGate | None = None  # mailbox-provider limits of the tenant's sending policy (provider_pacing.py)
 
 
 @dataclass
@@ -157,6 +120,7 @@ class BatchService:
             unique.setdefault(address.key, (recipient, address))
         snapshot = await ports.ledger.snapshot(campaign, list(unique))
         held: list[LedgerEntry] = []  # to judge again later: live leases, and expired ones awaiting their Send event
+        in_doubt: dict[str, int] = {}  # to be sent again: email → the epoch its lease must have ended before
         candidates: list[tuple[JobRecipient, Address]] = []
         window = self._policy.reconcile_window
         for key, (recipient, address) in unique.items():
@@ -166,8 +130,14 @@ class BatchService:
                 candidates.append((recipient, address))
             elif action is EntryAction.COUNT and entry is not None:
                 finals[key] = entry.state
+            elif action is EntryAction.IN_DOUBT and entry is not None and self._resends(entry):
+                # No SES event for it within the window: evidence its send did not happen. Sent again, with the same
+                # X-Herald-* headers and tags, so a Send event of the first attempt arriving late still counts once.
+                in_doubt[key] = math.ceil(now - window)
+                candidates.append((recipient, address))
             elif action is EntryAction.IN_DOUBT and entry is not None:
-                if await ports.ledger.resolve_in_doubt(campaign, entry, reconcile_window=window):
+                reason = "lease_expired" if self._policy.in_doubt == "hold" else "in_doubt_resends_exhausted"
+                if await ports.ledger.resolve_in_doubt(campaign, entry, reconcile_window=window, reason=reason):
                     log.warning(
                         "processor.recipient_unknown",
                         recipient=key,
@@ -184,12 +154,13 @@ class BatchService:
 
         if gate is Gate.CANCEL:
             reason = f"campaign_{campaign.status.value}"
-            await self._settle(job, campaign, [a.key for _, a in candidates], LedgerState.CANCELLED, finals, reason)
+            keys = [a.key for _, a in candidates]
+            await self._settle(job, campaign, keys, LedgerState.CANCELLED, finals, reason, in_doubt)
             return
-        sendable = await self._settle_unsendable(job, campaign, candidates, finals)
+        sendable = await self._settle_unsendable(job, campaign, candidates, finals, in_doubt)
         if sendable:
             seen = {key: entry.attempt for key, entry in snapshot.items()}
-            await self._render_and_send(job, campaign, sendable, finals, receive_count, seen)
+            await self._render_and_send(job, campaign, sendable, finals, receive_count, seen, in_doubt)
         if held:
             # A live claim elsewhere, or an expired one whose SES Send event may still come: come back when each can
             # be judged (then counted, reconciled as `sent` by analytics, or made `unknown`).
@@ -205,11 +176,33 @@ class BatchService:
         state: LedgerState,
         finals: dict[str, LedgerState],
         reason: str | None,
+        in_doubt: Mapping[str, int] | None = None,
     ) -> None:
+        doubtful = [k for k in keys if in_doubt and k in in_doubt]
+        if doubtful:
+            # Not sent again after all: its first send may have happened, so `unknown` rather than `state`.
+            entries = await self._ports.ledger.snapshot(campaign, doubtful)
+            await self._give_up(campaign, list(entries.values()), finals, reason or state.value)
         for key in keys:
+            if key in doubtful:
+                continue
             if await self._ports.ledger.finalize_unclaimed(campaign, key, state, batch_id=job.batch_id, reason=reason):
                 finals[key] = state
                 EMAILS.labels(state.value).inc()
+
+    async def _give_up(
+        self, campaign: Campaign, entries: list[LedgerEntry], finals: dict[str, LedgerState], reason: str
+    ) -> None:
+        for entry in entries:
+            if await self._ports.ledger.resolve_in_doubt(
+                campaign, entry, reconcile_window=self._policy.reconcile_window, reason=reason
+            ):
+                finals[entry.email] = LedgerState.UNKNOWN
+                EMAILS.labels("unknown").inc()
+
+    def _resends(self, entry: LedgerEntry) -> bool:
+        """Whether an in-doubt entry is sent again (HERALD_IN_DOUBT=resend, its resends not used up)."""
+        return self._policy.in_doubt == "resend" and entry.in_doubt_resends < self._policy.in_doubt_max_resends
 
     async def _settle_unsendable(
         self,
@@ -217,15 +210,17 @@ class BatchService:
         campaign: Campaign,
         candidates: list[tuple[JobRecipient, Address]],
         finals: dict[str, LedgerState],
+        in_doubt: Mapping[str, int],
     ) -> list[tuple[JobRecipient, Address]]:
         invalid = [a.key for _, a in candidates if not a.valid]
         if invalid:
             log.info("processor.invalid_recipients", count=len(invalid))
-            await self._settle(job, campaign, invalid, LedgerState.INVALID, finals, "invalid_address")
+            await self._settle(job, campaign, invalid, LedgerState.INVALID, finals, "invalid_address", in_doubt)
         valid = [(r, a) for r, a in candidates if a.valid]
         suppressed = await self._ports.suppressions.suppressed(campaign.tenant_id, [a.key for _, a in valid])
         if suppressed:
-            await self._settle(job, campaign, sorted(suppressed), LedgerState.SUPPRESSED, finals, "suppressed")
+            keys = sorted(suppressed)
+            await self._settle(job, campaign, keys, LedgerState.SUPPRESSED, finals, "suppressed", in_doubt)
         return [(r, a) for r, a in valid if a.key not in suppressed]
 
     async def _render_and_send(
@@ -236,6 +231,7 @@ class BatchService:
         finals: dict[str, LedgerState],
         receive_count: int,
         seen: dict[str, int],
+        in_doubt: Mapping[str, int],
     ) -> None:
         ports, policy = self._ports, self._policy
         keys = [a.key for _, a in sendable]
@@ -258,7 +254,7 @@ class BatchService:
         except TemplateMissing as exc:
             # Flow: "Template not found: log error, skip batch". Its recipients fail for good, so the campaign ends.
             log.error("processor.template_not_found", templateId=template_id, detail=exc.detail)
-            await self._settle(job, campaign, keys, LedgerState.FAILED, finals, "template_not_found")
+            await self._settle(job, campaign, keys, LedgerState.FAILED, finals, "template_not_found", in_doubt)
             return
         ready: list[Sendable] = []
         for (recipient, address), url, result in zip(sendable, urls, results, strict=True):
@@ -270,11 +266,12 @@ class BatchService:
                         rendered=result,
                         unsubscribe_url=url,
                         attempt=seen.get(address.key, 0),
+                        in_doubt_before=in_doubt.get(address.key),
                     )
                 )
             else:
                 log.warning("processor.render_failed", recipient=address.key, error=result.error)
-                await self._settle(job, campaign, [address.key], LedgerState.FAILED, finals, "render_error")
+                await self._settle(job, campaign, [address.key], LedgerState.FAILED, finals, "render_error", in_doubt)
         run = SendRun(
             ports=ports,
             policy=policy,

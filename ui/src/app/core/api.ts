@@ -7,9 +7,12 @@ import {
   CampaignCreate,
   CampaignPage,
   CampaignStats,
+  DeliveryReport,
+  LedgerState,
   RecipientsAdded,
   RenderResponse,
   RetryResult,
+  SampleRecipient,
   SendRequest,
   StatusChange,
   TemplateDetail,
@@ -57,8 +60,38 @@ export class HeraldApi {
     return this.http.post<StatusChange>(`/campaigns/${encodeURIComponent(id)}/${action}`, null);
   }
 
+  /** The campaign's first stored recipient: what the template preview starts from. */
+  sampleRecipient(id: string): Observable<SampleRecipient> {
+    return this.http.get<SampleRecipient>(`/campaigns/${encodeURIComponent(id)}/sample-recipient`);
+  }
+
   retryFailed(id: string): Observable<RetryResult> {
     return this.http.post<RetryResult>(`/campaigns/${encodeURIComponent(id)}/retry-failed`, null);
+  }
+
+  /** A page of the delivery report (analytics), filtered by ledger states (all when none). */
+  report(id: string, states: readonly LedgerState[], cursor: string | null, limit = 50): Observable<DeliveryReport> {
+    let params = new HttpParams().set('limit', limit);
+    for (const state of states) {
+      params = params.append('state', state);
+    }
+    if (cursor) {
+      params = params.set('cursor', cursor);
+    }
+    return this.http.get<DeliveryReport>(`/campaigns/${encodeURIComponent(id)}/report`, { params });
+  }
+
+  /** The whole report as CSV (the token travels in the header, so the file is fetched, then saved). */
+  reportCsv(id: string, states: readonly LedgerState[]): Observable<Blob> {
+    let params = new HttpParams();
+    for (const state of states) {
+      params = params.append('state', state);
+    }
+    return this.http.get(`/campaigns/${encodeURIComponent(id)}/report`, {
+      params,
+      headers: { Accept: 'text/csv' },
+      responseType: 'blob',
+    });
   }
 
   stats(id: string): Observable<CampaignStats> {

@@ -109,6 +109,36 @@ export interface CampaignStats {
   statusReason?: string | null;
 }
 
+/** `GET /campaigns/{id}/sample-recipient`: the first stored recipient (`email` null while there is none). */
+export interface SampleRecipient {
+  email: string | null;
+  data: Record<string, unknown>;
+}
+
+/** A recipient's state in the delivery ledger (`GET /campaigns/{id}/report`). */
+export type LedgerState = 'pending' | 'sending' | 'sent' | 'failed' | 'suppressed' | 'invalid' | 'unknown' | 'cancelled';
+export const LEDGER_STATES: readonly LedgerState[] = ['pending', 'sending', 'sent', 'failed', 'suppressed', 'invalid', 'unknown', 'cancelled'];
+
+export interface ReportItem {
+  email: string;
+  state: LedgerState;
+  messageId: string | null;
+  attempts: number;
+  reason: string | null;
+  sentAt: string | null;
+  updatedAt: string | null;
+}
+
+/** The whole campaign's counts: one per ledger state, then the SES Send events set against `sent`. */
+export type ReportSummary = Record<LedgerState, number> & { sesSendEvents: number; reconciled: number; inDoubt: number };
+
+export interface DeliveryReport {
+  campaignId: string;
+  summary: ReportSummary;
+  items: ReportItem[];
+  nextCursor: string | null;
+}
+
 export interface TemplateSummary {
   templateId: string;
   name?: string | null;

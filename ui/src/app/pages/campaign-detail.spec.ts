@@ -40,6 +40,7 @@ describe('CampaignDetail', () => {
     fixture.componentRef.setInput('id', 'camp_x');
     fixture.detectChanges();
     http.expectOne('/campaigns/camp_x').flush(CAMPAIGN);
+    http.expectOne('/campaigns/camp_x/sample-recipient').flush({ email: 'grace@example.com', data: { first_name: 'Grace' } });
     await fixture.whenStable();
     return fixture;
   }
@@ -72,6 +73,34 @@ describe('CampaignDetail', () => {
     expect(alert.getAttribute('role')).toBe('alert');
     expect(element.querySelector('[data-testid="status"]')?.textContent).toBe('sent');
     expect(button(element, 'Pause').disabled).toBe(true);
+  });
+
+  it('drops the action notice once the campaign has moved on from the status it reported', async () => {
+    const fixture = await render(['marketer']);
+    const element = fixture.nativeElement as HTMLElement;
+    button(element, 'Pause').click();
+    http.expectOne({ method: 'POST', url: '/campaigns/camp_x/pause' }).flush({ campaignId: 'camp_x', status: 'paused' });
+    await new Promise((resolve) => setTimeout(resolve));
+    http.expectOne('/campaigns/camp_x').flush({ ...CAMPAIGN, status: 'paused' });
+    await fixture.whenStable();
+    fixture.detectChanges();
+    const note = () => element.querySelector('[data-testid="action-note"]')?.textContent ?? null;
+    expect(note()).toBe('Done: the campaign is paused.');
+    // Someone resumes it and the campaign finishes: the notice no longer says what the campaign is.
+    fixture.componentInstance.campaign.set({ ...CAMPAIGN, status: 'sent' });
+    fixture.detectChanges();
+    await fixture.whenStable();
+    fixture.detectChanges();
+    expect(note()).toBeNull();
+  });
+
+  it('starts the template preview from the campaign’s first recipient', async () => {
+    const fixture = await render(['viewer']);
+    fixture.detectChanges();
+    await fixture.whenStable();
+    const element = fixture.nativeElement as HTMLElement;
+    expect((element.querySelector('#sample-email') as HTMLInputElement).value).toBe('grace@example.com');
+    expect(JSON.parse((element.querySelector('#sample-data') as HTMLTextAreaElement).value)).toEqual({ first_name: 'Grace' });
   });
 
   it('lets a viewer watch but not act', async () => {

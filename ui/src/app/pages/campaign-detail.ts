@@ -7,12 +7,13 @@ import { firstValueFrom } from 'rxjs';
 import { HeraldApi } from '../core/api';
 import { describeError } from '../core/errors';
 import { hasRole } from '../core/jwt';
-import { Campaign, CampaignStatus, Priority } from '../core/models';
+import { Campaign, CampaignStatus, Priority, SampleRecipient } from '../core/models';
 import { Session } from '../core/session';
 import { StatsStream, StatsStreams } from '../core/stats-stream';
 import { LiveView } from '../live/live-view';
 import { SendRateSeries } from '../live/send-rate';
 import { Action, allowedActions, sendAtValue, throttleValue } from './campaign-actions';
+import { DeliveryReportView } from './delivery-report';
 import { TemplatePreview } from './template-preview';
 
 const CHART_MINUTES = 10;
@@ -20,7 +21,7 @@ const CHART_MINUTES = 10;
 /** One campaign: recipients, template preview, the send form, the actions and, once sent, the live view. */
 @Component({
   selector: 'app-campaign-detail',
-  imports: [DatePipe, FormsModule, RouterLink, LiveView, TemplatePreview],
+  imports: [DatePipe, FormsModule, RouterLink, LiveView, TemplatePreview, DeliveryReportView],
   changeDetection: ChangeDetectionStrategy.OnPush,
   templateUrl: './campaign-detail.html',
 })
@@ -41,6 +42,12 @@ export class CampaignDetail {
   readonly busy = signal<Action | null>(null);
   readonly live = signal<StatsStream | null>(null);
   readonly now = signal(Date.now());
+  readonly showReport = signal(false);
+  readonly sample = signal<SampleRecipient | null>(null);
+  private sampleAsked = false;
+  /** The status an action's notice reported, and whether the page has shown it since: once the campaign moves on
+   * from it, the notice would be stale. */
+  private readonly notedStatus = signal<{ status: CampaignStatus; seen: boolean } | null>(null);
 
   /** The freshest status: the live stream's once it answers, else the campaign as last read. */
   readonly status = computed<CampaignStatus | null>(() => this.live()?.stats()?.status ?? this.campaign()?.status ?? null);
@@ -80,6 +87,24 @@ export class CampaignDetail {
       }
     });
     effect(() => {
+      // "Done: the campaign is sending." must not stay up once the campaign is sent (or paused by the guard).
+      const status = this.status();
+      const noted = untracked(() => this.notedStatus());
+      if (noted === null || status === null) {
+        return;
+      }
+      if (status === noted.status) {
+        if (!noted.seen) {
+          untracked(() => this.notedStatus.set({ status, seen: true }));
+        }
+      } else if (noted.seen) {
+        untracked(() => {
+          this.actionNote.set(null);
+          this.notedStatus.set(null);
+        });
+      }
+    });
+    effect(() => {
       const stats = this.live()?.stats();
       if (stats) {
         untracked(() => this.series.record(Date.now(), stats.sent));
@@ -104,11 +129,11 @@ export class CampaignDetail {
       this.actionError.set(describeError(error));
       return;
     }
-    await this.run('send', () => firstValueFrom(this.api.send(this.id(), body)), (answer) => `Accepted: the campaign is ${answer.status}.`);
+    await this.run('send', () => firstValueFrom(this.api.send(this.id(), body)), (answer) => this.noted(answer.status, `Accepted: the campaign is ${answer.status}.`));
   }
 
   async act(action: 'pause' | 'resume' | 'cancel'): Promise<void> {
-    await this.run(action, () => firstValueFrom(this.api.change(this.id(), action)), (answer) => `Done: the campaign is ${answer.status}.`);
+    await this.run(action, () => firstValueFrom(this.api.change(this.id(), action)), (answer) => this.noted(answer.status, `Done: the campaign is ${answer.status}.`));
   }
 
   async retryFailed(): Promise<void> {
@@ -117,6 +142,16 @@ export class CampaignDetail {
       () => firstValueFrom(this.api.retryFailed(this.id())),
       (answer) => `Retry ${answer.retry}: ${answer.requeued} failed recipients queued again in ${answer.batches} batches.`,
     );
+  }
+
+  /** Read the campaign again (after the report's retry-failed). */
+  reload(): void {
+    this.load(this.id());
+  }
+
+  private noted(status: CampaignStatus, text: string): string {
+    this.notedStatus.set({ status, seen: false });
+    return text;
   }
 
   private async run<T>(action: Action, call: () => Promise<T>, note: (answer: T) => string): Promise<void> {
@@ -138,6 +173,11 @@ export class CampaignDetail {
       next: (campaign) => {
         this.campaign.set(campaign);
         this.loadError.set(null);
+        if (!this.sampleAsked) {
+          // Once: the preview starts from the first recipient; without one it keeps its own example.
+          this.sampleAsked = true;
+          this.api.sampleRecipient(id).subscribe({ next: (sample) => this.sample.set(sample), error: () => {} });
+        }
         // A draft has nothing to watch yet; from the send on, the stream follows it.
         if (campaign.status !== 'draft' && this.stream === null) {
           this.stream = this.streams.open(id);

@@ -1,10 +1,11 @@
-import { ChangeDetectionStrategy, Component, inject, input, signal } from '@angular/core';
+import { ChangeDetectionStrategy, Component, effect, inject, input, signal } from '@angular/core';
 import { FormsModule } from '@angular/forms';
 import { DomSanitizer, SafeHtml } from '@angular/platform-browser';
 import { firstValueFrom } from 'rxjs';
 
 import { HeraldApi } from '../core/api';
 import { describeError } from '../core/errors';
+import { SampleRecipient } from '../core/models';
 
 /** Parses the preview's sample data: a JSON object of template variables, or an error in words. */
 export function parseSampleData(text: string): Record<string, unknown> {
@@ -55,6 +56,8 @@ export function parseSampleData(text: string): Record<string, unknown> {
 export class TemplatePreview {
   readonly templateId = input.required<string>();
   readonly version = input<number | null>(null);
+  /** The campaign's first recipient: the form starts from it, so the first preview renders real data. */
+  readonly sample = input<SampleRecipient | null>(null);
 
   private readonly api = inject(HeraldApi);
   private readonly sanitizer = inject(DomSanitizer);
@@ -65,6 +68,16 @@ export class TemplatePreview {
   readonly error = signal<string | null>(null);
   readonly subject = signal<string | null>(null);
   readonly html = signal<SafeHtml>('');
+
+  constructor() {
+    effect(() => {
+      const sample = this.sample();
+      if (sample?.email) {
+        this.email = sample.email;
+        this.data = JSON.stringify(sample.data);
+      }
+    });
+  }
 
   async render(): Promise<void> {
     this.error.set(null);

@@ -211,13 +211,16 @@ class BatchIngestor:
             readiness = send_readiness(row)
             if readiness is Settle.WAIT:
                 return RowNotSettled(f"ledger row {item.ref.ledger_key}/{item.email} is unknown, not counted yet")
-            return _SLOW if readiness is Settle.ACT else Outcome.RECORDED
+            if readiness is Settle.ACT:
+                return _SLOW
         transition = self._single.plan(item.event, row, item.event.timestamp or self._single.now_iso())
         if transition is None:
             # A hard bounce or complaint suppresses its address even when it counts nothing (its row moved past it:
             # a bounce after a Reject, a redelivery; or no row, or no campaign): the one-at-a-time path does so,
             # while a batch write carries a suppression only with a ledger move and a counter update.
-            return _SLOW if item.event.suppression_reason is not None else Outcome.STALE
+            if item.event.suppression_reason is not None:
+                return _SLOW
+            return Outcome.RECORDED if item.event.event_type is EventType.SEND else Outcome.STALE
         return CountingWrite(
             item.ref,
             item.email,
@@ -225,7 +228,8 @@ class BatchIngestor:
             row,
             transition,
             item.event.suppression_reason,
-            record=item.event.effect not in ROW_DEDUPED,
+            # A Send's first sight is a forward-only flag on the row (send_seen.py): that is its dedupe.
+            record=item.event.effect not in ROW_DEDUPED and item.event.event_type is not EventType.SEND,
         )
 
     @staticmethod

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
+from herald_common.delivery_states import CampaignStatus
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
@@ -65,7 +67,7 @@ class ReputationGuard:
 
     async def inspect(self, ref: CampaignRef, item: dict[str, Any]) -> dict[str, Any]:
         """The item as it stands after the verdict (paused, with the reason, when the guard paused it)."""
-        if item.get("status") != "sending":
+        if item.get("status") != CampaignStatus.SENDING:
             return item
         counts = {k: int(v) for k, v in item.items() if isinstance(v, int | float) and not isinstance(v, bool)}
         reason = pause_reason(counts, self._policy)
@@ -75,4 +77,4 @@ class ReputationGuard:
         if not await self._campaigns.pause(ref, reason, now_iso):
             return item  # paused, resumed or finished meanwhile: the next look sees it as it is
         log.warning("analytics.campaign_auto_paused", tenantId=ref.tenant_id, campaignId=ref.campaign_id, reason=reason)
-        return item | {"status": "paused", "statusReason": reason, "updatedAt": now_iso}
+        return item | {"status": CampaignStatus.PAUSED.value, "statusReason": reason, "updatedAt": now_iso}

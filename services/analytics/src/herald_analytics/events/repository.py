@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from herald_common.delivery_states import CampaignStatus, Move, campaign_move
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
@@ -204,15 +206,19 @@ class CampaignCounters:
         response = await self._db.get_item(TableName=self._table, Key=self._key(ref), ConsistentRead=True)
         return CampaignTotals.from_item(response.get("Item", {}))
 
-    async def _status_move(self, ref: CampaignRef, update: str, condition: str, values: dict[str, Any]) -> bool:
+    async def _status_move(
+        self, ref: CampaignRef, move: Move[CampaignStatus], update: str, values: dict[str, Any]
+    ) -> bool:
+        """Make the kit's `move` (its condition; `:target` is its target status), with `update` setting the rest."""
+        condition, sources = move.condition()
         try:
             await self._db.update_item(
                 TableName=self._table,
                 Key=self._key(ref),
-                UpdateExpression=update + " ADD statsVersion :one",
+                UpdateExpression=f"SET #s = :target, {update} ADD statsVersion :one",
                 ConditionExpression=condition,
                 ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":sending": {"S": "sending"}, ":one": {"N": "1"}, **values},
+                ExpressionAttributeValues={":target": move.target_value(), ":one": {"N": "1"}, **sources, **values},
             )
         except ClientError as exc:
             if _condition_failed(exc):
@@ -224,27 +230,21 @@ class CampaignCounters:
         """`sending` → `paused` with `statusReason`; True when this call did it."""
         return await self._status_move(
             ref,
-            "SET #s = :paused, statusReason = :reason, updatedAt = :now",
-            "#s = :sending",
-            {":paused": {"S": "paused"}, ":reason": {"S": reason[:500]}, ":now": {"S": now_iso}},
+            campaign_move("pause"),
+            "statusReason = :reason, updatedAt = :now",
+            {":reason": {"S": reason[:500]}, ":now": {"S": now_iso}},
         )
 
     async def complete_if_done(self, ref: CampaignRef, now_iso: str) -> bool:
         """`sending` → `sent` when every stored recipient is final (the processor's own rule, docs/architecture.md)."""
         return await self._status_move(
-            ref,
-            "SET #s = :sent, sentAt = :now, updatedAt = :now",
-            "#s = :sending AND finalCount >= recipientCount",
-            {":sent": {"S": "sent"}, ":now": {"S": now_iso}},
+            ref, campaign_move("complete"), "sentAt = :now, updatedAt = :now", {":now": {"S": now_iso}}
         )
 
     async def reopen(self, ref: CampaignRef, now_iso: str) -> bool:
         """`sent` → `sending` when a recipient is queued again (a soft-bounce retry of a finished campaign)."""
         return await self._status_move(
-            ref,
-            "SET #s = :sending, updatedAt = :now REMOVE sentAt",
-            "#s = :sent AND finalCount < recipientCount",
-            {":sent": {"S": "sent"}, ":now": {"S": now_iso}},
+            ref, campaign_move("reopen"), "updatedAt = :now REMOVE sentAt", {":now": {"S": now_iso}}
         )
 
 

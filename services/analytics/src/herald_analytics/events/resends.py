@@ -19,11 +19,20 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from herald_analytics.events.transitions import DELIVERY_ATTRIBUTE, Requirement, Transition
+from herald_common.delivery_states import LedgerState
 
 if TYPE_CHECKING:
     from herald_analytics.events.ledger import LedgerRow
 
-SENDING, SENT, UNKNOWN, PENDING, FAILED = "sending", "sent", "unknown", "pending", "failed"
+# The ledger states are the kit's (herald_common.delivery_states); each plan below is one of its ledger moves
+# (reconcile_send, reconcile_unknown, soft_bounce_retry, soft_bounce_fail).
+SENDING, SENT, UNKNOWN, PENDING, FAILED = (
+    LedgerState.SENDING.value,
+    LedgerState.SENT.value,
+    LedgerState.UNKNOWN.value,
+    LedgerState.PENDING.value,
+    LedgerState.FAILED.value,
+)
 RECONCILED_REASON = "reconciled_send_event"
 SOFT_BOUNCE_RETRY_REASON = "soft_bounce_retry"
 SOFT_BOUNCE_REASON = "soft_bounce"

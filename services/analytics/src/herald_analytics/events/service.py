@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
+from herald_analytics.events.clicks import ClickRules, plan_click
 from herald_analytics.events.opens import is_machine_open
 from herald_analytics.events.repository import Claim, ClaimState
 from herald_analytics.events.resends import (
@@ -45,7 +46,9 @@ from herald_analytics.events.resends import (
     soft_bounce_readiness,
 )
 from herald_analytics.events.schemas import BounceType, Effect, EventType
+from herald_analytics.events.send_seen import plan_send_seen, with_send_seen
 from herald_analytics.events.transitions import DELIVERED_AT, plan_transition
+from herald_common.delivery_states import CampaignStatus
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -140,6 +143,7 @@ class IngestPolicy:
 
     soft_bounce_retries: int = 2
     machine_open_window_seconds: float = 10.0
+    clicks: ClickRules = field(default_factory=ClickRules)
 
 
 @dataclass
@@ -236,6 +240,8 @@ class EventIngestor:
             readiness = soft_bounce_readiness(row, event.message_id)
         if readiness is Settle.WAIT:
             raise RowNotSettled(f"ledger row {ref.ledger_key}/{email} is {row.values.get('state')}")
+        if event.event_type is EventType.SEND and plan_send_seen(row.values, "") is not None:
+            return True  # its first sight is counted (send_seen.py)
         return readiness is Settle.ACT or event.event_type is not EventType.SEND
 
     async def _count(
@@ -270,10 +276,10 @@ class EventIngestor:
             log.warning("analytics.event_unknown_campaign", **context)
             return Outcome.UNKNOWN_CAMPAIGN
         log.info("analytics.event_counted", effect=event.effect.value, deltas=deltas, **context)
-        if settles and totals.status == "sending":
+        if settles and totals.status == CampaignStatus.SENDING:
             # Analytics settled this recipient's final state itself: it may have been the campaign's last one.
             await self.counters.complete_if_done(ref, now_iso)
-        if requeued and totals.status == "sent":
+        if requeued and totals.status == CampaignStatus.SENT:
             # A recipient is queued again: the campaign is sending until the retry ends (the processor then
             # completes it as usual).
             await self.counters.reopen(ref, now_iso)
@@ -311,9 +317,15 @@ class EventIngestor:
 
     def plan(self, event: SesEvent, row: LedgerRow, timestamp: str) -> Transition | None:
         if event.event_type is EventType.SEND:
-            return plan_send_reconciliation(row, event.message_id, timestamp)
+            reconciliation = plan_send_reconciliation(row, event.message_id, timestamp)
+            if reconciliation is None:
+                return plan_send_seen(row.values, timestamp)
+            return with_send_seen(reconciliation, row.values, timestamp)
         if self.resends(event) and soft_bounce_readiness(row, event.message_id) is Settle.ACT:
             return plan_soft_bounce(row, event.message_id, timestamp, self.policy.soft_bounce_retries)
+        if event.effect is Effect.CLICKED and event.link is not None:
+            delivered = row.values.get(DELIVERED_AT) or row.values.get("sentAt")
+            return plan_click(row.values, event.link, event.user_agent, timestamp, delivered, self.policy.clicks)
         machine = event.effect is Effect.OPENED and is_machine_open(
             event.user_agent,
             timestamp,

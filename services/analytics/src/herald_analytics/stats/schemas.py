@@ -15,7 +15,8 @@ RATE_DECIMALS = 4
 class CampaignStats(BaseModel):
     """A campaign's live statistics. Delivery, bounce and complaint rates are fractions of `sent`; open and click
     rates are fractions of `delivered` (0 when the base is 0), 4 decimals. `opened` counts recipients with a human
-    open; `machineOpened` those whose message a prefetching proxy fetched (left out of `openRate`)."""
+    open; `machineOpened` those whose message a prefetching proxy fetched (left out of `openRate`); `clicked` counts
+    recipients with a person's click, `machineClicked` those whose links a scanner followed (not in `clickRate`)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -41,6 +42,7 @@ class CampaignStats(BaseModel):
     # Additive to SPEC.md's object.
     softBounced: int = 0
     machineOpened: int = 0
+    machineClicked: int = 0
     openRate: float = 0.0
     clickRate: float = 0.0
     statusReason: str | None = None
@@ -88,6 +90,7 @@ def compute_stats(item: Mapping[str, Any]) -> CampaignStats:
         updatedAt=str(updated_at) if updated_at is not None else None,
         softBounced=_count(item, "softBouncedCount"),
         machineOpened=_count(item, "machineOpenedCount"),
+        machineClicked=_count(item, "machineClickedCount"),
         openRate=_rate(opened, delivered),
         clickRate=_rate(clicked, delivered),
         statusReason=str(reason) if reason else None,

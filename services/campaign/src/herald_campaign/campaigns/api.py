@@ -2,8 +2,6 @@
 
 # No `from __future__ import annotations`: FastAPI reads these signatures at runtime.
 
-import csv
-import io
 import json
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -30,6 +28,7 @@ from herald_campaign.campaigns.schemas import (
 )
 from herald_campaign.openapi_docs import FORBIDDEN, NOT_DRAFT, NOT_FOUND, TOO_LARGE, TRANSITION, error, errors
 from herald_common.auth import Marketer, Viewer
+from herald_common.csv_export import CsvChunks
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -284,17 +283,14 @@ async def _json_lines(rows: "AsyncIterator[dict[str, Any]]") -> "AsyncIterator[b
 
 
 async def _csv_lines(rows: "AsyncIterator[dict[str, Any]]") -> "AsyncIterator[bytes]":
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["row", "email", "reason", "data"])
+    # A refused row is what someone typed: the kit neutralises formula cells (OWASP CSV injection).
+    chunks = CsvChunks(["row", "email", "reason", "data"])
     async for row in rows:
         data = row.get("data")
-        writer.writerow([row.get("row"), row.get("email") or "", row.get("reason"), json.dumps(data) if data else ""])
-        if out.tell() > 64 * 1024:
-            yield out.getvalue().encode()
-            out.seek(0)
-            out.truncate()
-    yield out.getvalue().encode()
+        chunk = chunks.add([row.get("row"), row.get("email"), row.get("reason"), json.dumps(data) if data else None])
+        if chunk:
+            yield chunk
+    yield chunks.flush()
 
 
 @router.post(

@@ -13,12 +13,19 @@ from botocore.exceptions import ClientError
 
 from herald_campaign.campaigns.models import Campaign, CampaignStatus, campaign_from_item
 from herald_campaign.dynamo import from_item, to_attr, to_item
+from herald_common.delivery_states import campaign_move
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
 
 _NAMES = {"#s": "status"}
 _NOT_DONE = "(attribute_not_exists(fanoutDone) OR fanoutDone = :false)"
+
+
+# Status moves made here, with the conditions the kit (herald_common.delivery_states) holds for them.
+START, FAIL = campaign_move("start"), campaign_move("fail")
+_START_CONDITION, _START_VALUES = START.condition()
+_FAIL_CONDITION, _FAIL_VALUES = FAIL.condition()
 
 
 def _values(**values: Any) -> dict[str, Any]:
@@ -94,11 +101,10 @@ class DynamoFanoutStore:
         attrs = await self._update(
             due,
             UpdateExpression="SET #s = :sending, fanoutOwner = :owner, fanoutLeaseUntil = :lease, updatedAt = :now",
-            ConditionExpression="#s = :scheduled AND sendAt = :send_at",
+            ConditionExpression=_START_CONDITION,
             ExpressionAttributeNames=_NAMES,
-            ExpressionAttributeValues=_values(
-                sending="sending", owner=owner, lease=lease_until, now=now, scheduled="scheduled", send_at=due.send_at
-            ),
+            ExpressionAttributeValues=_START_VALUES
+            | _values(sending=START.target.value, owner=owner, lease=lease_until, now=now, send_at=due.send_at),
         )
         return None if attrs is None else campaign_from_item(attrs)
 
@@ -137,11 +143,9 @@ class DynamoFanoutStore:
         attrs = await self._update(
             c,
             UpdateExpression="SET #s = :failed, statusReason = :reason, updatedAt = :now",
-            ConditionExpression="#s IN (:sending, :paused)",
+            ConditionExpression=_FAIL_CONDITION,
             ExpressionAttributeNames=_NAMES,
-            ExpressionAttributeValues=_values(
-                failed="failed", reason=reason[:500], now=now, sending="sending", paused="paused"
-            ),
+            ExpressionAttributeValues=_FAIL_VALUES | _values(failed=FAIL.target.value, reason=reason[:500], now=now),
         )
         return attrs is not None
 

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from herald_common.delivery_states import LedgerState, ledger_move
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
 
@@ -21,6 +23,9 @@ _RESET = (
     "SET #s = :pending, updatedAt = :now, retryCall = :call "
     "REMOVE counted, leaseOwner, leaseExpiresAt, messageId, reason"
 )
+# retry-failed's move (`failed` → `pending`), with its condition from the kit (herald_common.delivery_states).
+RETRY = ledger_move("retry_failed")
+_RETRYABLE, _RETRYABLE_VALUES = RETRY.condition()
 # Not reset twice by one call (a resumed call finds what it reset already `pending`, or `failed` again).
 _NOT_THIS_CALL = "(attribute_not_exists(retryCall) OR retryCall <> :call)"
 
@@ -43,7 +48,10 @@ class DynamoLedger:
             "KeyConditionExpression": "campaignKey = :k",
             "FilterExpression": "#s = :failed",
             "ExpressionAttributeNames": {"#s": "state"},
-            "ExpressionAttributeValues": {":k": {"S": f"{tenant_id}#{campaign_id}"}, ":failed": {"S": "failed"}},
+            "ExpressionAttributeValues": {
+                ":k": {"S": f"{tenant_id}#{campaign_id}"},
+                ":failed": {"S": LedgerState.FAILED.value},
+            },
             "ConsistentRead": True,
         }
         while True:
@@ -93,7 +101,7 @@ class DynamoLedger:
                     TableName=self._ledger,
                     Key=self._key(tenant_id, campaign_id, email),
                     UpdateExpression=_RESET,
-                    ConditionExpression="#s = :failed AND attribute_not_exists(counted) AND reason = :reason AND "
+                    ConditionExpression=f"{_RETRYABLE} AND attribute_not_exists(counted) AND reason = :reason AND "
                     + _NOT_THIS_CALL,
                     ExpressionAttributeNames={"#s": "state"},
                     ExpressionAttributeValues=self._values(reason, call, now),
@@ -110,9 +118,8 @@ class DynamoLedger:
 
     @staticmethod
     def _values(reason: str | None, call: int, now: str) -> dict[str, Any]:
-        return {
-            ":failed": {"S": "failed"},
-            ":pending": {"S": "pending"},
+        return _RETRYABLE_VALUES | {
+            ":pending": {"S": RETRY.target.value},
             ":reason": {"S": reason or ""},
             ":call": {"N": str(call)},
             ":now": {"S": now},
@@ -131,7 +138,7 @@ class DynamoLedger:
                         "TableName": self._ledger,
                         "Key": self._key(tenant_id, campaign_id, email),
                         "UpdateExpression": _RESET,
-                        "ConditionExpression": "#s = :failed AND counted = :true AND reason = :reason AND "
+                        "ConditionExpression": f"{_RETRYABLE} AND counted = :true AND reason = :reason AND "
                         + _NOT_THIS_CALL,
                         "ExpressionAttributeNames": {"#s": "state"},
                         "ExpressionAttributeValues": self._values(reason, call, now) | {":true": {"BOOL": True}},

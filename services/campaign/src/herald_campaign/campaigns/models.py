@@ -9,15 +9,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-
-class CampaignStatus(StrEnum):
-    DRAFT = "draft"
-    SCHEDULED = "scheduled"
-    SENDING = "sending"
-    PAUSED = "paused"
-    SENT = "sent"
-    CANCELLED = "cancelled"
-    FAILED = "failed"
+# The statuses are the kit's (herald_common.delivery_states, their one owner), re-exported for the service's modules.
+from herald_common.delivery_states import CampaignStatus as CampaignStatus
 
 
 class Priority(StrEnum):

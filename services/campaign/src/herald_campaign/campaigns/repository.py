@@ -9,6 +9,7 @@ from botocore.exceptions import ClientError
 
 from herald_campaign.campaigns.models import Campaign, CampaignStatus, campaign_from_item, campaign_to_item
 from herald_campaign.dynamo import from_item, to_attr, to_item
+from herald_common.delivery_states import campaign_move, state_in
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -18,6 +19,11 @@ if TYPE_CHECKING:
     from herald_campaign.dynamo import Item
 
 _NAMES = {"#s": "status"}
+# Status moves made here, with the conditions the kit (herald_common.delivery_states) holds for them. `send` and
+# `schedule` share their source and guard, so one condition serves both.
+_SEND_CONDITION, _SEND_VALUES = campaign_move("send").condition()
+REOPEN = campaign_move("reopen")
+_REOPEN_CONDITION, _REOPEN_VALUES = REOPEN.condition()
 
 
 def _conditional_failed(exc: ClientError) -> bool:
@@ -124,9 +130,9 @@ class DynamoCampaignStore:
             tenant_id,
             campaign_id,
             UpdateExpression=f"SET {assignments}, updatedAt = :now",
-            ConditionExpression="#s = :draft AND recipientCount > :zero",
+            ConditionExpression=_SEND_CONDITION,
             ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values | _values(now=now, draft=CampaignStatus.DRAFT.value, zero=0),
+            ExpressionAttributeValues=values | _SEND_VALUES | _values(now=now, zero=0),
             ReturnValues="ALL_NEW",
         )
         return None if attrs is None else campaign_from_item(from_item(attrs))
@@ -142,10 +148,9 @@ class DynamoCampaignStore:
         now: str,
     ) -> bool:
         """Move to `target` if the status is one of `allowed`; False otherwise."""
-        allowed_values = {f"a{i}": s.value for i, s in enumerate(allowed)}
-        condition = "#s IN (" + ", ".join(f":{k}" for k in allowed_values) + ")"
+        condition, allowed_values = state_in(allowed, prefix="a")
         update = "SET #s = :target, updatedAt = :now"
-        values = _values(target=target.value, now=now, **allowed_values)
+        values = allowed_values | _values(target=target.value, now=now)
         if reason is None:
             update += " REMOVE statusReason"
         else:
@@ -235,10 +240,8 @@ class DynamoCampaignStore:
             tenant_id,
             campaign_id,
             UpdateExpression="SET #s = :sending, updatedAt = :now REMOVE sentAt",
-            ConditionExpression="#s = :sent AND finalCount < recipientCount",
+            ConditionExpression=_REOPEN_CONDITION,
             ExpressionAttributeNames=_NAMES,
-            ExpressionAttributeValues=_values(
-                sending=CampaignStatus.SENDING.value, sent=CampaignStatus.SENT.value, now=now
-            ),
+            ExpressionAttributeValues=_REOPEN_VALUES | _values(sending=REOPEN.target.value, now=now),
         )
         return attrs is not None

@@ -17,6 +17,7 @@ from herald_campaign.campaigns.errors import (
     NoRecipients,
 )
 from herald_campaign.campaigns.models import CampaignStatus
+from herald_common.delivery_states import campaign_move
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
@@ -35,12 +36,10 @@ class CampaignAction(StrEnum):
     CANCEL = "cancel"
 
 
-# action -> (statuses it applies to, status it leads to). SPEC: sending ⇄ paused; draft|scheduled|sending|paused →
-# cancelled.
+# action -> (statuses it applies to, status it leads to), the kit's moves of the same name. SPEC: sending ⇄ paused;
+# draft|scheduled|sending|paused → cancelled.
 TRANSITIONS: dict[CampaignAction, tuple[frozenset[CampaignStatus], CampaignStatus]] = {
-    CampaignAction.PAUSE: (frozenset({S.SENDING}), S.PAUSED),
-    CampaignAction.RESUME: (frozenset({S.PAUSED}), S.SENDING),
-    CampaignAction.CANCEL: (frozenset({S.DRAFT, S.SCHEDULED, S.SENDING, S.PAUSED}), S.CANCELLED),
+    action: (campaign_move(action.value).source, campaign_move(action.value).target) for action in CampaignAction
 }
 
 

@@ -23,7 +23,7 @@ from herald_template.rendering.text import html_to_text
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from herald_template.rendering.meter import RenderLimits, RenderMeter
+    from herald_template.rendering.meter import RenderLimits
 
 UNSUBSCRIBE_PLACEHOLDER = "#unsubscribe"
 BUILT_INS = frozenset({"email", "unsubscribe_url"})
@@ -136,15 +136,15 @@ class RenderEngine:
     def render(self, compiled: CompiledTemplate, recipient: Recipient) -> RenderResult:
         """Render one recipient. Ordinary errors become a `RenderFailure`; limits and escapes raise (see module doc)."""
         variables = recipient.variables()
-        with metering(self.limits) as meter:
+        with metering(self.limits):
             try:
                 budget = [self.limits.max_output_bytes]
-                subject = " ".join(self._run(compiled.subject, variables, meter, "subject", budget).split())
-                html = self._run(compiled.html, variables, meter, "html", budget)
+                subject = " ".join(self._run(compiled.subject, variables, "subject", budget).split())
+                html = self._run(compiled.html, variables, "html", budget)
                 if compiled.text is not None:
-                    text = self._run(compiled.text, variables, meter, "text", budget)
+                    text = self._run(compiled.text, variables, "text", budget)
                 else:
-                    text = html_to_text(html, meter.tick)
+                    text = html_to_text(html)
             except SecurityError as exc:
                 raise UnsafeTemplate(f"The template reached for something the sandbox forbids: {exc}") from exc
             except (RecursionError, MemoryError) as exc:
@@ -158,14 +158,12 @@ class RenderEngine:
             raise RenderLimitExceeded(f"The rendered email is over {self.limits.max_output_bytes} bytes.")
         return RenderedEmail(recipient.email, subject, html, text)
 
-    def _run(
-        self, template: Template, variables: dict[str, Any], meter: RenderMeter, part: str, budget: list[int]
-    ) -> str:
-        # generate() yields output piece by piece, so a loop that emits is stopped as soon as it is over the limit.
+    def _run(self, template: Template, variables: dict[str, Any], part: str, budget: list[int]) -> str:
+        # generate() yields output piece by piece, so a loop that emits is stopped as soon as it is over the limit
+        # (the loop's own deadline check stops one that emits nothing).
         chunks: list[str] = []
         try:
             for chunk in template.generate(variables):
-                meter.tick()
                 budget[0] -= len(chunk)
                 if budget[0] < 0:
                     raise RenderLimitExceeded(f"The rendered email is over {self.limits.max_output_bytes} bytes.")

@@ -1,12 +1,15 @@
 """The bounds one recipient's render must stay inside, metered while the template runs.
 
 Two budgets, both per recipient:
-- wall time: every sandbox hook (operators, calls, attribute lookups, filters, loop iterations, output) checks the
-  deadline, so a loop that emits nothing is stopped as surely as one that emits a lot;
-- work: every value the template produces (operator and call results, filter results, each piece of output,
-  including output captured by `{% set %}` blocks and macros) is charged by its size. Allocation is cumulative, so
-  live memory can never exceed the allowance, and operations that multiply (`*`, `**`, widths, `join`, `replace`)
-  are checked *before* they run, so nothing huge is ever allocated.
+- time (the render thread's CPU time): the hooks through which a template can repeat work check the deadline
+  (every loop iteration, every call, macros included, every filter, the intercepted operators, every join of
+  captured output), so a loop that emits nothing is stopped as surely as one that emits a lot; straight-line code
+  runs once per statement of a bounded source, and is not checked;
+- work: every value the template builds (operator and call results, filter results, output captured by
+  `{% set %}` blocks, macros, call and filter blocks when it is joined) is charged by its size; the email's own
+  output is counted against the output limit. Allocation is cumulative, so live memory can never exceed the
+  allowance, and operations that multiply (`*`, `**`, `~`, widths, `join`, `replace`) are checked *before* they
+  run, so nothing huge is ever allocated.
 
 Why a thread-local: recipients are rendered one after another inside a worker thread, and every hook runs in that
 thread, so the active meter is found without threading it through Jinja's generated code.
@@ -50,6 +53,13 @@ class RenderLimits:
 
 def _children(item: Any) -> abc.Iterable[Any] | None:
     """The items a container holds (None for a scalar)."""
+    kind = type(item)
+    if kind is str or kind is int or kind is float:  # request data is mostly these: skip the ABC checks below
+        return None
+    if kind is dict:
+        return item.items()  # type: ignore[no-any-return]
+    if kind is list or kind is tuple:
+        return item  # type: ignore[no-any-return]
     if isinstance(item, abc.Mapping):
         return item.items()
     if isinstance(item, (list, tuple, set, frozenset, abc.KeysView, abc.ValuesView, abc.ItemsView)):
@@ -74,6 +84,8 @@ def weigh(value: Any, cap: int) -> int:
     Shared references count each time they are reached (that is what `str()` of the value costs), but each distinct
     container is walked once, so weighing `[a, a, a]` costs no more than weighing `a`.
     """
+    if isinstance(value, str):  # the common case, O(1)
+        return len(value)
     memo: dict[int, int] = {}
 
     def walk(item: Any) -> int:
@@ -104,13 +116,23 @@ class RenderMeter:
     def __init__(self, limits: RenderLimits) -> None:
         self.limits = limits
         self.deadline = time.monotonic() + limits.time_limit_seconds
+        self._cpu_start = time.thread_time()
         self.remaining = limits.work_allowance
 
     def tick(self) -> None:
         if time.monotonic() > self.deadline:
+            self._past_deadline()
+
+    def _past_deadline(self) -> None:
+        # The time limit is the render thread's CPU time, so a machine busy with other work (or renders queued for
+        # the GIL) never fails a legitimate render. The wall clock is only the cheap first test on every tick: once
+        # it passes, the thread's CPU time decides, and the wall deadline moves to what is left of the limit.
+        left = self.limits.time_limit_seconds - (time.thread_time() - self._cpu_start)
+        if left <= 0:
             raise RenderLimitExceeded(
                 f"The template took longer than the render time limit ({self.limits.time_limit_seconds:g} s)."
             )
+        self.deadline = time.monotonic() + left
 
     def fits(self, predicted: int, what: str = "a value") -> None:
         """Refuse an operation whose result would be bigger than what is left of the allowance."""
@@ -121,21 +143,30 @@ class RenderMeter:
         """Refuse to stringify or copy `value` if that alone would exceed the allowance (nothing is charged)."""
         if isinstance(value, str):  # the common case, O(1)
             self.fits(len(value))
-        else:
+        elif type(value) is int:  # the next most common (counts, prices), also O(1)
+            self.fits(value.bit_length() // 3 + 1)
+        elif type(value) is not float and value is not None:
             self.fits(weigh(value, self.remaining), "a value")
 
     def charge(self, value: Any) -> Any:
         """Charge a produced value against the allowance; return it unchanged."""
         self.tick()
-        if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > self.limits.max_int_bits:
-            raise RenderLimitExceeded(f"A number in the template grew past {self.limits.max_int_bits} bits.")
-        cost = len(value) if isinstance(value, str) else weigh(value, self.remaining)
+        if isinstance(value, str):
+            cost = len(value)
+        else:
+            if isinstance(value, int) and value.bit_length() > self.limits.max_int_bits:
+                raise RenderLimitExceeded(f"A number in the template grew past {self.limits.max_int_bits} bits.")
+            cost = weigh(value, self.remaining)
+        self.spend(cost)
+        return value
+
+    def spend(self, cost: int) -> None:
+        """Take `cost` characters off the allowance (no deadline check: for the hot paths)."""
         self.remaining -= cost
         if self.remaining < 0:
             raise RenderLimitExceeded(
                 "The template produced more data than the render allows (directly or inside blocks and macros)."
             )
-        return value
 
     def guard_iterator(self, iterator: abc.Iterator[Any], charge_items: bool) -> Iterator[Any]:
         """Iterate with a deadline check per item (and a charge per item for freshly built ones)."""

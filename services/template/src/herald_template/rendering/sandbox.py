@@ -1,13 +1,20 @@
 """Herald's Jinja2 sandbox: Jinja's immutable sandbox plus metering of time and work.
 
 Jinja's own sandbox stops attribute escapes (`__class__`, `__globals__`, ...) and mutation of data; it does not bound
-resources. This environment adds the bounds (see `meter.py`):
+resources. This environment adds the bounds (see `meter.py`), only where a template can repeat work or grow a value,
+so that straight-line output (literal text, variables, attribute lookups) runs as fast as in plain Jinja:
 - intercepted operators (`*`, `**`, `%`, `+`) and calls are pre-checked and their results charged;
 - every filter is metered (`filters.py`);
 - the parsed template is rewritten before compilation so that every `for` loop iterates through a deadline check,
-  every piece of output (literal text included) passes through `finalize` and is charged, and the operands of `~` and
-  comparisons must fit the allowance before Python stringifies or compares them;
+  and the operands of `~` and comparisons must fit the allowance before Python stringifies or compares them;
+- each value output by `{{ }}` is charged (and must fit before it is stringified: `finalize`), and output captured
+  by `{% set %}` blocks, macros, call and filter blocks is charged when it is joined (`concat`); what reaches the
+  email itself is also counted against the output limit by the engine;
 - `range()` is capped, `lipsum()` is gone, and the optimizer is off so nothing is evaluated unmetered at compile time.
+
+Why the deadline needs no check outside loops, calls and filters: without them a template runs each of its
+statements once, and its source is bounded (`max_source_bytes`); every single step that can take long on a large
+value is a filter or a call (checked), or is pre-checked against the allowance before it runs.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from jinja2 import StrictUndefined, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import pass_eval_context
 from jinja2.visitor import NodeTransformer
+from markupsafe import Markup
 
 from herald_template.rendering.errors import RenderLimitExceeded
 from herald_template.rendering.filters import metered_filters
@@ -26,7 +34,7 @@ from herald_template.rendering.guards import check_binop, check_brace_format, pr
 from herald_template.rendering.meter import current_meter
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
     from jinja2.nodes import EvalContext
     from jinja2.runtime import Context
@@ -40,7 +48,28 @@ CHARGE_FILTER = "_herald_charge"
 
 @pass_eval_context
 def _finalize(eval_ctx: EvalContext, value: Any) -> Any:  # noqa: ARG001 - pass_eval_context keeps it out of const folding
-    return current_meter().charge(value)
+    # Right after this, the generated code escapes or stringifies the value: a fresh string, which a loop inside a
+    # `{% set %}` block or a macro keeps in its buffer until the block is joined. Charged here, such a loop stops at
+    # the allowance instead of filling memory for a whole second. Markup (escaped already, and output by a macro or
+    # block that was charged when joined) is passed on as it is: escaping it copies nothing.
+    if type(value) is str:
+        current_meter().spend(len(value))
+    elif not isinstance(value, Markup):
+        meter = current_meter()
+        meter.expect(value)  # it must fit before one C call stringifies it (a list of a million long strings, say)
+        meter.charge(value)
+    return value
+
+
+def _concat(pieces: Iterable[str]) -> str:
+    """Join captured output (`{% set %}` blocks, macros, call and filter blocks), charged before it is built."""
+    buffer = pieces if isinstance(pieces, list) else list(pieces)
+    meter = current_meter()
+    meter.tick()
+    size = sum(map(len, buffer))
+    meter.fits(size, "a captured block of output")
+    meter.remaining -= size
+    return "".join(buffer)
 
 
 def _loop(value: Any) -> Iterator[Any]:
@@ -77,17 +106,7 @@ def _wrap(expr: nodes.Node, name: str) -> nodes.Filter:
 
 
 class _Metering(NodeTransformer):
-    """Rewrites a parsed template so the meter sees loops, literal output, `~` and comparisons."""
-
-    def visit_Output(self, node: nodes.Output) -> nodes.Node:
-        self.generic_visit(node)
-        node.nodes = [
-            nodes.MarkSafeIfAutoescape(nodes.Const(child.data), lineno=child.lineno)
-            if isinstance(child, nodes.TemplateData)
-            else child
-            for child in node.nodes
-        ]
-        return node
+    """Rewrites a parsed template so the meter sees loops, `~` and comparisons."""
 
     def visit_For(self, node: nodes.For) -> nodes.Node:
         self.generic_visit(node)
@@ -116,6 +135,8 @@ class HeraldSandbox(ImmutableSandboxedEnvironment):
     """A metered, immutable Jinja2 sandbox with `StrictUndefined`. One instance per autoescape mode."""
 
     intercepted_binops = frozenset({"*", "**", "%", "+"})
+    # The generated code joins captured output with `environment.concat`.
+    concat = staticmethod(_concat)
 
     def __init__(self, *, autoescape: bool, limits: RenderLimits) -> None:
         super().__init__(
@@ -146,16 +167,10 @@ class HeraldSandbox(ImmutableSandboxedEnvironment):
         check_binop(meter, operator, left, right)
         return meter.charge(super().call_binop(context, operator, left, right))
 
-    def getattr(self, obj: Any, attribute: str) -> Any:
-        current_meter().tick()
-        return super().getattr(obj, attribute)
-
     def getitem(self, obj: Any, argument: Any) -> Any:
-        meter = current_meter()
-        meter.tick()
         value = super().getitem(obj, argument)
         # A slice is a fresh copy: charge it, or a template could keep many of them alive.
-        return meter.charge(value) if isinstance(argument, slice) else value
+        return current_meter().charge(value) if isinstance(argument, slice) else value
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         meter = current_meter()

@@ -1,0 +1,1 @@
+"""The sample recipient the dashboard's template preview starts from."""

@@ -1,0 +1,124 @@
+"""The dispatcher against the emulator (DynamoDB, SQS), with the receiver stood in by httpx.MockTransport: retries
+under one id, the 24 h window ending in a disabled endpoint, dedupe of a repeated SES event, campaign.status changes."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from standardwebhooks.webhooks import Webhook as Verifier
+
+from herald_campaign.webhooks.delivery import ATTEMPT_KIND, DeliveryPolicy, WebhookDispatcher
+from herald_campaign.webhooks.repository import DeliveryLog, Webhook, WebhookStore
+from herald_campaign.webhooks.service import new_secret
+from herald_campaign.webhooks.status import CampaignStatusLog
+from herald_common.sqs import SqsMessage
+from tests.analytics.conftest import ses_event, sns_envelope
+
+if TYPE_CHECKING:
+    from herald_common.aws import AwsClients
+    from herald_common.settings import HeraldSettings
+
+HOUR = 3600
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _message(body: str) -> SqsMessage:
+    return SqsMessage(message_id="m", receipt_handle="r", body=body, receive_count=1)
+
+
+async def _world(herald_settings: HeraldSettings, aws: AwsClients, answer: int, events: tuple[str, ...]) -> Any:
+    names = herald_settings.resources
+    webhooks = WebhookStore(aws.require_dynamodb(), names.webhooks_table)
+    deliveries = DeliveryLog(aws.require_dynamodb(), names.webhook_deliveries_table)
+    secret = new_secret()
+    await webhooks.put(Webhook("acme", "wh_0001", "http://127.0.0.1:9/h", events, secret, "2026-12-01T00:00:00Z"))
+    received: list[httpx.Request] = []
+
+    def receive(request: httpx.Request) -> httpx.Response:
+        received.append(request)
+        return httpx.Response(answer)
+
+    queue_url = (await aws.require_sqs().get_queue_url(QueueName=names.webhooks_queue))["QueueUrl"]
+    clock = Clock()
+    dispatcher = WebhookDispatcher(
+        webhooks,
+        deliveries,
+        httpx.AsyncClient(transport=httpx.MockTransport(receive)),
+        aws.require_sqs(),
+        queue_url,
+        DeliveryPolicy(allow_loopback=True, retry_base_seconds=30, retry_window_seconds=24 * HOUR),
+        CampaignStatusLog(aws.require_dynamodb(), names.webhooks_table),
+        clock=clock,
+    )
+    return dispatcher, webhooks, deliveries, received, clock, secret, queue_url
+
+
+async def test_a_failing_endpoint_is_retried_under_one_id_then_disabled(herald_settings, provisioned, aws):
+    dispatcher, webhooks, deliveries, received, clock, secret, _ = await _world(
+        herald_settings, aws, 500, ("email.delivered",)
+    )
+    body = sns_envelope(ses_event("Delivery"))
+    await dispatcher(_message(body))
+    await dispatcher(_message(body))  # SNS delivering the same event again: not sent again
+    assert len(received) == 1
+    (event_id,) = {r.headers["webhook-id"] for r in received}
+    due = {"kind": ATTEMPT_KIND, "tenantId": "acme", "webhookId": "wh_0001", "eventId": event_id}
+    while (delivery := await deliveries.get("acme", "wh_0001", event_id)) and delivery.status == "pending":
+        assert delivery.next_attempt_at is not None
+        clock.now = delivery.next_attempt_at
+        await dispatcher(_message(json.dumps(due)))
+        assert len(received) < 60
+
+    assert delivery is not None
+    assert delivery.status == "failed"
+    assert {r.headers["webhook-id"] for r in received} == {event_id}
+    assert {r.content for r in received} == {received[0].content}
+    # Signed afresh at each attempt (its own timestamp), always over the same id and body.
+    # (The test's clock is a day ahead of the verifier's tolerance window, so the signature is recomputed here.)
+    last = received[-1]
+    stamp = datetime.fromtimestamp(int(last.headers["webhook-timestamp"]), UTC)
+    assert last.headers["webhook-signature"] == Verifier(secret).sign(event_id, stamp, last.content)
+    assert int(last.headers["webhook-timestamp"]) == int(clock.now)
+    assert 25 <= delivery.attempts <= 35  # exponential, at most an hour apart, over 24 h
+    assert clock.now - 1_800_000_000 <= 24 * HOUR
+    webhook = await webhooks.get("acme", "wh_0001")
+    assert webhook is not None
+    assert webhook.status == "disabled"
+    assert "HTTP 500" in (webhook.disabled_reason or "")
+
+
+async def test_a_disabled_or_deleted_endpoint_gets_nothing(herald_settings, provisioned, aws):
+    dispatcher, webhooks, _, received, *_ = await _world(herald_settings, aws, 204, ("email.delivered",))
+    await webhooks.disable("acme", "wh_0001", "manual", "2026-12-01T00:00:00Z")
+    await dispatcher(_message(sns_envelope(ses_event("Delivery"))))
+    await dispatcher(_message(sns_envelope(ses_event("Bounce"))))  # not subscribed anyway
+    assert received == []
+
+
+async def test_campaign_status_changes_are_delivered_once_each(herald_settings, provisioned, aws):
+    dispatcher, _, _, received, *_ = await _world(herald_settings, aws, 204, ("campaign.status",))
+
+    def announce(status: str) -> str:
+        stats = {"campaignId": "camp_0123456789abcdefghij", "status": status, "sent": 1}
+        update = {"type": "campaign.stats", "tenantId": "acme", "campaignId": stats["campaignId"], "stats": stats}
+        return json.dumps({"Type": "Notification", "MessageId": "x", "Message": json.dumps(update)})
+
+    for status in ("sending", "sending", "sent", "sent", "sending"):
+        await dispatcher(_message(announce(status)))
+
+    payloads = [json.loads(r.content) for r in received]
+    assert [(p["data"]["status"], p["data"]["previousStatus"]) for p in payloads] == [
+        ("sending", None), ("sent", "sending"), ("sending", "sent"),
+    ]  # fmt: skip
+    assert len({p["id"] for p in payloads}) == 3  # each change its own id
+    assert {p["type"] for p in payloads} == {"campaign.status"}
