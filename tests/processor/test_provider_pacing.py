@@ -5,9 +5,14 @@ against the emulator in tests/faults/test_deliverability.py)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
+import pytest
+
+from herald_processor.domain import BatchDeferred
 from herald_processor.provider_pacing import (
     SEND_LAG_SECONDS,
+    WARMUP_RETRY_SECONDS,
     PacedQueue,
     ProviderLimit,
     parse_policy,
@@ -15,6 +20,7 @@ from herald_processor.provider_pacing import (
 )
 from herald_processor.providers import Provider, domain_of
 from herald_processor.shared_throttle import BLOCK_TTL_SECONDS
+from tests.processor.test_service import job
 
 
 class FakeGate:
@@ -130,3 +136,45 @@ async def test_the_days_warmup_allowance_stops_the_batch_and_keeps_the_rest() ->
     assert await drain(queue, max_wait=5.0) == ["e1@example.com", "g1@gmail.com"]
     assert queue.day_exhausted
     assert list(queue) == ["e2@example.com", "e3@example.com"]
+
+
+# Through the batch service, with per-call claims: a recipient's provider slot is taken before its claim, so one whose
+# provider has no slot is never claimed and goes back with the deferral, its attempt (retry budget) untouched.
+
+
+def paced_world(world, gate: FakeGate, recipients: int) -> None:
+    world.pacer = gate
+    world.campaigns.campaign = replace(
+        world.campaigns.campaign, from_address="news@news.example", recipient_count=recipients
+    )
+
+
+async def test_an_exhausted_providers_recipients_go_back_unclaimed_after_the_others(world) -> None:
+    paced_world(world, FakeGate({Provider.GOOGLE: 1}), 4)
+    with pytest.raises(BatchDeferred):
+        await world.service().process(job("g1@gmail.com", "g2@gmail.com", "a@example.com", "b@example.com"))
+    assert sorted(e.destination for e in world.sender.sent) == ["a@example.com", "b@example.com", "g1@gmail.com"]
+    assert world.ledger.states() == {"g1@gmail.com": "sent", "a@example.com": "sent", "b@example.com": "sent"}
+    assert world.ledger.claim_writes == 3  # g2 was never claimed: no attempt spent on it
+
+
+async def test_the_rest_is_sent_once_its_provider_has_slots_again(world) -> None:
+    gate = FakeGate({Provider.GOOGLE: 1})
+    paced_world(world, gate, 3)
+    with pytest.raises(BatchDeferred):
+        await world.service().process(job("g1@gmail.com", "g2@gmail.com", "a@example.com"))
+    gate.tokens[Provider.GOOGLE] = 1
+    report = await world.service().process(job("g1@gmail.com", "g2@gmail.com", "a@example.com"), receive_count=2)
+    assert sorted(e.destination for e in world.sender.sent) == ["a@example.com", "g1@gmail.com", "g2@gmail.com"]
+    assert world.ledger.rows["g2@gmail.com"].attempt == 1  # claimed once, by the batch that sent it
+    assert report.campaign_completed
+
+
+async def test_the_warmup_allowance_defers_the_batch_with_the_rest_unclaimed(world) -> None:
+    paced_world(world, FakeGate({}, warmup=2), 4)
+    with pytest.raises(BatchDeferred) as deferred:
+        await world.service().process(job("e1@example.com", "e2@example.com", "e3@example.com", "e4@example.com"))
+    assert deferred.value.seconds == WARMUP_RETRY_SECONDS
+    assert len(world.sender.sent) == 2
+    assert sorted(world.ledger.states().values()) == ["sent", "sent"]
+    assert world.ledger.claim_writes == 2
