@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from herald_cli.stack import free_port, stop_process
+from herald_processor.provider_pacing import POLICY_CACHE_SECONDS
 from tests.faults.conftest import (
     audit,
     extra_processor,
@@ -45,6 +46,8 @@ def policy(stack: DevStack) -> Iterator[Any]:
 
     yield put
     put({"providers": {}})
+    # Processors cache the policy: the next test (of any module: same stack, same tenant) must not meet this one's.
+    time.sleep(POLICY_CACHE_SECONDS + 1)
 
 
 def sent_times(messages: list[dict[str, Any]], domain: str) -> list[float]:
