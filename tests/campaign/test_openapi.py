@@ -25,6 +25,7 @@ from herald_campaign.campaigns.schemas import (
 from herald_campaign.openapi_docs import ErrorOut
 from herald_campaign.preview.api import SampleRecipient
 from herald_campaign.senders.schemas import SenderAuthenticationView
+from herald_campaign.sending_policy.schemas import SendingPolicy
 from herald_campaign.suppressions.schemas import SuppressionCreate, SuppressionPage, SuppressionView
 from herald_campaign.webhooks.schemas import DeliveryList, WebhookCreate, WebhookCreated, WebhookList
 
@@ -46,6 +47,8 @@ ROUTES = {
     ("get", "/suppressions"),
     ("post", "/suppressions"),
     ("delete", "/suppressions/{email}"),
+    ("get", "/sending-policy"),
+    ("put", "/sending-policy"),
     ("get", "/audit"),
     ("get", "/campaigns/{campaign_id}/sample-recipient"),
     ("post", "/webhooks"),
@@ -102,6 +105,7 @@ def test_every_request_body_has_an_example_in_each_of_its_media_types(spec: dict
         ("post", "/campaigns/{campaign_id}/send"),
         ("post", "/campaigns/{campaign_id}/test-send"),
         ("post", "/suppressions"),
+        ("put", "/sending-policy"),
         ("post", "/webhooks"),
     }
     for key in with_body:
@@ -140,7 +144,8 @@ def test_every_error_answer_has_the_spec_shape(spec: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(
-    "model", [CampaignCreate, CampaignUpdate, SendRequest, TestSendRequest, SuppressionCreate, WebhookCreate]
+    "model",
+    [CampaignCreate, CampaignUpdate, SendRequest, TestSendRequest, SuppressionCreate, SendingPolicy, WebhookCreate],
 )
 def test_request_examples_are_valid_bodies(model: type[BaseModel]) -> None:
     # A stale example (a renamed field, a wrong type) is worse than none: each must validate against its model.
@@ -153,7 +158,8 @@ def test_request_examples_are_valid_bodies(model: type[BaseModel]) -> None:
 @pytest.mark.parametrize(
     "model",
     [CampaignView, CampaignPage, StatusChange, RecipientsAdded, RetryResult, TestSendResult, SuppressionView,
-     SuppressionPage, SenderAuthenticationView, AuditPage, WebhookCreated, WebhookList, DeliveryList, SampleRecipient],
+     SuppressionPage, SenderAuthenticationView, AuditPage, SendingPolicy, WebhookCreated, WebhookList, DeliveryList,
+     SampleRecipient],
 )  # fmt: skip
 def test_answer_examples_have_exactly_the_answers_fields(model: type[BaseModel]) -> None:
     schema = model.model_json_schema(by_alias=True, mode="serialization")

@@ -294,10 +294,18 @@ class World:
     renderer: FakeRenderer = field(default_factory=FakeRenderer)
     sender: FakeSender = field(default_factory=FakeSender)
     throttle: OpenThrottle = field(default_factory=OpenThrottle)
+    pacer: Any = None  # a ProviderGate (tests/processor/test_provider_pacing.py)
 
     def service(self, **policy: Any) -> BatchService:
         ports = Ports(
-            self.campaigns, self.ledger, self.suppressions, self.templates, self.renderer, self.sender, self.throttle
+            self.campaigns,
+            self.ledger,
+            self.suppressions,
+            self.templates,
+            self.renderer,
+            self.sender,
+            self.throttle,
+            pacer=self.pacer,
         )
         options: dict[str, Any] = {
             "processor_id": "test",

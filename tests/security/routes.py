@@ -57,6 +57,8 @@ ROLE_MATRIX: dict[str, dict[tuple[str, str], str]] = {
         ("POST", "/suppressions"): ADMIN,
         ("DELETE", "/suppressions/{email}"): ADMIN,
         ("GET", "/audit"): ADMIN,
+        ("GET", "/sending-policy"): ADMIN,
+        ("PUT", "/sending-policy"): ADMIN,
         ("POST", "/webhooks"): ADMIN,
         ("GET", "/webhooks"): ADMIN,
         ("DELETE", "/webhooks/{webhook_id}"): ADMIN,

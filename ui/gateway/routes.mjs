@@ -21,6 +21,7 @@ export const ROUTES = [
   { service: 'campaign', pattern: /^\/campaigns(\/.*)?$/ },
   { service: 'campaign', pattern: /^\/suppressions(\/.*)?$/ },
   { service: 'campaign', pattern: /^\/audit$/ },
+  { service: 'campaign', pattern: /^\/sending-policy$/ },
   { service: 'campaign', pattern: /^\/webhooks(\/.*)?$/ },
   { service: 'campaign', pattern: /^\/u\/.+$/ },
   { service: 'template', pattern: /^\/templates(\/.*)?$/ },

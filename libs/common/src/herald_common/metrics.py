@@ -37,6 +37,17 @@ HTTP_DURATION = Histogram(
 SES_QUOTA_USED = Gauge(
     "herald_ses_quota_used_ratio", "Share of the 24-hour SES sending quota used (SentLast24Hours / Max24HourSend)"
 )
+# Adaptive pacing (processor): each mailbox provider's current share of the sending policy, and the rate it gives.
+PROVIDER_RATE_FACTOR = Gauge(
+    "herald_provider_rate_factor",
+    "Share of the sending policy's rate a provider gets now (AIMD)",
+    ["tenant", "provider"],
+)
+PROVIDER_RATE = Gauge(
+    "herald_provider_rate_per_minute",
+    "Emails per minute a provider may get now across the fleet (policy limit × factor)",
+    ["tenant", "provider"],
+)
 
 SAMPLE_ERRORS = (ClientError, BotoCoreError, OSError, KeyError, ValueError)
 

@@ -26,6 +26,11 @@ DYNAMODB_FAULTS = (
     ("503 Service Unavailable", "ServiceUnavailable", "The service is currently unavailable or busy."),
 )
 PROBABILITIES = ("sesThrottleRate", "sesErrorRate", "sesLostAnswerRate", "dynamodbErrorRate")
+# SES v2 GetAccount's `EnforcementStatus` values.
+ENFORCEMENT_STATUSES = ("HEALTHY", "PROBATION", "SHUTDOWN")
+# Per recipient domain: the share of accepted messages answered by a DeliveryDelay event (then a Delivery), and the
+# share answered by a Transient bounce, as a mailbox provider pushing back would.
+DOMAIN_FAULTS = ("deliveryDelayRate", "transientBounceRate")
 
 
 @dataclass
@@ -38,6 +43,8 @@ class Faults:
     sesErrorRate: float | None = None
     sesLostAnswerRate: float | None = None  # SES sends the message, then the answer is a 500
     dynamodbErrorRate: float | None = None  # share of DynamoDB calls answered 500 or 503 without being run
+    domainFaults: dict[str, dict[str, float]] | None = None  # recipient domain -> {deliveryDelayRate, …}
+    accountEnforcementStatus: str | None = None  # GetAccount's EnforcementStatus (HEALTHY when unset)
     sesEventDelayMs: float | None = None  # every SES event (Send too) of a message accepted now is published this late
 
     @classmethod
@@ -49,10 +56,18 @@ class Faults:
         unknown = set(payload) - known
         if unknown:
             raise ValueError(f"unknown fault(s): {', '.join(sorted(unknown))}")
-        values: dict[str, float | None] = {}
+        values: dict[str, Any] = {}
         for name, value in payload.items():
             if value is None:
                 values[name] = None
+                continue
+            if name == "domainFaults":
+                values[name] = _domain_faults(value)
+                continue
+            if name == "accountEnforcementStatus":
+                if value not in ENFORCEMENT_STATUSES:
+                    raise ValueError(f"accountEnforcementStatus is one of {', '.join(ENFORCEMENT_STATUSES)}")
+                values[name] = value
                 continue
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise ValueError(f"{name} must be a non-negative number")
@@ -61,8 +76,22 @@ class Faults:
             values[name] = float(value)
         return cls(**values)
 
-    def as_dict(self) -> dict[str, float]:
+    def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+def _domain_faults(value: Any) -> dict[str, dict[str, float]]:
+    if not isinstance(value, dict):
+        raise ValueError("domainFaults must be an object of recipient domain -> faults")
+    parsed: dict[str, dict[str, float]] = {}
+    for domain, faults in value.items():
+        if not isinstance(faults, dict) or set(faults) - set(DOMAIN_FAULTS):
+            raise ValueError(f"domainFaults.{domain} takes {', '.join(DOMAIN_FAULTS)}")
+        for name, rate in faults.items():
+            if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
+                raise ValueError(f"domainFaults.{domain}.{name} is a probability between 0 and 1")
+        parsed[str(domain).lower()] = {name: float(rate) for name, rate in faults.items()}
+    return parsed
 
 
 class SendRateBucket:
@@ -136,6 +165,22 @@ class FaultInjector:
             return throttled(api)
         if bucket is not None and not bucket.take():
             return throttled(api)
+        return None
+
+    def recipient_outcome(self, address: str) -> str | None:
+        """`delay` or `transient_bounce` when the recipient's domain fault picks one for this message, else None."""
+        domain_faults = self.faults.domainFaults
+        if not domain_faults:
+            return None
+        faults = domain_faults.get(address.rpartition("@")[2].lower())
+        if not faults:
+            return None
+        roll = self._roll()
+        delay = faults.get("deliveryDelayRate", 0.0)
+        if roll < delay:
+            return "delay"
+        if roll < delay + faults.get("transientBounceRate", 0.0):
+            return "transient_bounce"
         return None
 
     def lose_answer(self) -> bool:

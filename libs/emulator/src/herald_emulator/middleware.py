@@ -133,7 +133,8 @@ class EmulatorMiddleware:
         scope = _CREDENTIAL_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
         method = environ.get("REQUEST_METHOD")
         if scope is not None and method == "GET" and path == V2_ACCOUNT_PATH:
-            return _answer(start_response, v2_account(self._quota(scope.group(1))))
+            status = self.faults.faults.accountEnforcementStatus or "HEALTHY"
+            return _answer(start_response, v2_account(self._quota(scope.group(1)), status))
         if scope is not None and method == "POST":
             request: SendRequest | None = None
             if path == V2_SEND_PATH:
@@ -212,7 +213,7 @@ class EmulatorMiddleware:
         wanted = {str(t).lower() for t in destination.get("MatchingEventTypes") or []}
         mail = mail_object(message_id, request, sent_at, account_id, region)
         late = (self.faults.faults.sesEventDelayMs or 0.0) / 1000
-        for delay, event in build_events(mail, sent_at):
+        for delay, event in build_events(mail, sent_at, self.faults.recipient_outcome):
             if event["eventType"].lower() in wanted:
                 self.events.schedule(late + delay, account_id, region, topic_arn, event)
 

@@ -33,18 +33,19 @@ def v1_action(body: bytes) -> str:
     return parse_qs(body.decode("utf-8", "replace")).get("Action", [""])[0]
 
 
-def v2_account(quota: SendQuota) -> FaultResponse:
-    """SES v2 GetAccount's answer (REST-JSON) for a production account that may send."""
+def v2_account(quota: SendQuota, enforcement_status: str = "HEALTHY") -> FaultResponse:
+    """SES v2 GetAccount's answer (REST-JSON) for a production account; `enforcement_status` is the
+    `accountEnforcementStatus` fault (SES sets PROBATION or SHUTDOWN when the account's reputation is at risk)."""
     payload = {
         "DedicatedIpAutoWarmupEnabled": False,
-        "EnforcementStatus": "HEALTHY",
+        "EnforcementStatus": enforcement_status,
         "ProductionAccessEnabled": True,
         "SendQuota": {
             "Max24HourSend": quota.max_24_hour_send,
             "MaxSendRate": quota.max_send_rate,
             "SentLast24Hours": quota.sent_last_24_hours,
         },
-        "SendingEnabled": True,
+        "SendingEnabled": enforcement_status != "SHUTDOWN",
     }
     body = json.dumps(payload).encode()
     headers = [("Content-Type", "application/json"), ("x-amzn-RequestId", str(uuid.uuid4()))]

@@ -22,6 +22,8 @@ import structlog
 from moto.sns.models import sns_backends
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from herald_emulator.messages import SendRequest
 
 log = structlog.get_logger("herald.emulator")
@@ -126,14 +128,46 @@ def _complaint(recipient: str, at: datetime) -> dict[str, Any]:
     }
 
 
-def build_events(mail: dict[str, Any], sent_at: datetime) -> list[tuple[float, dict[str, Any]]]:
-    """(delay in seconds, event) for one accepted message: one Send, then each recipient's outcome."""
+def _delivery_delay(recipient: str, at: datetime) -> dict[str, Any]:
+    return {
+        "timestamp": _iso(at),
+        "delayType": "TransientCommunicationFailure",
+        "expirationTime": _iso(at + timedelta(hours=14)),
+        "delayedRecipients": [
+            {
+                "emailAddress": recipient,
+                "status": "4.4.1",
+                "diagnosticCode": "smtp; 421 4.7.28 Our system has detected an unusual rate of unsolicited mail",
+            }
+        ],
+    }
+
+
+def build_events(
+    mail: dict[str, Any], sent_at: datetime, injected: Callable[[str], str | None] | None = None
+) -> list[tuple[float, dict[str, Any]]]:
+    """(delay in seconds, event) for one accepted message: one Send, then each recipient's outcome. `injected` is
+    the domain fault's pick for a recipient: `delay` (a DeliveryDelay, then the Delivery) or `transient_bounce`."""
     events: list[tuple[float, dict[str, Any]]] = [(0.0, {"eventType": "Send", "mail": mail, "send": {}})]
     first, second = FOLLOW_UP_DELAY, 2 * FOLLOW_UP_DELAY
     at1, at2 = sent_at + timedelta(seconds=first), sent_at + timedelta(seconds=second)
     for recipient in mail["destination"]:
-        outcome = simulator_outcome(recipient)
-        if outcome == "bounce":
+        outcome = (injected(recipient) if injected else None) or simulator_outcome(recipient)
+        if outcome == "delay":
+            events.append(
+                (first, {"eventType": "DeliveryDelay", "mail": mail, "deliveryDelay": _delivery_delay(recipient, at1)})
+            )
+            events.append(
+                (second, {"eventType": "Delivery", "mail": mail, "delivery": _delivery(recipient, at2, sent_at)})
+            )
+        elif outcome == "transient_bounce":
+            events.append(
+                (
+                    first,
+                    {"eventType": "Bounce", "mail": mail, "bounce": _bounce(recipient, at1, "Transient", "General")},
+                )
+            )
+        elif outcome == "bounce":
             events.append(
                 (
                     first,

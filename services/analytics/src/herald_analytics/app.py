@@ -14,9 +14,12 @@ from herald_analytics.events.batch import BatchIngestor
 from herald_analytics.events.batch_store import CountingStore
 from herald_analytics.events.clicks import ClickRules
 from herald_analytics.events.consumer import SesEventHandler, retry_policy
+from herald_analytics.events.enforcement import AccountEnforcementWatch
 from herald_analytics.events.guard import ReputationGuard, ReputationPolicy
 from herald_analytics.events.ledger import DeliveryLedger
+from herald_analytics.events.pushback import DynamoPushbackSignals
 from herald_analytics.events.repository import CampaignCounters, EventLog, SuppressionList
+from herald_analytics.events.reputation_windows import ReputationWindows
 from herald_analytics.events.retries import RetryJobs
 from herald_analytics.events.service import EventIngestor, IngestPolicy
 from herald_analytics.events.updates import CampaignUpdatePublisher
@@ -72,7 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # Every call the service makes is exercised by its tests against the emulator, and AWS validates
             # again on arrival: botocore's client-side validation of large transactions is CPU for nothing.
             aws = await open_clients(
-                stack, settings, "dynamodb", "sqs", "sns", "s3", config=Config(parameter_validation=False)
+                stack, settings, "dynamodb", "sqs", "sns", "s3", "sesv2", config=Config(parameter_validation=False)
             )
             dynamodb, sqs, sns = aws.require_dynamodb(), aws.require_sqs(), aws.require_sns()
             # Their requests are built in wire form by code: their JSON is the body (fast_json.py).
@@ -87,14 +90,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             dead_letter_url = (await sqs.get_queue_url(QueueName=dlq_name))["QueueUrl"]
             campaigns = CampaignReader(dynamodb, names.campaigns_table)
             counters = CampaignCounters(dynamodb, names.campaigns_table)
-            guard = ReputationGuard(
-                counters,
-                ReputationPolicy(
-                    min_sends=settings.analytics_guard_min_sends,
-                    max_bounce_rate=settings.analytics_guard_max_bounce_rate,
-                    max_complaint_rate=settings.analytics_guard_max_complaint_rate,
-                ),
+            guard_policy = ReputationPolicy(
+                min_sends=settings.analytics_guard_min_sends,
+                max_bounce_rate=settings.analytics_guard_max_bounce_rate,
+                max_complaint_rate=settings.analytics_guard_max_complaint_rate,
             )
+            guard = ReputationGuard(counters, guard_policy)
             publisher = CampaignUpdatePublisher(
                 sns,
                 await _topic_arn(sns, names.campaign_updates_topic),
@@ -143,7 +144,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             poller = SqsBatchPoller(
                 sqs,
                 queue_url,
-                SesEventHandler(BatchIngestor(single, ledger, store)),
+                SesEventHandler(
+                    BatchIngestor(single, ledger, store),
+                    [
+                        DynamoPushbackSignals(dynamodb, names.throttle_table),
+                        ReputationWindows(
+                            dynamodb, names.throttle_table, names.campaigns_table, counters, guard_policy
+                        ),
+                    ],
+                ),
                 receives=settings.analytics_batch_receives,
                 concurrency=settings.analytics_concurrency,
                 handler_timeout=settings.analytics_handler_timeout,
@@ -168,6 +177,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 else None
             )
             announcing = asyncio.create_task(publisher.run(), name="analytics:campaign-updates")
+            enforcement = None
+            if settings.analytics_enforcement_check_seconds > 0 and aws.sesv2 is not None:
+                watch = AccountEnforcementWatch(aws.sesv2, dynamodb, names.campaigns_table, counters)
+                enforcement = asyncio.create_task(
+                    watch.run(settings.analytics_enforcement_check_seconds), name="analytics:ses-enforcement"
+                )
             depths = {names.ses_events_queue: queue_url, dlq_name: dead_letter_url}
             sampling_stopped = asyncio.Event()
             sampler = asyncio.create_task(
@@ -185,6 +200,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             finally:
                 sampling_stopped.set()
                 await asyncio.gather(sampler, return_exceptions=True)
+                if enforcement is not None:
+                    enforcement.cancel()
+                    await asyncio.gather(enforcement, return_exceptions=True)
                 if consuming is not None:
                     poller.stop()
                     await asyncio.gather(consuming, return_exceptions=True)

@@ -45,6 +45,8 @@ class Settings(HeraldSettings):
     analytics_guard_min_sends: int = Field(default=1000, ge=1)
     analytics_guard_max_bounce_rate: float = Field(default=0.05, gt=0, le=1)
     analytics_guard_max_complaint_rate: float = Field(default=0.001, gt=0, le=1)
+    # SES GetAccount's EnforcementStatus, looked at this often (0: never); anything but HEALTHY pauses all sending.
+    analytics_enforcement_check_seconds: float = Field(default=60.0, ge=0)
 
     # An open from a prefetching agent within this many seconds of delivery is a machine's (events/opens.py).
     analytics_machine_open_window_seconds: float = Field(default=10.0, ge=0)

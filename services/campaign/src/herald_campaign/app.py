@@ -36,6 +36,9 @@ from herald_campaign.senders.api import router as senders_router
 from herald_campaign.senders.dns import DnspythonResolver
 from herald_campaign.senders.identities import SesIdentities
 from herald_campaign.senders.service import SenderAuthenticator, SenderAuthMode
+from herald_campaign.sending_policy.api import router as sending_policy_router
+from herald_campaign.sending_policy.repository import DynamoSendingPolicyStore
+from herald_campaign.sending_policy.service import SendingPolicyService
 from herald_campaign.suppressions.api import router as suppressions_router
 from herald_campaign.suppressions.repository import DynamoSuppressionStore
 from herald_campaign.suppressions.service import SuppressionService
@@ -164,6 +167,9 @@ def create_app(
             app.state.idempotency_store = IdempotencyStore(dynamodb, names.idempotency_table)
             app.state.audit_service = AuditService(DynamoAuditReader(dynamodb, names.audit_table))
             app.state.suppression_service = SuppressionService(suppression_store)
+            app.state.sending_policy_service = SendingPolicyService(
+                DynamoSendingPolicyStore(dynamodb, names.throttle_table)
+            )
             await _start_webhooks(app, stack, settings, aws)
             # Closed in reverse: the scheduler stops first, then running fan-outs finish (or are cancelled and
             # release their lease), then the clients close.
@@ -194,6 +200,7 @@ def create_app(
     app.include_router(unsubscribe_router)
     app.include_router(audit_router)
     app.include_router(senders_router)
+    app.include_router(sending_policy_router)
     app.include_router(webhooks_router)
     app.include_router(preview_router)
     # Inside the audit trail (a replay is a call too), outside the rate limit and body limit (a replay costs a read).

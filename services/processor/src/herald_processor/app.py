@@ -10,15 +10,20 @@ import httpx
 
 from herald_common.aws import open_clients
 from herald_common.web import create_service_app
+from herald_processor.adaptive_pacing import AimdPolicy, DynamoAdaptiveRates
 from herald_processor.config import Settings
 from herald_processor.ledger import DynamoDeliveryLedger
 from herald_processor.policy import BatchPolicy, Ports
+from herald_processor.provider_pacing import DynamoPolicySource, ProviderPacer
+from herald_processor.providers import DnspythonMxResolver, ProviderDirectory
 from herald_processor.repository import DynamoCampaignStore, DynamoSuppressionList
 from herald_processor.service import BatchService
 from herald_processor.ses import SesEmailSender, account_send_rate, send_quota_used
 from herald_processor.shared_throttle import DynamoThrottleBucket
 from herald_processor.templates import HttpTemplateRenderer, S3TemplateSource
 from herald_processor.throttle import LocalThrottleBucket
+from herald_processor.warmup import DynamoWarmup
+from herald_processor.warmup import daily_quota as account_daily_quota
 from herald_processor.worker import ProcessorWorker
 
 if TYPE_CHECKING:
@@ -36,7 +41,12 @@ CLIENT_PARAMETER_VALIDATION = False
 
 
 def build_service(
-    settings: Settings, aws: AwsClients, http: httpx.AsyncClient, *, account_rate: float | None = None
+    settings: Settings,
+    aws: AwsClients,
+    http: httpx.AsyncClient,
+    *,
+    account_rate: float | None = None,
+    daily_quota: float | None = None,
 ) -> BatchService:
     """The batch service wired to DynamoDB, S3, SES and the template service."""
     names = settings.resources
@@ -47,6 +57,22 @@ def build_service(
         if settings.throttle_backend == "dynamodb"
         else LocalThrottleBucket(rate)
     )
+    pacer = None
+    if isinstance(throttle, DynamoThrottleBucket):
+        directory = ProviderDirectory(DnspythonMxResolver(lifetime=settings.mx_lookup_timeout))
+        aimd = AimdPolicy(
+            interval_slots=settings.pacing_interval_slots,
+            threshold=settings.pacing_threshold,
+            increase=settings.pacing_increase,
+            decrease=settings.pacing_decrease,
+        )
+        pacer = ProviderPacer(
+            directory,
+            DynamoPolicySource(dynamodb, names.throttle_table),
+            throttle,
+            DynamoAdaptiveRates(dynamodb, names.throttle_table, directory, aimd),
+            DynamoWarmup(dynamodb, names.throttle_table, daily_quota),
+        )
     ports = Ports(
         campaigns=DynamoCampaignStore(dynamodb, names.campaigns_table),
         ledger=DynamoDeliveryLedger(dynamodb, names.ledger_table, names.campaigns_table),
@@ -59,6 +85,7 @@ def build_service(
             ses=aws.ses if settings.ses_api_version == "v1" else None,
         ),
         throttle=throttle,
+        pacer=pacer,
     )
     policy = BatchPolicy(
         processor_id=settings.processor_id,
@@ -104,7 +131,9 @@ def create_app(
             if settings.ses_max_send_rate is None:
                 # SES's quota, on AWS and on Herald's emulator alike (it reports its `sesMaxSendRate` fault).
                 account_rate = await account_send_rate(sesv2=aws.sesv2, ses=aws.ses)
-            service = build_service(settings, aws, http, account_rate=account_rate)
+            # The warm-up ramp ends at SES's daily quota (warmup.py).
+            quota = await account_daily_quota(sesv2=aws.sesv2, ses=aws.ses)
+            service = build_service(settings, aws, http, account_rate=account_rate, daily_quota=quota)
             worker = ProcessorWorker(
                 settings,
                 aws.require_sqs(),

@@ -82,6 +82,21 @@ class Settings(ServiceKeySettings):
     requeue_after_receives: int = Field(
         default=3, ge=1, description="a deferred batch received this often is re-sent as a fresh message"
     )
+    mx_lookup_timeout: float = Field(
+        default=2.0, gt=0, description="seconds an MX lookup (a recipient domain's mailbox provider) may take"
+    )
+    pacing_interval_slots: int = Field(
+        default=6, ge=1, le=360, description="adaptive pacing's interval, in 10-second slots (6: a minute)"
+    )
+    pacing_threshold: int = Field(
+        default=5, ge=1, description="a provider's pushback events in an interval that lower its rate"
+    )
+    pacing_increase: float = Field(
+        default=0.1, gt=0, le=1, description="share of the policy rate a clean interval gives back"
+    )
+    pacing_decrease: float = Field(
+        default=0.5, gt=0, lt=1, description="what an interval with pushback multiplies the rate by"
+    )
     processor_id: str = Field(default_factory=_default_processor_id)
 
     @model_validator(mode="after")

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
         TemplateSource,
         ThrottleBucket,
     )
+    from herald_processor.provider_pacing import ProviderGate
 
 InDoubtPolicy = Literal["resend", "hold"]
 
@@ -48,3 +49,4 @@ class Ports:
     renderer: TemplateRenderer
     sender: EmailSender
     throttle: ThrottleBucket
+    pacer: ProviderGate | None = None  # mailbox-provider limits of the tenant's sending policy (provider_pacing.py)

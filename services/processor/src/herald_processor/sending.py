@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import math
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -43,6 +42,8 @@ from herald_processor.domain import (
 from herald_processor.envelope import Envelope
 from herald_processor.mime import HeaderInjection, build_message, ses_tags
 from herald_processor.outcomes import record_outcomes, settle_unsent
+from herald_processor.provider_pacing import WARMUP_RETRY_SECONDS, PacedQueue
+from herald_processor.providers import domain_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -103,7 +104,10 @@ class SendRun:
         # The batch read the campaign before rendering, which can take seconds: the first chunk reads it again.
         self._last_check = -math.inf
         self._calls = asyncio.Semaphore(self.policy.send_concurrency)
-        queue = deque(ready)
+        # Mailbox-provider pacing (provider_pacing.py): recipients whose provider has no slot wait behind the rest.
+        sender_domain = domain_of(self.campaign.from_address)
+        queue = PacedQueue(ready, _destination, self.ports.pacer, self.campaign.tenant_id, sender_domain)
+        await queue.classify()
         try:
             async with asyncio.TaskGroup() as group:
                 for _ in range(min(LANES, len(ready))):
@@ -114,6 +118,8 @@ class SendRun:
         if self.stop is StopReason.CANCELLED:
             await self._settle_untouched(LedgerState.CANCELLED)
             return
+        if queue.day_exhausted and self.stop is StopReason.OUT_OF_TIME:  # warm-up (warmup.py): come back later
+            raise BatchDeferred("warm-up: today's allowance is used up", seconds=WARMUP_RETRY_SECONDS)
         if self.stop is not None:
             raise BatchDeferred(f"batch stopped: {self.stop}", seconds=self._retry_seconds())
         if self.contended:
@@ -125,7 +131,7 @@ class SendRun:
                 f"{self.in_doubt} recipients in doubt", seconds=math.ceil(self.policy.reconcile_window) + 1
             )
 
-    async def _lane(self, queue: deque[Sendable]) -> None:
+    async def _lane(self, queue: PacedQueue[Sendable]) -> None:
         while queue and self.stop is None:
             chunk = await self._take_slots(queue)
             if not chunk:
@@ -160,7 +166,7 @@ class SendRun:
             return throttled_retry_seconds(self.receive_count)
         return 1
 
-    async def _take_slots(self, queue: deque[Sendable]) -> list[Sendable]:
+    async def _take_slots(self, queue: PacedQueue[Sendable]) -> list[Sendable]:
         """The next chunk: waits for a free call and the first recipient's send slot, then takes only calls and
         slots free right now (at most `send_concurrency` calls in flight across the lanes)."""
         chunk: list[Sendable] = []
@@ -180,7 +186,13 @@ class SendRun:
                 if not queue or not await self._may_send() or not queue:  # the other lane may have taken the rest
                     self._calls.release()
                     break
-            chunk.append(queue.popleft())
+            item = await queue.take(max_wait=0.0 if chunk else max(0.0, self._deadline - time.monotonic()))
+            if item is None:  # no provider slot for the rest in time: they go back to the queue unclaimed
+                self._calls.release()
+                if not chunk:
+                    self._halt(StopReason.OUT_OF_TIME)
+                break
+            chunk.append(item)
         return chunk
 
     async def _may_send(self) -> bool:
@@ -358,3 +370,7 @@ class SendRun:
             ):
                 self.finals[item.address.key] = final
                 EMAILS.labels(final.value).inc()
+
+
+def _destination(item: Sendable) -> str:
+    return item.address.ascii or item.address.key

@@ -24,7 +24,7 @@ from herald_processor.repository import error_code, is_condition_failure
 from herald_processor.throttle import LocalThrottleBucket
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Sequence
 
     from types_aiobotocore_dynamodb import DynamoDBClient
 
@@ -129,6 +129,17 @@ class DynamoThrottleBucket:
             log.error("processor.throttle_table_missing", table=self._table)
             self._fallback = LocalThrottleBucket(self._account_rate)
             return await self._fallback.acquire(key, throttle, max_wait=max_wait)
+        return True
+
+    async def acquire_limits(self, limits: Sequence[Limit], *, max_wait: float) -> bool:
+        """Take one token from each of `limits` (buckets beside a campaign's: a mailbox provider's), waiting for them;
+        False when that would take over `max_wait`. Without the throttle table these limits are not held."""
+        if self._fallback is not None:
+            return True
+        deadline = self._clock() + max_wait
+        for limit in limits:
+            if not await self._take(limit, deadline):
+                return False
         return True
 
     async def _take(self, limit: Limit, deadline: float) -> bool:

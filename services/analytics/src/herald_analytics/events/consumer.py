@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
@@ -12,11 +12,18 @@ from herald_common.metrics import SES_EVENTS
 from herald_common.sqs import DeadLetter, RetryAfter, exponential_backoff
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from herald_analytics.events.batch import BatchIngestor
     from herald_analytics.events.schemas import SesEvent
     from herald_common.sqs import RetryAction, SqsMessage
 
 log = structlog.get_logger("herald.analytics")
+
+
+class EventObserver(Protocol):
+    async def observe(self, events: Sequence[SesEvent]) -> None:
+        """See a batch of parsed events (best effort)."""
 
 
 def retry_policy(error: BaseException, receive_count: int) -> RetryAction:
@@ -39,8 +46,11 @@ def retry_policy(error: BaseException, receive_count: int) -> RetryAction:
 class SesEventHandler:
     """Parses a batch of SQS messages and hands their events to the ingestor together: one result per message."""
 
-    def __init__(self, ingestor: BatchIngestor) -> None:
+    def __init__(self, ingestor: BatchIngestor, observers: Sequence[EventObserver] = ()) -> None:
         self._ingestor = ingestor
+        # Deliverability's own tallies (pushback.py, reputation_windows.py): they see every event before it is
+        # counted, and a failure of theirs never holds the counting up.
+        self._observers = observers
 
     async def __call__(self, messages: list[SqsMessage]) -> list[BaseException | None]:
         results: list[BaseException | None] = [None] * len(messages)
@@ -61,6 +71,11 @@ class SesEventHandler:
             SES_EVENTS.labels(type=event.event_type.value).inc()
             events.append(event)
             owners.append(position)
+        for observer in self._observers if events else ():
+            try:
+                await observer.observe(events)
+            except Exception as exc:
+                log.warning("analytics.observer_failed", observer=type(observer).__name__, error=str(exc))
         if events:
             for position, error in zip(owners, await self._ingestor.ingest_many(events), strict=True):
                 results[position] = error

@@ -112,7 +112,16 @@ def parse_event(document: Mapping[str, Any]) -> SesEvent | None:
         link=_str_or_none(detail.get("link")),
         complaint_feedback_type=_str_or_none(detail.get("complaintFeedbackType")),
         user_agent=_str_or_none(detail.get("userAgent")),
+        sending_domain=_sending_domain(mail),
     )
+
+
+def _sending_domain(mail: Mapping[str, Any]) -> str | None:
+    tags = mail.get("tags")
+    domain = _tag(tags, "ses:from-domain") if isinstance(tags, Mapping) else None
+    if domain is None and isinstance(mail.get("source"), str):
+        domain = mail["source"].rpartition("@")[2].rstrip(">") or None
+    return domain.lower() if domain else None
 
 
 def attribute(mail: Mapping[str, Any]) -> Attribution:

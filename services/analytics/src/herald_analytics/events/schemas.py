@@ -73,6 +73,7 @@ class SesEvent:
     link: str | None = None
     complaint_feedback_type: str | None = None
     user_agent: str | None = None  # Open and Click: who fetched the pixel or followed the link
+    sending_domain: str | None = None  # the From domain (SES's `ses:from-domain` tag), for the reputation windows
 
     @property
     def effect(self) -> Effect:

@@ -31,5 +31,6 @@ AUDITED_ROUTES = (
     AuditedRoute("POST", f"{_CAMPAIGN}/test-send", "campaign.test_send", target_param="campaign_id"),
     AuditedRoute("POST", "/suppressions", "suppression.add", target_field="email", details=("reason",)),
     AuditedRoute("DELETE", "/suppressions/{email}", "suppression.remove", target_param="email"),
+    AuditedRoute("PUT", "/sending-policy", "sending_policy.update"),
     AuditedRoute("POST", "/u/{token}", "suppression.unsubscribe"),
 )

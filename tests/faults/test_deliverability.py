@@ -1,0 +1,219 @@
+"""Mailbox-provider pacing with real processes: the tenant's sending policy limits google for the whole fleet, two
+processors share it, and the batch's other recipients are not held back behind it."""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import secrets
+import signal
+import subprocess
+import time
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+
+from herald_cli.stack import free_port, stop_process
+from herald_processor.provider_pacing import POLICY_CACHE_SECONDS
+from tests.faults.conftest import (
+    audit,
+    extra_processor,
+    recipients,
+    set_faults,
+    start_campaign,
+    wait_until_sent,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+
+    from herald_cli.client import HeraldClient
+    from herald_cli.stack import DevStack
+
+GOOGLE_PER_MINUTE = 60
+GOOGLE_BLOCK = 1  # shared_throttle.Limit.block at 60/min: max(1, min(5, int(60 / 63 × 0.5)))
+
+
+@pytest.fixture
+def policy(stack: DevStack) -> Iterator[Any]:
+    headers = {"Authorization": f"Bearer {stack.token('acme', 'admin')}"}
+
+    def put(body: dict[str, Any]) -> None:
+        httpx.put(f"{stack.urls.campaign}/sending-policy", json=body, headers=headers, timeout=10).raise_for_status()
+
+    yield put
+    put({"providers": {}})
+    # Processors cache the policy: the next test (of any module: same stack, same tenant) must not meet this one's.
+    time.sleep(POLICY_CACHE_SECONDS + 1)
+
+
+def sent_times(messages: list[dict[str, Any]], domain: str) -> list[float]:
+    return sorted(
+        datetime.fromisoformat(m["sentAt"].replace("Z", "+00:00")).timestamp()
+        for m in messages
+        if m["destinations"][0].lower().endswith("@" + domain)
+    )
+
+
+def busiest(times: list[float], window: float) -> int:
+    return max(bisect.bisect_left(times, t + window) - i for i, t in enumerate(times))
+
+
+@pytest.mark.timeout(420)
+def test_google_limited_to_60_a_minute_across_two_processors(
+    stack: DevStack, client: HeraldClient, policy: Any, tmp_path: Path
+) -> None:
+    set_faults(stack, sesMaxSendRate=20)  # SES's own rate, which the processors read and must never trip
+    stack.restart("processor")
+    try:
+        policy({"providers": {"google": {"perMinute": GOOGLE_PER_MINUTE}}})
+        tag = secrets.token_hex(3)
+        rows = []
+        for i in range(100):  # interleaved: every batch holds both kinds
+            rows.append({"email": f"g{i:03d}.{tag}@gmail.com", "data": {"first_name": f"G{i}"}})
+            rows.append({"email": f"e{i:03d}.{tag}@example.com", "data": {"first_name": f"E{i}"}})
+        second_log = tmp_path / "processor-2.log"
+        with extra_processor(stack, tmp_path):
+            campaign_id = start_campaign(client, rows)
+            campaign = wait_until_sent(client, campaign_id, timeout=360)
+        assert campaign["status"] == "sent", campaign
+        result = audit(stack, campaign_id)
+        assert result.duplicates == {}
+        assert result.states() == {"sent": 200}
+        google, other = sent_times(result.messages, "gmail.com"), sent_times(result.messages, "example.com")
+        assert (len(google), len(other)) == (100, 100)
+
+        # example.com is not held back behind google's pace: all of it is out before google's 20th message.
+        assert other[-1] < google[19], f"example.com ended {other[-1] - google[0]:.1f} s after google's first send"
+        assert google[-1] - google[0] >= (100 - GOOGLE_PER_MINUTE - GOOGLE_BLOCK) / GOOGLE_PER_MINUTE * 60
+        worst = busiest(google, 60.0)
+        print(  # the figures, for `pytest -s`
+            f"\ngoogle: busiest 60 s {worst}, span {google[-1] - google[0]:.1f} s; "
+            f"example.com: done {other[-1] - other[0]:.1f} s after its first send, before google's 20th"
+        )
+        assert worst <= GOOGLE_PER_MINUTE + GOOGLE_BLOCK, f"{worst} google sends within 60 s"
+
+        assert "processor.batch_done" in second_log.read_text(errors="replace"), "both processors must take part"
+        log_text = stack.log_path("processor").read_text(errors="replace") + second_log.read_text(errors="replace")
+        throttled = [
+            line for line in log_text.splitlines() if "processor.send_throttled" in line and campaign_id in line
+        ]
+        assert throttled == [], "SES never had to throttle"
+    finally:
+        httpx.delete(f"{stack.emulator_url}/_emulator/faults", timeout=10).raise_for_status()
+        stack.restart("processor")
+
+
+@contextlib.contextmanager
+def processor_with(stack: DevStack, log_dir: Path, name: str, env: dict[str, str]) -> Iterator[str]:
+    """A processor process with extra settings; yields its base URL (for /metrics)."""
+    port = free_port()
+    command = [str(stack.bin_dir / "herald-processor"), "--host", stack.host, "--port", str(port)]
+    url = f"http://{stack.host}:{port}"
+    with (log_dir / f"{name}.log").open("ab") as log:
+        process = subprocess.Popen(command, env=stack.env | env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            assert process.poll() is None, f"{name} exited early"
+            time.sleep(0.3)
+        yield url
+    finally:
+        stop_process(process, grace=35)
+
+
+def google_factor(url: str) -> float | None:
+    text = httpx.get(f"{url}/metrics", timeout=5).text
+    for line in text.splitlines():
+        if line.startswith("herald_provider_rate_factor{") and 'provider="google"' in line and 'tenant="acme"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def wait_for_factor(urls: list[str], done: Callable[[float], bool], timeout: float) -> float:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        factors = [f for f in (google_factor(url) for url in urls) if f is not None]
+        if factors and all(done(f) for f in factors):
+            return time.time()
+        time.sleep(0.5)
+    raise AssertionError(f"google's rate factor never got there (last: {[google_factor(u) for u in urls]})")
+
+
+@pytest.mark.timeout(420)
+def test_delivery_delays_lower_a_providers_rate_and_it_recovers(
+    stack: DevStack, client: HeraldClient, policy: Any, tmp_path: Path
+) -> None:
+    # 10-second intervals, so the test sees several within a minute; steps as the default's, but a faster climb.
+    pacing = {
+        "HERALD_PACING_INTERVAL_SLOTS": "1",
+        "HERALD_PACING_THRESHOLD": "3",
+        "HERALD_PACING_DECREASE": "0.5",
+        "HERALD_PACING_INCREASE": "0.5",
+    }
+    stack.kill("processor", signal.SIGTERM)  # only the two paced processors take this campaign
+    try:
+        policy({"providers": {"google": {"perMinute": 600}}})
+        set_faults(stack, domainFaults={"gmail.com": {"deliveryDelayRate": 1}})
+        tag = secrets.token_hex(3)
+        rows = [{"email": f"g{i:03d}.{tag}@gmail.com", "data": {"first_name": f"G{i}"}} for i in range(400)]
+        with (
+            processor_with(stack, tmp_path, "paced-1", pacing) as first,
+            processor_with(stack, tmp_path, "paced-2", pacing) as second,
+        ):
+            campaign_id = start_campaign(client, rows)
+            lowered_at = wait_for_factor([first, second], lambda f: f <= 0.25, timeout=90)
+            time.sleep(10)  # an interval at the lowered rate
+            httpx.delete(f"{stack.emulator_url}/_emulator/faults", timeout=10).raise_for_status()
+            cleared_at = time.time()
+            recovered_at = wait_for_factor([first, second], lambda f: f == 1.0, timeout=90)
+            campaign = wait_until_sent(client, campaign_id, timeout=240)
+        assert campaign["status"] == "sent", campaign
+        result = audit(stack, campaign_id)
+        assert result.duplicates == {}
+        google = sent_times(result.messages, "gmail.com")
+        lowered = bisect.bisect_left(google, cleared_at) - bisect.bisect_left(google, lowered_at)
+        # At a quarter of 10/s or less (plus a block per processor); the policy rate would have sent ~100.
+        assert lowered / (cleared_at - lowered_at) <= 0.25 * 600 / 60 + 1, f"{lowered} sends while lowered"
+        assert recovered_at - cleared_at < 60
+        print(
+            f"\ngoogle while lowered: {lowered / (cleared_at - lowered_at):.2f}/s (policy 10/s); "
+            f"recovered {recovered_at - cleared_at:.1f} s after the delays stopped"
+        )
+    finally:
+        httpx.delete(f"{stack.emulator_url}/_emulator/faults", timeout=10).raise_for_status()
+        stack.restart("processor")
+
+
+@pytest.mark.timeout(300)
+def test_the_days_warmup_ramp_holds_across_two_processors(
+    stack: DevStack, client: HeraldClient, policy: Any, tmp_path: Path
+) -> None:
+    # example.com's first send under this ramp makes today its day 0: 30 sends, across the whole fleet.
+    policy({"warmup": {"startPerDay": 30, "dailyGrowth": 2.0}})
+    rows = recipients(200)  # eight batches of 25: enough for both processors to take some
+    second_log = tmp_path / "processor-2.log"
+    with extra_processor(stack, tmp_path):
+        campaign_id = start_campaign(client, rows)
+        deadline = time.monotonic() + 120
+        waiting: set[str] = set()
+        while len(waiting) < 8:  # every batch met the day's end: its sends are over, its rest handed back
+            assert time.monotonic() < deadline, f"only {len(waiting)} of 8 batches deferred for the day"
+            time.sleep(0.5)
+            logs = stack.log_path("processor").read_text(errors="replace") + second_log.read_text(errors="replace")
+            deferred = [line for line in logs.splitlines() if "today's allowance" in line and campaign_id in line]
+            waiting = {line.split("batchId=")[1].split()[0] for line in deferred if "batchId=" in line}
+        sent = len(audit(stack, campaign_id).messages)
+        status = client.get_campaign(campaign_id)["status"]
+        headers = {"Authorization": f"Bearer {stack.token('acme', 'marketer')}"}
+        httpx.post(f"{stack.urls.campaign}/campaigns/{campaign_id}/cancel", headers=headers, timeout=10)
+    assert sent == 30, f"{sent} sent on day 0 of a 30-a-day ramp"
+    assert status == "sending"  # the rest waits for tomorrow's allowance
+    for log_text in (stack.log_path("processor").read_text(errors="replace"), second_log.read_text(errors="replace")):
+        assert campaign_id in log_text, "both processors must take part"
