@@ -143,6 +143,15 @@ def _delivery_delay(recipient: str, at: datetime) -> dict[str, Any]:
     }
 
 
+# Outcomes that are one SES Bounce event: (bounceType, bounceSubType).
+_BOUNCES = {
+    "bounce": ("Permanent", "General"),
+    "suppressionlist": ("Permanent", "Suppressed"),
+    "transient_bounce": ("Transient", "General"),
+    "ooto": ("Transient", "General"),
+}
+
+
 def build_events(
     mail: dict[str, Any], sent_at: datetime, injected: Callable[[str], str | None] | None = None
 ) -> list[tuple[float, dict[str, Any]]]:
@@ -160,33 +169,10 @@ def build_events(
             events.append(
                 (second, {"eventType": "Delivery", "mail": mail, "delivery": _delivery(recipient, at2, sent_at)})
             )
-        elif outcome == "transient_bounce":
+        elif outcome in _BOUNCES:
+            kind, subtype = _BOUNCES[outcome]
             events.append(
-                (
-                    first,
-                    {"eventType": "Bounce", "mail": mail, "bounce": _bounce(recipient, at1, "Transient", "General")},
-                )
-            )
-        elif outcome == "bounce":
-            events.append(
-                (
-                    first,
-                    {"eventType": "Bounce", "mail": mail, "bounce": _bounce(recipient, at1, "Permanent", "General")},
-                )
-            )
-        elif outcome == "suppressionlist":
-            events.append(
-                (
-                    first,
-                    {"eventType": "Bounce", "mail": mail, "bounce": _bounce(recipient, at1, "Permanent", "Suppressed")},
-                )
-            )
-        elif outcome == "ooto":
-            events.append(
-                (
-                    first,
-                    {"eventType": "Bounce", "mail": mail, "bounce": _bounce(recipient, at1, "Transient", "General")},
-                )
+                (first, {"eventType": "Bounce", "mail": mail, "bounce": _bounce(recipient, at1, kind, subtype)})
             )
         else:
             events.append(
