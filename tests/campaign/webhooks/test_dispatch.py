@@ -14,7 +14,7 @@ from standardwebhooks.webhooks import Webhook as Verifier
 from herald_analytics.events.updates import update_message
 from herald_campaign.webhooks.delivery import ATTEMPT_KIND, DeliveryPolicy, WebhookDispatcher
 from herald_campaign.webhooks.repository import DeliveryLog, Webhook, WebhookStore
-from herald_campaign.webhooks.service import new_secret
+from herald_campaign.webhooks.service import DELIVERY_PAGE, WebhookService, new_secret
 from herald_campaign.webhooks.status import CampaignStatusLog
 from herald_common.announcements import encode, settled_message, status_message
 from herald_common.sqs import SqsMessage
@@ -205,3 +205,16 @@ async def test_settlements_the_processor_announces_become_failed_and_unknown_eve
     ]
     assert len({p["id"] for p in payloads}) == 3
     assert {(p["tenantId"], p["campaignId"]) for p in payloads} == {("acme", CAMPAIGN)}
+
+
+async def test_the_delivery_log_shows_the_newest_deliveries_first(herald_settings, provisioned, aws):
+    dispatcher, webhooks, deliveries, received, clock, *_ = await _world(herald_settings, aws, 204, ("email.failed",))
+    for attempt in range(DELIVERY_PAGE + 5):  # a minute apart; their ids (hashes) sort in no such order
+        clock.now += 60
+        await dispatcher(_message(_settled("failed", attempt)))
+    assert len(received) == DELIVERY_PAGE + 5
+
+    log = (await WebhookService(webhooks, deliveries, allow_loopback=True).deliveries("acme", "wh_0001")).deliveries
+    sent = [json.loads(r.content)["id"] for r in received]
+    assert [d.eventId for d in log] == sent[::-1][:DELIVERY_PAGE]  # the 100 newest, newest first
+    assert [d.status for d in log] == ["delivered"] * DELIVERY_PAGE
