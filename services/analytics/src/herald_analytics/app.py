@@ -114,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     campaigns,
                     delay_seconds=settings.analytics_soft_bounce_retry_delay_seconds,
                 ),
+                settlements=TopicAnnouncer(sns, updates_topic),
                 policy=IngestPolicy(
                     soft_bounce_retries=settings.analytics_soft_bounce_retries,
                     machine_open_window_seconds=settings.analytics_machine_open_window_seconds,
