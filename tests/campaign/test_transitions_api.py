@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
 
 from tests.campaign.conftest import create_campaign, recipients, wait_for_fanouts
 
@@ -10,6 +12,7 @@ if TYPE_CHECKING:
     import httpx
     from fastapi import FastAPI
 
+    from herald_campaign.config import Settings
     from tests.campaign.conftest import Tokens
 
 
@@ -42,3 +45,31 @@ async def test_cancel_a_draft(client: httpx.AsyncClient, auth: Tokens) -> None:
     cid = (await create_campaign(client, auth()))["campaignId"]
     response = await client.post(f"/campaigns/{cid}/cancel", headers=auth())
     assert response.json() == {"campaignId": cid, "status": "cancelled"}
+
+
+async def test_each_move_is_numbered_in_its_write_and_reaches_the_webhooks(
+    client: httpx.AsyncClient, auth: Tokens, app: FastAPI, campaign_settings: Settings
+) -> None:
+    cid = (await create_campaign(client, auth(), recipients=recipients(3)))["campaignId"]
+    assert (await client.post(f"/campaigns/{cid}/send", json={}, headers=auth())).status_code == 202
+    await wait_for_fanouts(app)
+    for action in ("pause", "resume", "cancel"):
+        assert (await client.post(f"/campaigns/{cid}/{action}", headers=auth())).status_code == 202
+
+    dynamodb = app.state.aws.require_dynamodb()
+    names = campaign_settings.resources
+    item = (await dynamodb.get_item(TableName=names.campaigns_table, Key=_key("campaignId", cid)))["Item"]
+    assert item["statusVersion"] == {"N": "4"}  # send, pause, resume, cancel
+    # The webhooks consumer of this app read the four announcements: its log of the newest move seen per campaign.
+    deadline = time.monotonic() + 30
+    while True:
+        seen = await dynamodb.get_item(TableName=names.webhooks_table, Key=_key("webhookId", f"status#{cid}"))
+        if seen.get("Item", {}).get("statusVersion") == {"N": "4"}:
+            break
+        assert time.monotonic() < deadline, seen.get("Item")
+        await asyncio.sleep(0.1)
+    assert seen["Item"]["status"] == {"S": "cancelled"}
+
+
+def _key(name: str, value: str) -> dict[str, Any]:
+    return {"tenantId": {"S": "acme"}, name: {"S": value}}

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import secrets
 
 from herald_common.provisioning import DEFAULT_MAX_RECEIVE_COUNT, provision
+from herald_common.resources import DELIVERIES_BY_TIME_INDEX
+from herald_common.settings import HeraldSettings
 
 
 async def test_creates_tables_bucket_queues_topics_and_ses(herald_settings, provisioned, aws):
@@ -67,3 +70,32 @@ async def test_is_idempotent_and_adopts_a_new_max_receive_count(herald_settings,
     assert len(subs) == 2  # analytics' queue and the webhooks queue, each once
     verified = await aws.ses.get_identity_verification_attributes(Identities=["ops@example.org"])
     assert "ops@example.org" in verified["VerificationAttributes"]
+
+
+async def _log_index(aws, table: str) -> tuple[str, list[str]]:
+    (index,) = (await aws.dynamodb.describe_table(TableName=table))["Table"]["GlobalSecondaryIndexes"]
+    return index["IndexName"], [k["AttributeName"] for k in index["KeySchema"]]
+
+
+async def test_the_deliveries_table_has_its_log_index_even_when_made_before_it(
+    emulator, herald_settings, provisioned, aws, aws_session
+):
+    expected = (DELIVERIES_BY_TIME_INDEX, ["webhookKey", "createdAt"])
+    assert await _log_index(aws, herald_settings.resources.webhook_deliveries_table) == expected
+
+    older = HeraldSettings(resource_prefix="t" + secrets.token_hex(4), aws_endpoint_url=emulator.url)
+    table = older.resources.webhook_deliveries_table
+    await aws.dynamodb.create_table(  # as the table was first made: no index
+        TableName=table,
+        KeySchema=[
+            {"AttributeName": "webhookKey", "KeyType": "HASH"},
+            {"AttributeName": "deliveryId", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "webhookKey", "AttributeType": "S"},
+            {"AttributeName": "deliveryId", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    await provision(older, session=aws_session)
+    assert await _log_index(aws, table) == expected

@@ -100,8 +100,14 @@ def test_tables_have_the_documented_keys_recovery_and_kms_encryption(template: d
     if sk:
         expected.append({"AttributeName": sk, "KeyType": "RANGE"})
     assert [dict(k) for k in table["KeySchema"]] == expected
-    assert {a["AttributeName"] for a in table["AttributeDefinitions"]} == {pk, sk} - {None}
-    assert "GlobalSecondaryIndexes" not in table  # docs/architecture.md defines none
+    index_keys = {k for i in provisioning._TABLE_INDEXES.get(short, ()) for k in (i.pk, i.sk)}
+    assert {a["AttributeName"] for a in table["AttributeDefinitions"]} == ({pk, sk} | index_keys) - {None}
+    # The indexes docs/architecture.md defines, and only those: the same keys and attributes as provisioning makes.
+    indexes = provisioning._TABLE_INDEXES.get(short, ())
+    assert [
+        (i["IndexName"], [k["AttributeName"] for k in i["KeySchema"]], i["Projection"].get("NonKeyAttributes"))
+        for i in table.get("GlobalSecondaryIndexes", [])
+    ] == [(i.name, [i.pk, i.sk], list(i.attributes)) for i in indexes]
     assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
     assert table["SSESpecification"]["SSEEnabled"] is True
     assert table["SSESpecification"]["SSEType"] == "KMS"

@@ -47,11 +47,16 @@ REF = CampaignRef("acme", "camp_0123456789abcdefghij")
 
 async def test_the_guard_pauses_a_sending_campaign_over_a_limit_and_says_why():
     pauser = _Pauser()
-    item = {"status": "sending", "sentCount": 100, "bouncedCount": 6, "deliveredCount": 94, "name": "Spring"}
+    item = {
+        "status": "sending", "sentCount": 100, "bouncedCount": 6, "deliveredCount": 94, "name": "Spring",
+        "statusVersion": 1,
+    }  # fmt: skip
     judged = await ReputationGuard(pauser, POLICY).inspect(REF, item)
     reason = "Paused automatically: bounce rate 6.00% (6 of 100 sent) is over the 5.00% limit."
     assert pauser.calls == [(REF, reason)]
     assert (judged["status"], judged["statusReason"], judged["name"]) == ("paused", reason, "Spring")
+    # The number read was the move before the pause: the statistics must not report the pause under it.
+    assert "statusVersion" not in judged
 
 
 @pytest.mark.parametrize(

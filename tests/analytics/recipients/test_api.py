@@ -78,3 +78,21 @@ async def test_recipients_by_state_page_by_page(harness):
     assert bad_state.status_code == 422
     assert (bad_token.status_code, bad_token.json()["error"]) == (400, "InvalidPageToken")
     assert anonymous.status_code == 401
+
+
+async def test_a_sparse_state_fills_its_page_past_the_rows_it_skips(harness):
+    await harness.seed_campaign(recipientCount=63)
+    for i in range(60):
+        await _row(harness, f"a{i:02d}@example.com", state="sent", delivery="delivered")
+    for i in range(3):
+        await _row(harness, f"z{i}@example.com", state="sent", delivery="bounced")
+
+    async with harness.running() as app:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://analytics") as client:
+            url = f"/campaigns/{CAMPAIGN}/recipients"
+            page = (await client.get(url, params={"state": "bounced", "limit": 5}, headers=_auth(harness))).json()
+
+    # Not an empty page with a token: the 60 rows skipped are more than what 10 reads of 5 rows would see.
+    assert [r["email"] for r in page["recipients"]] == ["z0@example.com", "z1@example.com", "z2@example.com"]
+    assert (page["nextToken"], page["scanLimited"]) == (None, False)

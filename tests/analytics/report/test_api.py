@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from herald_analytics import ledger_pages
 from herald_common.auth import mint_token
 
 CAMPAIGN = "camp_0123456789abcdefghij"
@@ -59,8 +60,8 @@ async def test_report_pages_filter_by_states_and_summarise_the_whole_campaign(ha
             pending = (await client.get(URL, params={"state": "pending"}, headers=_auth(harness))).json()
             everyone = (await client.get(URL, headers=_auth(harness))).json()
 
-    # A full page cannot know whether rows after it match the filter: the walk may end on an empty page.
-    assert [len(p["items"]) for p in pages][:2] == [2, 2]
+    assert [len(p["items"]) for p in pages] == [2, 2]
+    assert not any(p["scanLimited"] for p in pages)
     assert sum(len(p["items"]) for p in pages) == 4
     assert pages[-1]["nextCursor"] is None
     assert [i["email"] for p in pages for i in p["items"]] == [
@@ -85,6 +86,57 @@ async def test_report_pages_filter_by_states_and_summarise_the_whole_campaign(ha
         "sesSendEvents": 2, "reconciled": 2, "inDoubt": 2,
     }  # fmt: skip
     assert pages[0]["summary"] == everyone["summary"]  # the filter narrows the items, not the summary
+
+
+async def _walk(client: httpx.AsyncClient, harness, params: dict[str, Any]) -> list[dict[str, Any]]:
+    pages: list[dict[str, Any]] = []
+    while len(pages) < 50:
+        response = await client.get(URL, params=params, headers=_auth(harness))
+        assert response.status_code == 200, response.text
+        pages.append(response.json())
+        if not pages[-1]["nextCursor"]:
+            return pages
+        params = {**params, "cursor": pages[-1]["nextCursor"]}
+    raise AssertionError("the walk did not end")
+
+
+async def _sparse(harness) -> None:
+    """60 sent recipients, then (in address order) the 3 that failed."""
+    await harness.seed_campaign(recipientCount=63, finalCount=63, sentCount=60, failedCount=3)
+    for i in range(60):
+        await _row(harness, f"a{i:02d}@example.com", 1, state="sent", messageId=f"m-{i}")
+    for i in range(3):
+        await _row(harness, f"z{i}@example.com", 1, state="failed", reason="render_error")
+
+
+async def test_a_sparse_filter_reads_on_past_the_rows_it_skips_to_fill_its_page(harness):
+    await _sparse(harness)
+    async with harness.running() as app:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://analytics") as client:
+            pages = await _walk(client, harness, {"state": "failed", "limit": 5})
+
+    # One page with every match, and no cursor to an empty page: the 60 rows it skipped are more than 5 pages' worth.
+    assert [[i["email"] for i in p["items"]] for p in pages] == [["z0@example.com", "z1@example.com", "z2@example.com"]]
+    assert pages[0]["nextCursor"] is None
+    assert pages[0]["scanLimited"] is False
+
+
+async def test_a_page_the_read_bound_cut_short_says_so_and_the_walk_goes_on(harness, monkeypatch):
+    monkeypatch.setattr(ledger_pages, "FILTERED_READ_ROWS", 10)
+    monkeypatch.setattr(ledger_pages, "MAX_QUERY_CALLS_PER_PAGE", 2)  # a page reads at most 20 rows
+    await _sparse(harness)
+    async with harness.running() as app:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://analytics") as client:
+            pages = await _walk(client, harness, {"state": "failed", "limit": 2})
+
+    assert [(len(p["items"]), p["scanLimited"]) for p in pages] == [
+        (0, True), (0, True), (0, True), (2, False), (1, False),
+    ]  # fmt: skip
+    assert [i["email"] for p in pages for i in p["items"]] == ["z0@example.com", "z1@example.com", "z2@example.com"]
+    # A page is short only when it says so, or on the last page.
+    assert all(len(p["items"]) == 2 or p["scanLimited"] or p is pages[-1] for p in pages)
 
 
 async def test_report_csv_streams_every_row_with_formula_cells_neutralised(harness):

@@ -1,5 +1,6 @@
 """The dispatcher against the emulator (DynamoDB, SQS), with the receiver stood in by httpx.MockTransport: retries
-under one id, the 24 h window ending in a disabled endpoint, dedupe of a repeated SES event, campaign.status changes."""
+under one id, the 24 h window ending in a disabled endpoint, dedupe of a repeated SES event, campaign.status moves
+(announced, and read from statistics), the processor's failed and unknown settlements."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from standardwebhooks.webhooks import Webhook as Verifier
 
+from herald_analytics.events.updates import update_message
 from herald_campaign.webhooks.delivery import ATTEMPT_KIND, DeliveryPolicy, WebhookDispatcher
 from herald_campaign.webhooks.repository import DeliveryLog, Webhook, WebhookStore
-from herald_campaign.webhooks.service import new_secret
+from herald_campaign.webhooks.service import DELIVERY_PAGE, WebhookService, new_secret
 from herald_campaign.webhooks.status import CampaignStatusLog
+from herald_common.announcements import encode, settled_message, status_message
 from herald_common.sqs import SqsMessage
 from tests.analytics.conftest import ses_event, sns_envelope
 
@@ -105,20 +108,113 @@ async def test_a_disabled_or_deleted_endpoint_gets_nothing(herald_settings, prov
     assert received == []
 
 
-async def test_campaign_status_changes_are_delivered_once_each(herald_settings, provisioned, aws):
+CAMPAIGN = "camp_0123456789abcdefghij"
+
+
+def _envelope(document: dict[str, Any]) -> str:
+    return json.dumps({"Type": "Notification", "MessageId": "x", "Message": json.dumps(document)})
+
+
+def _move(version: int, status: str, previous: str | None, reason: str | None = None) -> str:
+    """A writer's announcement of move `version` (herald_common.announcements)."""
+    return encode(
+        status_message(
+            tenant_id="acme",
+            campaign_id=CAMPAIGN,
+            status=status,
+            previous_status=previous,
+            status_reason=reason,
+            status_version=version,
+            at="2026-12-01T10:00:00Z",
+        )
+    )
+
+
+def _stats(version: int | None, status: str) -> str:
+    """Analytics' statistics announcement, as it publishes it (herald_analytics.events.updates)."""
+    return _envelope(
+        json.loads(update_message("acme", CAMPAIGN, {"campaignId": CAMPAIGN, "status": status, "sent": 1}, version))
+    )
+
+
+async def test_every_announced_status_move_is_delivered_once_with_an_id_of_its_own(herald_settings, provisioned, aws):
     dispatcher, _, _, received, *_ = await _world(herald_settings, aws, 204, ("campaign.status",))
-
-    def announce(status: str) -> str:
-        stats = {"campaignId": "camp_0123456789abcdefghij", "status": status, "sent": 1}
-        update = {"type": "campaign.stats", "tenantId": "acme", "campaignId": stats["campaignId"], "stats": stats}
-        return json.dumps({"Type": "Notification", "MessageId": "x", "Message": json.dumps(update)})
-
-    for status in ("sending", "sending", "sent", "sent", "sending"):
-        await dispatcher(_message(announce(status)))
+    moves = [
+        _move(1, "sending", "draft"),
+        _move(2, "paused", "sending", "Paused by ada"),
+        _move(2, "paused", "sending", "Paused by ada"),  # the same announcement delivered twice
+        _move(4, "cancelled", "sending", "Cancelled by ada"),  # ahead of move 3 (queues do not keep order)
+        _move(3, "sending", "paused"),
+    ]
+    for body in moves:
+        await dispatcher(_message(body))
 
     payloads = [json.loads(r.content) for r in received]
-    assert [(p["data"]["status"], p["data"]["previousStatus"]) for p in payloads] == [
-        ("sending", None), ("sent", "sending"), ("sending", "sent"),
+    assert [(p["data"]["statusVersion"], p["data"]["status"], p["data"]["previousStatus"]) for p in payloads] == [
+        (1, "sending", "draft"), (2, "paused", "sending"), (4, "cancelled", "sending"), (3, "sending", "paused"),
     ]  # fmt: skip
-    assert len({p["id"] for p in payloads}) == 3  # each change its own id
+    assert payloads[1]["data"]["statusReason"] == "Paused by ada"
+    assert len({p["id"] for p in payloads}) == 4
     assert {p["type"] for p in payloads} == {"campaign.status"}
+
+
+async def test_statistics_report_a_move_nobody_announced_once_and_never_an_old_one(herald_settings, provisioned, aws):
+    dispatcher, _, _, received, *_ = await _world(herald_settings, aws, 204, ("campaign.status",))
+    await dispatcher(_message(_move(1, "sending", "draft")))
+    await dispatcher(_message(_stats(1, "sending")))  # seen already
+    await dispatcher(_message(_stats(2, "sent")))  # its writer's announcement was lost
+    await dispatcher(_message(_stats(2, "sent")))  # the next statistics of the same campaign
+    await dispatcher(_message(_move(2, "sent", "sending")))  # the lost announcement turns up after all: same id
+    await dispatcher(_message(_stats(1, "sending")))  # statistics read before move 2, arriving late
+    await dispatcher(_message(_stats(None, "sending")))  # a campaign no move numbered: nothing to report
+
+    payloads = [json.loads(r.content) for r in received]
+    assert [(p["data"]["statusVersion"], p["data"]["status"], p["data"]["previousStatus"]) for p in payloads] == [
+        (1, "sending", "draft"), (2, "sent", "sending"),
+    ]  # fmt: skip
+
+
+def _settled(state: str, attempt: int, retry_call: int | None = None, reason: str = "render_error") -> str:
+    message = settled_message(
+        tenant_id="acme",
+        campaign_id=CAMPAIGN,
+        email="ada@example.com",
+        state=state,
+        attempt=attempt,
+        retry_call=retry_call,
+        reason=reason,
+        message_id=None,
+        at="2026-12-01T10:00:00Z",
+    )
+    return _envelope(message)
+
+
+async def test_settlements_the_processor_announces_become_failed_and_unknown_events(herald_settings, provisioned, aws):
+    dispatcher, _, _, received, *_ = await _world(herald_settings, aws, 204, ("email.failed", "email.unknown"))
+    await dispatcher(_message(_settled("failed", 0)))
+    await dispatcher(_message(_settled("failed", 0)))  # announced again (the batch handled again after a crash)
+    await dispatcher(_message(_settled("failed", 0, retry_call=1)))  # failed again after retry-failed call 1
+    await dispatcher(_message(_settled("unknown", 2, reason="lease_expired")))
+    await dispatcher(_message(_settled("cancelled", 1)))  # not an event of the contract
+
+    payloads = [json.loads(r.content) for r in received]
+    assert [(p["type"], p["data"]["email"], p["data"]["reason"]) for p in payloads] == [
+        ("email.failed", "ada@example.com", "render_error"),
+        ("email.failed", "ada@example.com", "render_error"),
+        ("email.unknown", "ada@example.com", "lease_expired"),
+    ]
+    assert len({p["id"] for p in payloads}) == 3
+    assert {(p["tenantId"], p["campaignId"]) for p in payloads} == {("acme", CAMPAIGN)}
+
+
+async def test_the_delivery_log_shows_the_newest_deliveries_first(herald_settings, provisioned, aws):
+    dispatcher, webhooks, deliveries, received, clock, *_ = await _world(herald_settings, aws, 204, ("email.failed",))
+    for attempt in range(DELIVERY_PAGE + 5):  # a minute apart; their ids (hashes) sort in no such order
+        clock.now += 60
+        await dispatcher(_message(_settled("failed", attempt)))
+    assert len(received) == DELIVERY_PAGE + 5
+
+    log = (await WebhookService(webhooks, deliveries, allow_loopback=True).deliveries("acme", "wh_0001")).deliveries
+    sent = [json.loads(r.content)["id"] for r in received]
+    assert [d.eventId for d in log] == sent[::-1][:DELIVERY_PAGE]  # the 100 newest, newest first
+    assert [d.status for d in log] == ["delivered"] * DELIVERY_PAGE

@@ -114,3 +114,13 @@ async def open_clients(
         )
         setattr(clients, name, client)
     return clients
+
+
+async def find_topic_arn(sns: SNSClient, name: str) -> str:
+    """The ARN of a provisioned topic, found by name (services never create resources)."""
+    async for page in sns.get_paginator("list_topics").paginate():
+        for topic in page.get("Topics", []):
+            arn = topic.get("TopicArn", "")
+            if arn.rsplit(":", 1)[-1] == name:
+                return arn
+    raise RuntimeError(f"SNS topic {name} does not exist; provision the stack first")

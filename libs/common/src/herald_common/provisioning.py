@@ -19,7 +19,7 @@ import structlog
 from botocore.exceptions import ClientError
 
 from herald_common.aws import open_clients
-from herald_common.resources import EMAIL_JOB_PRIORITIES
+from herald_common.resources import DELIVERIES_BY_TIME_INDEX, EMAIL_JOB_PRIORITIES
 from herald_common.settings import HeraldSettings
 
 if TYPE_CHECKING:
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     import aioboto3
     from types_aiobotocore_dynamodb import DynamoDBClient
+    from types_aiobotocore_dynamodb.type_defs import CreateGlobalSecondaryIndexActionTypeDef
     from types_aiobotocore_s3 import S3Client
     from types_aiobotocore_ses import SESClient
     from types_aiobotocore_sns import SNSClient
@@ -73,6 +74,26 @@ _TABLE_KEYS: dict[str, tuple[str, str | None]] = {
 
 
 @dataclass(frozen=True)
+class TableIndex:
+    """A global secondary index (docs/architecture.md): its name, keys and the attributes it carries."""
+
+    name: str
+    pk: str
+    sk: str
+    attributes: tuple[str, ...]
+
+
+# The one index: an endpoint's delivery log newest first (its sort key, the event id, orders nothing).
+DELIVERIES_BY_TIME = TableIndex(
+    DELIVERIES_BY_TIME_INDEX,
+    "webhookKey",
+    "createdAt",
+    ("type", "status", "attempts", "lastStatusCode", "lastError", "nextAttemptAt", "deliveredAt"),
+)
+_TABLE_INDEXES: dict[str, tuple[TableIndex, ...]] = {"webhook-deliveries": (DELIVERIES_BY_TIME,)}
+
+
+@dataclass(frozen=True)
 class Provisioned:
     """What provisioning created (or found): the URLs and ARNs a process needs. `email_jobs_queue_url` and
     `email_jobs_dlq_url` are the `normal` priority's; `email_jobs_queue_urls` / `email_jobs_dlq_urls` hold each
@@ -95,31 +116,64 @@ def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-async def _create_table(dynamodb: DynamoDBClient, table: str, pk: str, sk: str | None) -> None:
+def _index_spec(index: TableIndex) -> CreateGlobalSecondaryIndexActionTypeDef:
+    return {
+        "IndexName": index.name,
+        "KeySchema": [{"AttributeName": index.pk, "KeyType": "HASH"}, {"AttributeName": index.sk, "KeyType": "RANGE"}],
+        "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(index.attributes)},
+    }
+
+
+async def _create_table(
+    dynamodb: DynamoDBClient, table: str, pk: str, sk: str | None, indexes: tuple[TableIndex, ...] = ()
+) -> None:
     keys: list[Any] = [{"AttributeName": pk, "KeyType": "HASH"}]
-    attrs: list[Any] = [{"AttributeName": pk, "AttributeType": "S"}]
+    names = [pk, *([sk] if sk else []), *(k for i in indexes for k in (i.pk, i.sk))]
+    attrs: list[Any] = [{"AttributeName": name, "AttributeType": "S"} for name in dict.fromkeys(names)]
     if sk is not None:
         keys.append({"AttributeName": sk, "KeyType": "RANGE"})
-        attrs.append({"AttributeName": sk, "AttributeType": "S"})
+    extra: dict[str, Any] = {"GlobalSecondaryIndexes": [_index_spec(i) for i in indexes]} if indexes else {}
     try:
         created = await dynamodb.create_table(
-            TableName=table, KeySchema=keys, AttributeDefinitions=attrs, BillingMode="PAY_PER_REQUEST"
+            TableName=table, KeySchema=keys, AttributeDefinitions=attrs, BillingMode="PAY_PER_REQUEST", **extra
         )
         status = created["TableDescription"].get("TableStatus")
     except ClientError as exc:
         if _code(exc) != "ResourceInUseException":
             raise
         status = None
+        await _add_missing_indexes(dynamodb, table, indexes, attrs)
     if status != "ACTIVE":  # AWS takes seconds to create a table; emulators answer ACTIVE at once
         waiter = dynamodb.get_waiter("table_exists")
         await waiter.wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+
+
+async def _add_missing_indexes(
+    dynamodb: DynamoDBClient, table: str, indexes: tuple[TableIndex, ...], attrs: list[Any]
+) -> None:
+    """A table made before an index was defined gets it (DynamoDB builds it in the background)."""
+    if not indexes:
+        return
+    described = (await dynamodb.describe_table(TableName=table))["Table"]
+    present = {i["IndexName"] for i in described.get("GlobalSecondaryIndexes", [])}
+    for index in indexes:
+        if index.name not in present:
+            await dynamodb.update_table(
+                TableName=table,
+                AttributeDefinitions=attrs,
+                GlobalSecondaryIndexUpdates=[{"Create": _index_spec(index)}],
+            )
+            log.info("provisioning.index_added", table=table, index=index.name)
 
 
 async def _create_tables(dynamodb: DynamoDBClient, names: ResourceNames) -> None:
     kinds = ("campaigns", "ledger", "events", "suppressions", "throttle", "audit", "idempotency", "webhooks",
              "webhook-deliveries")  # fmt: skip
     await asyncio.gather(
-        *(_create_table(dynamodb, table, *_TABLE_KEYS[kind]) for kind, table in zip(kinds, names.tables, strict=True))
+        *(
+            _create_table(dynamodb, table, *_TABLE_KEYS[kind], _TABLE_INDEXES.get(kind, ()))
+            for kind, table in zip(kinds, names.tables, strict=True)
+        )
     )
     # Idle throttle buckets expire too (`expiresAt`, a week after their last lease), idempotency records after 24 h,
     # webhook delivery logs after their retention.

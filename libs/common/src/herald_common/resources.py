@@ -8,6 +8,8 @@ from dataclasses import dataclass
 # every `normal` before any `low` (docs/architecture.md, SQS).
 EMAIL_JOB_PRIORITIES = ("high", "normal", "low")
 DEFAULT_PRIORITY = "normal"
+# The webhook-deliveries table's index of an endpoint's deliveries by `createdAt` (its delivery log, newest first).
+DELIVERIES_BY_TIME_INDEX = "byCreatedAt"
 
 
 @dataclass(frozen=True)

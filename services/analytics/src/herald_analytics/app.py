@@ -33,7 +33,8 @@ from herald_analytics.stats.api import router as stats_router
 from herald_analytics.stats.repository import CampaignReader
 from herald_analytics.stats.service import StatsService
 from herald_analytics.stats.watchers import CampaignWatchers
-from herald_common.aws import open_clients
+from herald_common.announcements import TopicAnnouncer
+from herald_common.aws import find_topic_arn, open_clients
 from herald_common.fast_json import pass_through_json
 from herald_common.metrics import sample_every, sample_queue_depth
 from herald_common.resources import EMAIL_JOB_PRIORITIES
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from fastapi import FastAPI
-    from types_aiobotocore_sns import SNSClient
 
 log = structlog.get_logger("herald.analytics")
 
@@ -52,16 +52,6 @@ log = structlog.get_logger("herald.analytics")
 HOT_DYNAMODB_OPERATIONS = ("BatchGetItem", "TransactWriteItems", "GetItem", "UpdateItem", "PutItem")
 # The SES-events consumer's receive, delete and heartbeat (the kit's SqsBatchPoller).
 HOT_SQS_OPERATIONS = ("ReceiveMessage", "DeleteMessageBatch", "ChangeMessageVisibilityBatch")
-
-
-async def _topic_arn(sns: SNSClient, name: str) -> str:
-    """The ARN of a provisioned topic, found by name (the service never creates resources)."""
-    async for page in sns.get_paginator("list_topics").paginate():
-        for topic in page.get("Topics", []):
-            arn = topic.get("TopicArn", "")
-            if arn.rsplit(":", 1)[-1] == name:
-                return arn
-    raise RuntimeError(f"SNS topic {name} does not exist; provision the stack first")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -89,7 +79,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             dlq_name = names.dead_letter_queue(names.ses_events_queue)
             dead_letter_url = (await sqs.get_queue_url(QueueName=dlq_name))["QueueUrl"]
             campaigns = CampaignReader(dynamodb, names.campaigns_table)
-            counters = CampaignCounters(dynamodb, names.campaigns_table)
+            updates_topic = await find_topic_arn(sns, names.campaign_updates_topic)
+            counters = CampaignCounters(dynamodb, names.campaigns_table, TopicAnnouncer(sns, updates_topic))
             guard_policy = ReputationPolicy(
                 min_sends=settings.analytics_guard_min_sends,
                 max_bounce_rate=settings.analytics_guard_max_bounce_rate,
@@ -98,7 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             guard = ReputationGuard(counters, guard_policy)
             publisher = CampaignUpdatePublisher(
                 sns,
-                await _topic_arn(sns, names.campaign_updates_topic),
+                updates_topic,
                 campaigns,
                 window=settings.analytics_update_window_seconds,
                 inspect=guard.inspect,
@@ -123,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     campaigns,
                     delay_seconds=settings.analytics_soft_bounce_retry_delay_seconds,
                 ),
+                settlements=TopicAnnouncer(sns, updates_topic),
                 policy=IngestPolicy(
                     soft_bounce_retries=settings.analytics_soft_bounce_retries,
                     machine_open_window_seconds=settings.analytics_machine_open_window_seconds,

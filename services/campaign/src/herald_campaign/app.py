@@ -26,6 +26,7 @@ from herald_campaign.campaigns.repository import DynamoCampaignStore
 from herald_campaign.campaigns.retry import RetryResumer, RetryRunner
 from herald_campaign.campaigns.retry_store import DynamoRetryStore
 from herald_campaign.campaigns.service import CampaignService
+from herald_campaign.campaigns.status_news import QueueStatusAnnouncer
 from herald_campaign.campaigns.templates import HttpTemplateCatalog
 from herald_campaign.campaigns.testsend_quota import DynamoTestSendQuota
 from herald_campaign.config import Settings
@@ -103,7 +104,10 @@ def create_app(
                 )
                 stack.push_async_callback(http.aclose)
             recipients = S3RecipientStore(s3, names.bucket)
-            fanout_store = DynamoFanoutStore(dynamodb, names.campaigns_table)
+            # Status moves are announced on the webhooks queue for `campaign.status` (campaigns/status_news.py).
+            webhooks_url = (await sqs.get_queue_url(QueueName=names.webhooks_queue))["QueueUrl"]
+            announcer = QueueStatusAnnouncer(sqs, webhooks_url)
+            fanout_store = DynamoFanoutStore(dynamodb, names.campaigns_table, announcer)
             queue = SqsJobQueue(sqs, queue_urls)
             runner = FanoutRunner(
                 recipients=recipients,
@@ -114,7 +118,7 @@ def create_app(
                 default_batch_size=settings.batch_size,
             )
             supervisor = FanoutSupervisor(runner, fanout_store)
-            campaign_store = DynamoCampaignStore(dynamodb, names.campaigns_table)
+            campaign_store = DynamoCampaignStore(dynamodb, names.campaigns_table, announcer)
             retry_store = DynamoRetryStore(dynamodb, names.campaigns_table)
             retries = RetryRunner(
                 store=retry_store,

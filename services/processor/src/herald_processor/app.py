@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from herald_common.aws import open_clients
+from herald_common.aws import find_topic_arn, open_clients
 from herald_common.web import create_service_app
 from herald_processor.adaptive_pacing import AimdPolicy, DynamoAdaptiveRates
+from herald_processor.announcements import SnsAnnouncer
 from herald_processor.config import Settings
 from herald_processor.ledger import DynamoDeliveryLedger
 from herald_processor.policy import BatchPolicy, Ports
@@ -47,10 +48,15 @@ def build_service(
     *,
     account_rate: float | None = None,
     daily_quota: float | None = None,
+    updates_topic_arn: str | None = None,
 ) -> BatchService:
-    """The batch service wired to DynamoDB, S3, SES and the template service."""
+    """The batch service wired to DynamoDB, S3, SES and the template service; with `updates_topic_arn`, it announces
+    what it settles by itself there (announcements.py)."""
     names = settings.resources
     dynamodb = aws.require_dynamodb()
+    announcer = (
+        SnsAnnouncer(aws.require_sns(), updates_topic_arn, dynamodb, names.ledger_table) if updates_topic_arn else None
+    )
     rate = settings.ses_max_send_rate or account_rate
     throttle: ThrottleBucket = (
         DynamoThrottleBucket(dynamodb, names.throttle_table, rate)
@@ -74,7 +80,7 @@ def build_service(
             DynamoWarmup(dynamodb, names.throttle_table, daily_quota),
         )
     ports = Ports(
-        campaigns=DynamoCampaignStore(dynamodb, names.campaigns_table),
+        campaigns=DynamoCampaignStore(dynamodb, names.campaigns_table, announcer),
         ledger=DynamoDeliveryLedger(dynamodb, names.ledger_table, names.campaigns_table),
         suppressions=DynamoSuppressionList(dynamodb, names.suppressions_table),
         templates=S3TemplateSource(aws.require_s3(), names.bucket),
@@ -86,6 +92,7 @@ def build_service(
         ),
         throttle=throttle,
         pacer=pacer,
+        announcer=announcer,
     )
     policy = BatchPolicy(
         processor_id=settings.processor_id,
@@ -116,7 +123,14 @@ def create_app(
         async with AsyncExitStack() as stack:
             ses = "sesv2" if settings.ses_api_version == "v2" else "ses"
             aws = await open_clients(
-                stack, settings, "dynamodb", "s3", "sqs", ses, parameter_validation=CLIENT_PARAMETER_VALIDATION
+                stack,
+                settings,
+                "dynamodb",
+                "s3",
+                "sqs",
+                "sns",
+                ses,
+                parameter_validation=CLIENT_PARAMETER_VALIDATION,
             )
             pool = settings.concurrency * settings.send_concurrency
             http = await stack.enter_async_context(
@@ -133,7 +147,11 @@ def create_app(
                 account_rate = await account_send_rate(sesv2=aws.sesv2, ses=aws.ses)
             # The warm-up ramp ends at SES's daily quota (warmup.py).
             quota = await account_daily_quota(sesv2=aws.sesv2, ses=aws.ses)
-            service = build_service(settings, aws, http, account_rate=account_rate, daily_quota=quota)
+            # The webhooks' `email.failed`, `email.unknown` and `campaign.status` of what no SES event reports.
+            topic = await find_topic_arn(aws.require_sns(), settings.resources.campaign_updates_topic)
+            service = build_service(
+                settings, aws, http, account_rate=account_rate, daily_quota=quota, updates_topic_arn=topic
+            )
             worker = ProcessorWorker(
                 settings,
                 aws.require_sqs(),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
+    from herald_processor.announcements import Announcer
     from herald_processor.ports import (
         CampaignStore,
         DeliveryLedger,
@@ -50,3 +51,4 @@ class Ports:
     sender: EmailSender
     throttle: ThrottleBucket
     pacer: ProviderGate | None = None  # mailbox-provider limits of the tenant's sending policy (provider_pacing.py)
+    announcer: Announcer | None = None  # `failed` / `unknown` settlements for the webhooks (announcements.py)

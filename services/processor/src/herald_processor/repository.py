@@ -6,8 +6,10 @@ import asyncio
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+import structlog
+from botocore.exceptions import BotoCoreError, ClientError
 
+from herald_common.announcements import status_message
 from herald_common.delivery_states import Move, campaign_move
 from herald_processor.domain import QUOTA_PAUSE_REASON, Campaign, CampaignStatus, Throttle
 
@@ -16,8 +18,12 @@ if TYPE_CHECKING:
 
     from types_aiobotocore_dynamodb import DynamoDBClient
 
+    from herald_processor.announcements import Announcer
+
 # DynamoDB limit (Developer Guide, "BatchGetItem"): at most 100 keys per call.
 BATCH_GET_MAX_KEYS = 100
+
+log = structlog.get_logger("herald.processor")
 
 
 def utc_now_iso() -> str:
@@ -85,11 +91,13 @@ def parse_campaign(item: dict[str, Any]) -> Campaign:
 
 
 class DynamoCampaignStore:
-    """`CampaignStore` on the campaigns table. Reads the definition; writes only `status` transitions it owns."""
+    """`CampaignStore` on the campaigns table. Reads the definition; writes only `status` transitions it owns, and
+    announces each one it made (`announcer`) for the webhooks' `campaign.status`."""
 
-    def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
+    def __init__(self, dynamodb: DynamoDBClient, table: str, announcer: Announcer | None = None) -> None:
         self._db = dynamodb
         self._table = table
+        self._announcer = announcer
 
     def _key(self, tenant_id: str, campaign_id: str) -> dict[str, Any]:
         return {"tenantId": {"S": tenant_id}, "campaignId": {"S": campaign_id}}
@@ -107,26 +115,59 @@ class DynamoCampaignStore:
     ) -> bool:
         """Make the kit's `move` (its condition; `:target` is its target status), with `update` setting the rest."""
         condition, sources = move.condition()
+        now = utc_now_iso()
         try:
-            await self._db.update_item(
+            # `statusVersion` numbers the campaign's status moves in the write that makes each (docs/architecture.md).
+            response = await self._db.update_item(
                 TableName=self._table,
                 Key=self._key(tenant_id, campaign_id),
-                UpdateExpression=f"SET #s = :target, {update} ADD statsVersion :one",
+                UpdateExpression=f"SET #s = :target, {update} ADD statsVersion :one, statusVersion :one",
                 ConditionExpression=condition,
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues={
                     ":target": move.target_value(),
-                    ":now": {"S": utc_now_iso()},
+                    ":now": {"S": now},
                     ":one": {"N": "1"},
                     **sources,
                     **values,
                 },
+                ReturnValues="ALL_OLD",
             )
         except ClientError as exc:
             if is_condition_failure(exc):
                 return False
             raise
+        if self._announcer is not None:
+            old = response.get("Attributes") or {}
+            reason = values.get(":reason", {}).get("S")
+            await self._announce(tenant_id, campaign_id, move, dict(old), reason, now)
         return True
+
+    async def _announce(
+        self,
+        tenant_id: str,
+        campaign_id: str,
+        move: Move[CampaignStatus],
+        old: dict[str, Any],
+        reason: str | None,
+        now: str,
+    ) -> None:
+        """Best effort: the move is made either way, and analytics' announcements carry the status and its number
+        too, so a move announced nowhere here still reaches the webhooks with the campaign's next counts."""
+        assert self._announcer is not None
+        message = status_message(
+            tenant_id=tenant_id,
+            campaign_id=campaign_id,
+            status=move.target.value,
+            previous_status=_str(old, "status"),
+            status_reason=reason,
+            status_version=(_int(old, "statusVersion") or 0) + 1,
+            at=now,
+        )
+        try:
+            await self._announcer.status_changed(message)
+        except (ClientError, BotoCoreError) as exc:
+            log.warning("processor.status_announce_failed", status=move.target.value, error=str(exc))
 
     async def complete_if_done(self, tenant_id: str, campaign_id: str) -> bool:
         """`sending` → `sent` (with `sentAt`) when `finalCount >= recipientCount`; True when this call did it."""

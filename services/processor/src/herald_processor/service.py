@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import structlog
+from botocore.exceptions import BotoCoreError, ClientError
 
 from herald_common.metrics import EMAILS
+from herald_processor.announcements import ANNOUNCED_STATES
 from herald_processor.decisions import (
     EntryAction,
     Gate,
@@ -75,11 +77,16 @@ class BatchService:
         if gate is Gate.DEFER:
             raise BatchDeferred(f"campaign is {campaign.status}", seconds=self._policy.paused_retry_seconds)
         finals: dict[str, LedgerState] = {}
+        unannounced: set[str] = set()
         try:
             await self._run(job, campaign, gate, finals, receive_count)
         finally:
             # Runs on success and on failure alike: whatever reached a final state is counted now, exactly once.
-            report = BatchReport(counted=await self._ports.ledger.count(campaign, finals) if finals else {})
+            # `failed` and `unknown` ones are announced first: one whose announcement did not go out stays uncounted,
+            # so the batch's next handling announces and counts it (announcements.py).
+            unannounced = await self._announce(campaign, finals)
+            counting = {email: state for email, state in finals.items() if email not in unannounced}
+            report = BatchReport(counted=await self._ports.ledger.count(campaign, counting) if counting else {})
             report.campaign_completed = await self._ports.campaigns.complete_if_done(
                 campaign.tenant_id, campaign.campaign_id
             )
@@ -88,7 +95,23 @@ class BatchService:
                 counted={s.value: n for s, n in report.counted.items()},
                 campaignCompleted=report.campaign_completed,
             )
+        if unannounced:
+            raise BatchDeferred(
+                f"{len(unannounced)} settlements not announced yet", seconds=self._policy.paused_retry_seconds
+            )
         return report
+
+    async def _announce(self, campaign: Campaign, finals: dict[str, LedgerState]) -> set[str]:
+        """Announce the batch's `failed` and `unknown` recipients; those whose announcement failed."""
+        announcer = self._ports.announcer
+        if announcer is None or not (settled := {e: s for e, s in finals.items() if s in ANNOUNCED_STATES}):
+            return set()
+        try:
+            await announcer.settled(campaign, settled)
+        except (ClientError, BotoCoreError, RuntimeError) as exc:
+            log.warning("processor.settlements_not_announced", recipients=len(settled), error=str(exc))
+            return set(settled)
+        return set()
 
     async def dead_lettered(self, tenant_id: str, campaign_id: str, batch_id: str, recipients: int) -> None:
         """A batch of this campaign goes to the dead-letter queue: its recipients are neither sent nor counted as

@@ -137,6 +137,8 @@ export interface DeliveryReport {
   summary: ReportSummary;
   items: ReportItem[];
   nextCursor: string | null;
+  /** A sparse filter met too few recipients within what one page may read; `nextCursor` searches on. */
+  scanLimited?: boolean;
 }
 
 export interface TemplateSummary {

@@ -74,6 +74,25 @@ describe('DeliveryReportView', () => {
     expect(element.querySelectorAll('[data-testid="report-table"] tbody tr').length).toBe(2);
   });
 
+  it('says an empty page cut short by the read bound is not the end, and searches on', async () => {
+    const fixture = await render(false);
+    const element = fixture.nativeElement as HTMLElement;
+    (element.querySelector('input[data-state="unknown"]') as HTMLInputElement).click();
+    http
+      .expectOne((r) => r.url === '/campaigns/camp_x/report' && r.params.getAll('state')?.join() === 'unknown')
+      .flush({ ...PAGE, items: [], nextCursor: 'c9', scanLimited: true });
+    await fixture.whenStable();
+    fixture.detectChanges();
+    const empty = () => element.querySelector('[data-testid="report-empty"]')?.textContent?.trim();
+    expect(empty()).toBe('None among the recipients searched so far: Show more searches on.');
+
+    [...element.querySelectorAll('button')].find((b) => b.textContent?.trim() === 'Show more')!.click();
+    http.expectOne((r) => r.params.get('cursor') === 'c9').flush({ ...PAGE, items: [], nextCursor: null });
+    await fixture.whenStable();
+    fixture.detectChanges();
+    expect(empty()).toBe('No recipients in these states.');
+  });
+
   it('fetches the CSV with text/csv and retries failed recipients', async () => {
     const fixture = await render(true);
     const element = fixture.nativeElement as HTMLElement;

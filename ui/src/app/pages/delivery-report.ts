@@ -65,7 +65,11 @@ export function csvFileName(campaignId: string, states: readonly LedgerState[]):
               <td class="mono">{{ item.messageId ?? '' }}</td><td>{{ item.sentAt ? (item.sentAt | date: 'medium') : '' }}</td>
             </tr>
           } @empty {
-            <tr><td colspan="6">No recipients in these states.</td></tr>
+            <tr>
+              <td colspan="6" data-testid="report-empty">
+                {{ cursor() ? 'None among the recipients searched so far: Show more searches on.' : 'No recipients in these states.' }}
+              </td>
+            </tr>
           }
         </tbody>
       </table>

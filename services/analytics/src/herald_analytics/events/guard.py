@@ -77,4 +77,8 @@ class ReputationGuard:
         if not await self._campaigns.pause(ref, reason, now_iso):
             return item  # paused, resumed or finished meanwhile: the next look sees it as it is
         log.warning("analytics.campaign_auto_paused", tenantId=ref.tenant_id, campaignId=ref.campaign_id, reason=reason)
-        return item | {"status": CampaignStatus.PAUSED.value, "statusReason": reason, "updatedAt": now_iso}
+        # The pause announced itself with its own `statusVersion` (repository.py); the number read with the item is
+        # the move before it, so it is left out rather than reported with this status.
+        paused = item | {"status": CampaignStatus.PAUSED.value, "statusReason": reason, "updatedAt": now_iso}
+        paused.pop("statusVersion", None)
+        return paused

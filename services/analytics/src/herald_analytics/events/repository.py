@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+import structlog
+from botocore.exceptions import BotoCoreError, ClientError
 
+from herald_common.announcements import status_message
 from herald_common.delivery_states import CampaignStatus, Move, campaign_move
 
 if TYPE_CHECKING:
@@ -18,6 +20,7 @@ if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
 
     from herald_analytics.events.schemas import CampaignRef, SuppressionReason
+    from herald_common.announcements import TopicAnnouncer
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
 # The processor adds its counters to the same campaign item inside transactions; a plain write that meets one in
@@ -31,6 +34,9 @@ CONDITION_CHECK_FAILED = "ConditionalCheckFailed"  # a cancelled transaction's r
 
 def _condition_failed(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == CONDITION_FAILED
+
+
+log = structlog.get_logger("herald.analytics")
 
 
 class ClaimState(StrEnum):
@@ -140,9 +146,10 @@ class CampaignCounters:
     status moves analytics makes (auto-pause; completion when analytics settled a recipient's final state; back to
     `sending` when a soft bounce re-queues a recipient of a finished campaign)."""
 
-    def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
+    def __init__(self, dynamodb: DynamoDBClient, table: str, announcer: TopicAnnouncer | None = None) -> None:
         self._db = dynamodb
         self._table = table
+        self._announcer = announcer  # each status move made here, for the webhooks' `campaign.status`
 
     @staticmethod
     def _key(ref: CampaignRef) -> dict[str, Any]:
@@ -212,18 +219,35 @@ class CampaignCounters:
         """Make the kit's `move` (its condition; `:target` is its target status), with `update` setting the rest."""
         condition, sources = move.condition()
         try:
-            await self._db.update_item(
+            # `statusVersion` numbers the campaign's status moves in the write that makes each (docs/architecture.md).
+            response = await self._db.update_item(
                 TableName=self._table,
                 Key=self._key(ref),
-                UpdateExpression=f"SET #s = :target, {update} ADD statsVersion :one",
+                UpdateExpression=f"SET #s = :target, {update} ADD statsVersion :one, statusVersion :one",
                 ConditionExpression=condition,
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues={":target": move.target_value(), ":one": {"N": "1"}, **sources, **values},
+                ReturnValues="ALL_OLD",
             )
         except ClientError as exc:
             if _condition_failed(exc):
                 return False
             raise
+        if self._announcer is not None:
+            old = response.get("Attributes") or {}
+            message = status_message(
+                tenant_id=ref.tenant_id,
+                campaign_id=ref.campaign_id,
+                status=move.target.value,
+                previous_status=old.get("status", {}).get("S"),
+                status_reason=values.get(":reason", {}).get("S"),
+                status_version=int(old.get("statusVersion", {}).get("N", "0")) + 1,
+                at=values.get(":now", {}).get("S", ""),
+            )
+            try:  # best effort: the next statistics of the campaign carry the move's number too
+                await self._announcer.announce(message)
+            except (ClientError, BotoCoreError) as exc:
+                log.warning("analytics.status_announce_failed", campaignId=ref.campaign_id, error=str(exc))
         return True
 
     async def pause(self, ref: CampaignRef, reason: str, now_iso: str) -> bool:

@@ -117,6 +117,11 @@ def plan_soft_bounce(row: LedgerRow, message_id: str, at: str, budget: int) -> T
     )
 
 
+def soft_bounce_failed(row: LedgerRow) -> bool:
+    """Whether the row ended `failed` for soft bounces past the retry budget (the webhooks' `email.failed`)."""
+    return row.values.get("state") == LedgerState.FAILED and row.values.get("reason") == SOFT_BOUNCE_REASON
+
+
 def pending_retry(row: LedgerRow) -> int | None:
     """The retry number a re-queued row waits for (a replay after a crash schedules it again), else None."""
     if row.values.get("state") == PENDING and row.values.get("reason") == SOFT_BOUNCE_RETRY_REASON:

@@ -43,11 +43,13 @@ from herald_analytics.events.resends import (
     plan_send_reconciliation,
     plan_soft_bounce,
     send_readiness,
+    soft_bounce_failed,
     soft_bounce_readiness,
 )
 from herald_analytics.events.schemas import BounceType, Effect, EventType
 from herald_analytics.events.send_seen import plan_send_seen, with_send_seen
 from herald_analytics.events.transitions import DELIVERED_AT, plan_transition
+from herald_common.announcements import settled_message
 from herald_common.delivery_states import CampaignStatus
 
 if TYPE_CHECKING:
@@ -137,6 +139,11 @@ class RetriesPort(Protocol):
         """Put retry `attempt` of one recipient on the email-jobs queue, delayed; False when the campaign is gone."""
 
 
+class SettlementsPort(Protocol):
+    async def announce(self, message: dict[str, Any]) -> None:
+        """Announce a recipient analytics made final `failed` (herald_common.announcements) for the webhooks."""
+
+
 @dataclass(frozen=True)
 class IngestPolicy:
     """The settings the decisions depend on (config.py)."""
@@ -156,6 +163,7 @@ class EventIngestor:
     suppressions: SuppressionsPort
     updates: UpdatesPort
     retries: RetriesPort | None = None  # None: soft bounces are recorded, never retried
+    settlements: SettlementsPort | None = None  # soft bounces past the retry budget, for `email.failed`
     policy: IngestPolicy = field(default_factory=IngestPolicy)
     clock: Callable[[], float] = time.time
 
@@ -264,6 +272,10 @@ class EventIngestor:
             await self.retries.schedule(ref, email, attempt)
             log.info("analytics.soft_bounce_retry_scheduled", attempt=attempt, **context)
             requeued = True
+        if row_after is not None and self.settlements is not None and soft_bounce_failed(row_after):
+            # Before the counters, like a retry job: a crash in between is finished by the redelivery, which finds
+            # the row failed and announces it again (one webhook id for both).
+            await self.settlements.announce(_settled(ref, email, row_after))
         if not deltas:
             if row_after is not None and event.event_type is EventType.SEND:
                 log.info("analytics.send_reconciled", **context)
@@ -336,6 +348,20 @@ class EventIngestor:
 
     def now_iso(self) -> str:
         return datetime.fromtimestamp(self.clock(), UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _settled(ref: CampaignRef, email: str, row: LedgerRow) -> dict[str, Any]:
+    return settled_message(
+        tenant_id=ref.tenant_id,
+        campaign_id=ref.campaign_id,
+        email=email,
+        state=row.values["state"],
+        attempt=row.numbers.get("attempt", 0),
+        retry_call=row.numbers.get("retryCall"),
+        reason=row.values.get("reason"),
+        message_id=row.values.get("messageId"),
+        at=row.values.get("updatedAt") or row.values.get("softBouncedAt"),
+    )
 
 
 def _after(row: LedgerRow, transition: Transition) -> LedgerRow:

@@ -31,9 +31,13 @@ log = structlog.get_logger("herald.analytics")
 UPDATE_TYPE = "campaign.stats"
 
 
-def update_message(tenant_id: str, campaign_id: str, stats: dict[str, object]) -> str:
-    """The campaign-update message body (docs/architecture.md, SNS)."""
-    return json.dumps({"type": UPDATE_TYPE, "tenantId": tenant_id, "campaignId": campaign_id, "stats": stats})
+def update_message(tenant_id: str, campaign_id: str, stats: dict[str, object], status_version: object = None) -> str:
+    """The campaign-update message body (docs/architecture.md, SNS). `statusVersion` numbers the status moves of the
+    campaign (read with `stats.status` from one item): the webhooks report a move nobody announced from it."""
+    message: dict[str, object] = {"type": UPDATE_TYPE, "tenantId": tenant_id, "campaignId": campaign_id, "stats": stats}
+    if isinstance(status_version, int | float) and not isinstance(status_version, bool):
+        message["statusVersion"] = int(status_version)
+    return json.dumps(message)
 
 
 class CampaignUpdatePublisher:
@@ -92,7 +96,7 @@ class CampaignUpdatePublisher:
                 stats = compute_stats(item).model_dump()
                 await self._sns.publish(
                     TopicArn=self._topic_arn,
-                    Message=update_message(ref.tenant_id, ref.campaign_id, stats),
+                    Message=update_message(ref.tenant_id, ref.campaign_id, stats, item.get("statusVersion")),
                     MessageAttributes={
                         "type": {"DataType": "String", "StringValue": UPDATE_TYPE},
                         "tenantId": {"DataType": "String", "StringValue": ref.tenant_id},

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from herald_analytics.ledger_pages import query_page
 from herald_analytics.recipients.schemas import RecipientState
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
-
-# DynamoDB reads at most 1 MB per Query call; a sparse filter may need several calls to fill a page. Past this
-# many the page is answered short, with a token to go on (an answer never waits on a whole campaign's scan).
-MAX_QUERY_CALLS_PER_PAGE = 10
 
 _STATE_VALUES = {
     RecipientState.PENDING,
@@ -57,38 +54,22 @@ class LedgerReader:
 
     async def page(
         self, tenant_id: str, campaign_id: str, state: RecipientState | None, limit: int, after: str | None
-    ) -> tuple[list[dict[str, Any]], str | None]:
-        """Up to `limit` rows in sort-key order after the email `after`, and the email to resume after (or None)."""
+    ) -> tuple[list[dict[str, Any]], str | None, bool]:
+        """Up to `limit` rows in sort-key order after the email `after`, the email to resume after (or None), and
+        whether the read bound cut the page short (ledger_pages.py)."""
         campaign_key = f"{tenant_id}#{campaign_id}"
-        items: list[dict[str, Any]] = []
-        start = after
-        names: dict[str, str] = {}
-        values: dict[str, Any] = {":k": {"S": campaign_key}}
-        extra: dict[str, Any] = {}
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "campaignKey = :k",
+            "ExpressionAttributeValues": {":k": {"S": campaign_key}},
+        }
         if state is not None:
             expression, names, filter_values = state_filter(state)
-            values |= filter_values
-            extra = {"FilterExpression": expression, "ExpressionAttributeNames": names}
-        for _ in range(MAX_QUERY_CALLS_PER_PAGE):
-            if start is not None:
-                extra["ExclusiveStartKey"] = {"campaignKey": {"S": campaign_key}, "email": {"S": start}}
-            # Limit counts rows read, not rows kept: asking for what is missing never overshoots the page, so
-            # the last key read is exactly where the next page starts.
-            response = await self._db.query(
-                TableName=self._table,
-                KeyConditionExpression="campaignKey = :k",
-                ExpressionAttributeValues=values,
-                Limit=limit - len(items),
-                **extra,
-            )
-            items += [{k: _plain(v) for k, v in item.items()} for item in response.get("Items", [])]
-            last = response.get("LastEvaluatedKey")
-            if not last:
-                return items, None
-            start = str(last["email"]["S"])
-            if len(items) >= limit:
-                break
-        return items, start
+            request["ExpressionAttributeValues"] |= filter_values
+            request |= {"FilterExpression": expression, "ExpressionAttributeNames": names}
+        page = await query_page(self._db, request, campaign_key, limit, after, filtered=state is not None)
+        items = [{k: _plain(v) for k, v in item.items()} for item in page.items]
+        return items, page.resume, page.scan_limited
 
 
 def _plain(value: Any) -> Any:

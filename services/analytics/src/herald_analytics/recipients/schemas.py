@@ -48,9 +48,12 @@ class RecipientEntry(BaseModel):
 
 
 class RecipientPage(BaseModel):
-    """A page of recipients; `nextToken` is null on the last page."""
+    """A page of recipients; `nextToken` is null on the last page. A page holds fewer than `limit` recipients only
+    on the last page, or when a sparse `state` met too few rows within what one page may read: then `scanLimited`
+    is true and `nextToken` goes on from there."""
 
     campaignId: str
     state: RecipientState | None
     recipients: list[RecipientEntry]
     nextToken: str | None
+    scanLimited: bool = False

@@ -18,8 +18,9 @@ if TYPE_CHECKING:
 class LedgerSource(Protocol):
     async def page(
         self, tenant_id: str, campaign_id: str, state: RecipientState | None, limit: int, after: str | None
-    ) -> tuple[list[dict[str, Any]], str | None]:
-        """Up to `limit` rows after the email `after`, and the email to resume after (or None)."""
+    ) -> tuple[list[dict[str, Any]], str | None, bool]:
+        """Up to `limit` rows after the email `after`, the email to resume after (or None), and whether the read
+        bound cut the page short."""
 
 
 def encode_token(campaign_id: str, after: str) -> str:
@@ -55,10 +56,11 @@ class RecipientsService:
         if await self._campaigns.get(tenant_id, campaign_id) is None:
             raise CampaignNotFound(f"Campaign {campaign_id} does not exist.")
         after = decode_token(campaign_id, token) if token else None
-        rows, resume = await self._ledger.page(tenant_id, campaign_id, state, limit, after)
+        rows, resume, scan_limited = await self._ledger.page(tenant_id, campaign_id, state, limit, after)
         return RecipientPage(
             campaignId=campaign_id,
             state=state,
             recipients=[_entry(row) for row in rows],
             nextToken=encode_token(campaign_id, resume) if resume else None,
+            scanLimited=scan_limited,
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from herald_analytics.ledger_pages import LedgerPage, query_page
 from herald_analytics.report.schemas import LedgerState
 
 if TYPE_CHECKING:
@@ -11,9 +12,6 @@ if TYPE_CHECKING:
 
     from types_aiobotocore_dynamodb import DynamoDBClient
 
-# DynamoDB reads at most 1 MB per Query call; a sparse filter may need several calls to fill a page. Past this
-# many a page is answered short, with a cursor to go on (an answer never waits on a whole campaign's scan).
-MAX_QUERY_CALLS_PER_PAGE = 10
 _PROJECTION = "email, #s, messageId, attempt, reason, sentAt, updatedAt"
 
 
@@ -59,26 +57,11 @@ class LedgerReport:
 
     async def page(
         self, tenant_id: str, campaign_id: str, states: Collection[LedgerState], limit: int, after: str | None
-    ) -> tuple[list[dict[str, str]], str | None]:
-        """Up to `limit` rows in address order after the email `after`, and the email to resume after (or None)."""
+    ) -> LedgerPage:
+        """Up to `limit` rows in address order after the email `after` (ledger_pages.py)."""
         request = self._query(tenant_id, campaign_id, states)
-        partition = {"S": f"{tenant_id}#{campaign_id}"}
-        rows: list[dict[str, str]] = []
-        start = after
-        for _ in range(MAX_QUERY_CALLS_PER_PAGE):
-            if start is not None:
-                request["ExclusiveStartKey"] = {"campaignKey": partition, "email": {"S": start}}
-            # Limit counts rows read, not rows kept: asking for what is missing never overshoots the page, so the
-            # last key read is exactly where the next page starts.
-            response = await self._db.query(**request, Limit=limit - len(rows))
-            rows += [plain_row(item) for item in response.get("Items", [])]
-            last = response.get("LastEvaluatedKey")
-            if not last:
-                return rows, None
-            start = str(last["email"]["S"])
-            if len(rows) >= limit:
-                break
-        return rows, start
+        page = await query_page(self._db, request, f"{tenant_id}#{campaign_id}", limit, after, filtered=bool(states))
+        return LedgerPage([plain_row(item) for item in page.items], page.resume, page.scan_limited)
 
     async def rows(
         self, tenant_id: str, campaign_id: str, states: Collection[LedgerState]

@@ -36,9 +36,12 @@ class DeliveryReport(BaseModel):
     (`pending`: not final yet, queued or in flight), `sesSendEvents` (recipients whose SES Send event analytics saw),
     `reconciled` (recipients Herald counts as sent whose Send event was seen) and `inDoubt` (recipients whose
     acceptance by SES is not confirmed: `unknown`, and `sent` ones without a Send event yet). `nextCursor` is null
-    on the last page."""
+    on the last page. A page holds fewer than `limit` rows only on the last page, or when a sparse `state` filter
+    met too few rows within the rows one page may read (20,000): then `scanLimited` is true and `nextCursor` goes
+    on from there."""
 
     campaignId: str
     summary: dict[str, int]
     items: list[ReportItem]
     nextCursor: str | None
+    scanLimited: bool = False

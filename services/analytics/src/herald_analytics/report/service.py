@@ -12,6 +12,7 @@ from herald_common.csv_export import CsvChunks
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Collection, Mapping
 
+    from herald_analytics.ledger_pages import LedgerPage
     from herald_analytics.stats.watchers import CampaignSource
 
 # ledger state → the campaign counter of rows that reached it (docs/architecture.md, `{prefix}-campaigns`)
@@ -29,8 +30,9 @@ SES_SEND_EVENTS_COUNTER = "sesSendEventCount"  # analytics: rows whose SES Send 
 class ReportLedger(Protocol):
     async def page(
         self, tenant_id: str, campaign_id: str, states: Collection[LedgerState], limit: int, after: str | None
-    ) -> tuple[list[dict[str, str]], str | None]:
-        """Up to `limit` rows after the email `after`, and the email to resume after (or None)."""
+    ) -> LedgerPage:
+        """Up to `limit` rows after the email `after`, the email to resume after (or None), and whether the read
+        bound cut the page short (ledger_pages.py)."""
 
     def rows(
         self, tenant_id: str, campaign_id: str, states: Collection[LedgerState]
@@ -87,12 +89,13 @@ class ReportService:
         """One page of recipients in `states` (all when empty), in address order, with the campaign's summary."""
         item = await self._campaign(tenant_id, campaign_id)
         after = decode_token(campaign_id, cursor) if cursor else None
-        rows, resume = await self._ledger.page(tenant_id, campaign_id, states, limit, after)
+        page = await self._ledger.page(tenant_id, campaign_id, states, limit, after)
         return DeliveryReport(
             campaignId=campaign_id,
             summary=summarize(item),
-            items=[report_item(row) for row in rows],
-            nextCursor=encode_token(campaign_id, resume) if resume else None,
+            items=[report_item(row) for row in page.items],
+            nextCursor=encode_token(campaign_id, page.resume) if page.resume else None,
+            scanLimited=page.scan_limited,
         )
 
     async def csv(self, tenant_id: str, campaign_id: str, states: Collection[LedgerState]) -> AsyncIterator[bytes]:

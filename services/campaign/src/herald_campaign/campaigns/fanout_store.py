@@ -7,16 +7,19 @@ docs/architecture.md: they let another instance resume a fan-out whose owner die
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 
 from herald_campaign.campaigns.models import Campaign, CampaignStatus, campaign_from_item
+from herald_campaign.campaigns.status_news import STATUS_VERSION_ADD, announce_move
 from herald_campaign.dynamo import from_item, to_attr, to_item
 from herald_common.delivery_states import campaign_move
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
+
+    from herald_campaign.campaigns.status_news import StatusAnnouncer
 
 _NAMES = {"#s": "status"}
 _NOT_DONE = "(attribute_not_exists(fanoutDone) OR fanoutDone = :false)"
@@ -44,16 +47,20 @@ class DueCampaign:
 
 
 class DynamoFanoutStore:
-    """The `FanoutStore` port."""
+    """The `FanoutStore` port. Its status moves (start, fail) number themselves and are announced to the webhooks
+    (status_news.py)."""
 
-    def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
+    def __init__(self, dynamodb: DynamoDBClient, table: str, announcer: StatusAnnouncer | None = None) -> None:
         self._db = dynamodb
         self._table = table
+        self._announcer = announcer
 
-    async def _update(self, c: DueCampaign | Campaign, **kwargs: Any) -> dict[str, Any] | None:
+    async def _update(
+        self, c: DueCampaign | Campaign, returns: Literal["ALL_NEW", "ALL_OLD"] = "ALL_NEW", **kwargs: Any
+    ) -> dict[str, Any] | None:
         key = to_item({"tenantId": c.tenant_id, "campaignId": c.campaign_id})
         try:
-            response = await self._db.update_item(TableName=self._table, Key=key, ReturnValues="ALL_NEW", **kwargs)
+            response = await self._db.update_item(TableName=self._table, Key=key, ReturnValues=returns, **kwargs)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 return None
@@ -100,13 +107,26 @@ class DynamoFanoutStore:
         """scheduled → sending, taking the fan-out lease; None if someone else (or a cancel) got there first."""
         attrs = await self._update(
             due,
-            UpdateExpression="SET #s = :sending, fanoutOwner = :owner, fanoutLeaseUntil = :lease, updatedAt = :now",
+            UpdateExpression="SET #s = :sending, fanoutOwner = :owner, fanoutLeaseUntil = :lease, updatedAt = :now "
+            f"ADD {STATUS_VERSION_ADD}",
             ConditionExpression=_START_CONDITION,
             ExpressionAttributeNames=_NAMES,
             ExpressionAttributeValues=_START_VALUES
-            | _values(sending=START.target.value, owner=owner, lease=lease_until, now=now, send_at=due.send_at),
+            | _values(sending=START.target.value, owner=owner, lease=lease_until, now=now, send_at=due.send_at, one=1),
         )
-        return None if attrs is None else campaign_from_item(attrs)
+        if attrs is None:
+            return None
+        await announce_move(
+            self._announcer,
+            tenant_id=due.tenant_id,
+            campaign_id=due.campaign_id,
+            status=START.target.value,
+            previous_status=CampaignStatus.SCHEDULED.value,
+            status_reason=None,
+            status_version=attrs.get("statusVersion"),
+            now=now,
+        )
+        return campaign_from_item(attrs)
 
     async def claim_abandoned(self, due: DueCampaign, *, owner: str, lease_until: int) -> Campaign | None:
         """Take over a fan-out whose lease expired; None if another instance took it or it finished meanwhile."""
@@ -142,12 +162,26 @@ class DynamoFanoutStore:
         """The fan-out cannot go on: `failed`, with the reason in words."""
         attrs = await self._update(
             c,
-            UpdateExpression="SET #s = :failed, statusReason = :reason, updatedAt = :now",
+            "ALL_OLD",
+            UpdateExpression=f"SET #s = :failed, statusReason = :reason, updatedAt = :now ADD {STATUS_VERSION_ADD}",
             ConditionExpression=_FAIL_CONDITION,
             ExpressionAttributeNames=_NAMES,
-            ExpressionAttributeValues=_FAIL_VALUES | _values(failed=FAIL.target.value, reason=reason[:500], now=now),
+            ExpressionAttributeValues=_FAIL_VALUES
+            | _values(failed=FAIL.target.value, reason=reason[:500], now=now, one=1),
         )
-        return attrs is not None
+        if attrs is None:
+            return False
+        await announce_move(
+            self._announcer,
+            tenant_id=c.tenant_id,
+            campaign_id=c.campaign_id,
+            status=FAIL.target.value,
+            previous_status=attrs.get("status"),
+            status_reason=reason[:500],
+            status_version=int(attrs.get("statusVersion") or 0) + 1,
+            now=now,
+        )
+        return True
 
     async def release(self, c: Campaign, *, owner: str) -> None:
         """Give the lease up (shutdown mid fan-out) so the next scheduler tick anywhere resumes it at once."""

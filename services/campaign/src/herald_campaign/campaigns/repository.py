@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from herald_campaign.campaigns.models import Campaign, CampaignStatus, campaign_from_item, campaign_to_item
+from herald_campaign.campaigns.status_news import STATUS_VERSION_ADD, announce_move
 from herald_campaign.dynamo import from_item, to_attr, to_item
 from herald_common.delivery_states import campaign_move, state_in
 
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 
     from types_aiobotocore_dynamodb import DynamoDBClient
 
+    from herald_campaign.campaigns.status_news import StatusAnnouncer
     from herald_campaign.dynamo import Item
 
 _NAMES = {"#s": "status"}
@@ -30,16 +32,22 @@ def _conditional_failed(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
+def _int_attr(value: Any) -> int:
+    return int(value["N"]) if isinstance(value, dict) and "N" in value else 0
+
+
 def _values(**values: Any) -> dict[str, Any]:
     return {f":{k}": to_attr(v) for k, v in values.items()}
 
 
 class DynamoCampaignStore:
-    """The `CampaignStore` port over the `{prefix}-campaigns` table (pk tenantId, sk campaignId)."""
+    """The `CampaignStore` port over the `{prefix}-campaigns` table (pk tenantId, sk campaignId). Each status move
+    numbers itself (`statusVersion`) and is announced to the webhooks (status_news.py)."""
 
-    def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
+    def __init__(self, dynamodb: DynamoDBClient, table: str, announcer: StatusAnnouncer | None = None) -> None:
         self._db = dynamodb
         self._table = table
+        self._announcer = announcer
 
     def _key(self, tenant_id: str, campaign_id: str) -> Item:
         return to_item({"tenantId": tenant_id, "campaignId": campaign_id})
@@ -129,13 +137,25 @@ class DynamoCampaignStore:
         attrs = await self._update(
             tenant_id,
             campaign_id,
-            UpdateExpression=f"SET {assignments}, updatedAt = :now",
+            UpdateExpression=f"SET {assignments}, updatedAt = :now ADD {STATUS_VERSION_ADD}",
             ConditionExpression=_SEND_CONDITION,
             ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values | _SEND_VALUES | _values(now=now, zero=0),
+            ExpressionAttributeValues=values | _SEND_VALUES | _values(now=now, zero=0, one=1),
             ReturnValues="ALL_NEW",
         )
-        return None if attrs is None else campaign_from_item(from_item(attrs))
+        if attrs is None:
+            return None
+        await announce_move(
+            self._announcer,
+            tenant_id=tenant_id,
+            campaign_id=campaign_id,
+            status=str(sets["status"]),
+            previous_status=CampaignStatus.DRAFT.value,
+            status_reason=None,
+            status_version=attrs.get("statusVersion"),
+            now=now,
+        )
+        return campaign_from_item(from_item(attrs))
 
     async def transition(
         self,
@@ -159,12 +179,25 @@ class DynamoCampaignStore:
         attrs = await self._update(
             tenant_id,
             campaign_id,
-            UpdateExpression=update,
+            UpdateExpression=f"{update} ADD {STATUS_VERSION_ADD}",
             ConditionExpression=condition,
             ExpressionAttributeNames=_NAMES,
-            ExpressionAttributeValues=values,
+            ExpressionAttributeValues=values | _values(one=1),
+            ReturnValues="ALL_OLD",
         )
-        return attrs is not None
+        if attrs is None:
+            return False
+        await announce_move(
+            self._announcer,
+            tenant_id=tenant_id,
+            campaign_id=campaign_id,
+            status=target.value,
+            previous_status=attrs.get("status", {}).get("S"),
+            status_reason=reason,
+            status_version=_int_attr(attrs.get("statusVersion")) + 1,
+            now=now,
+        )
+        return True
 
     async def update_draft(
         self, tenant_id: str, campaign_id: str, *, sets: dict[str, Any], removes: Iterable[str], now: str
@@ -239,9 +272,22 @@ class DynamoCampaignStore:
         attrs = await self._update(
             tenant_id,
             campaign_id,
-            UpdateExpression="SET #s = :sending, updatedAt = :now REMOVE sentAt",
+            UpdateExpression=f"SET #s = :sending, updatedAt = :now REMOVE sentAt ADD {STATUS_VERSION_ADD}",
             ConditionExpression=_REOPEN_CONDITION,
             ExpressionAttributeNames=_NAMES,
-            ExpressionAttributeValues=_REOPEN_VALUES | _values(sending=REOPEN.target.value, now=now),
+            ExpressionAttributeValues=_REOPEN_VALUES | _values(sending=REOPEN.target.value, now=now, one=1),
+            ReturnValues="UPDATED_NEW",
         )
-        return attrs is not None
+        if attrs is None:
+            return False
+        await announce_move(
+            self._announcer,
+            tenant_id=tenant_id,
+            campaign_id=campaign_id,
+            status=REOPEN.target.value,
+            previous_status=CampaignStatus.SENT.value,
+            status_reason=None,
+            status_version=attrs.get("statusVersion"),
+            now=now,
+        )
+        return True

@@ -1,7 +1,9 @@
-"""Delivering webhook events: fan-out of SES events to the endpoints that want them, signed POSTs, and retries.
+"""Delivering webhook events: fan-out of events to the endpoints that want them, signed POSTs, and retries.
 
 Where it runs: the campaign service consumes `{prefix}-webhooks`, a queue subscribed to the SES events topic beside
-analytics' own, with the kit's `SqsPoller`. For each email event of a Herald campaign, each active endpoint of the
+analytics' own and to the campaign-updates topic, with the kit's `SqsPoller`. Events come from SES's events
+(events.py) and from announcements of what SES does not report: status moves and the processor's `failed` /
+`unknown` settlements (status.py). For each event of a Herald campaign, each active endpoint of the
 tenant that subscribed to its type gets a delivery record (conditional on its absence: an event SNS delivers twice
 is sent once) and a first attempt at once. A non-2xx answer, a timeout or a refused address schedules the next
 attempt on the same queue (`{"kind": "webhook.attempt", …}`, `DelaySeconds` up to SQS's 900, re-queued until due)
@@ -24,7 +26,7 @@ from standardwebhooks.webhooks import Webhook as Signer
 
 from herald_campaign.webhooks.events import EmailEvent, email_events
 from herald_campaign.webhooks.repository import Delivery, DeliveryLog, Webhook, WebhookStore, payload_json
-from herald_campaign.webhooks.status import CampaignStatusLog, announcement, opened
+from herald_campaign.webhooks.status import CampaignStatusLog, opened, settlement, stats_move, status_move
 from herald_campaign.webhooks.urls import WebhookUrlRefused, check_url
 
 if TYPE_CHECKING:
@@ -90,9 +92,18 @@ class WebhookDispatcher:
         if isinstance(document, dict) and document.get("kind") == ATTEMPT_KIND:
             await self._due(str(document["tenantId"]), str(document["webhookId"]), str(document["eventId"]))
             return
-        if (seen := announcement(document)) is not None:
-            if self._statuses is not None and (change := await self._statuses.change(seen, _iso(self._clock()))):
-                await self.fan_out(change)
+        if (settled := settlement(document)) is not None:
+            await self.fan_out(settled)
+            return
+        if (move := status_move(document)) is not None:
+            # A move its writer announced is reported whatever was seen before (one id per move: never twice).
+            if self._statuses is not None:
+                await self._statuses.record(move)
+            await self.fan_out(move.event())
+            return
+        if (read := stats_move(document, _iso(self._clock()))) is not None:
+            if self._statuses is not None and (unreported := await self._statuses.unreported(read)) is not None:
+                await self.fan_out(unreported.event())
             return
         for event in email_events(message.body):
             await self.fan_out(event)

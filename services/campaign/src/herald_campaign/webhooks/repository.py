@@ -1,6 +1,6 @@
 """`{prefix}-webhooks` (pk `tenantId`, sk `webhookId`) and `{prefix}-webhook-deliveries` (pk `webhookKey` =
-`tenant#webhookId`, sk `deliveryId` = the event id, TTL `expiresAt`). A delivery's first write is conditional on its
-absence: that is the dedupe of an event delivered twice by SNS."""
+`tenant#webhookId`, sk `deliveryId` = the event id, TTL `expiresAt`; its index `byCreatedAt` is the log). A
+delivery's first write is conditional on its absence: that is the dedupe of an event delivered twice by SNS."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
+
+from herald_common.resources import DELIVERIES_BY_TIME_INDEX
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
@@ -65,15 +67,17 @@ def _number(item: dict[str, Any], name: str) -> int | None:
 
 
 def _delivery(item: dict[str, Any]) -> Delivery:
+    """A delivery from its item, or from the log index's copy (without `body` and `firstAttemptAt`: the log needs
+    neither)."""
     tenant, _, webhook = item["webhookKey"]["S"].partition("#")
     return Delivery(
         tenant_id=tenant,
         webhook_id=webhook,
         event_id=item["deliveryId"]["S"],
         type=item["type"]["S"],
-        body=item["body"]["S"],
+        body=item.get("body", {}).get("S", ""),
         created_at=item["createdAt"]["S"],
-        first_attempt_at=int(item["firstAttemptAt"]["N"]),
+        first_attempt_at=int(item.get("firstAttemptAt", {}).get("N", "0")),
         status=item["status"]["S"],
         attempts=int(item.get("attempts", {}).get("N", "0")),
         last_status_code=_number(item, "lastStatusCode"),
@@ -218,10 +222,14 @@ class DeliveryLog:
         )
 
     async def list(self, tenant_id: str, webhook_id: str, limit: int) -> list[Delivery]:
+        """The endpoint's `limit` newest deliveries, newest first (the log index: the table's own sort key is the
+        event id, which orders nothing)."""
         response = await self._db.query(
             TableName=self._table,
+            IndexName=DELIVERIES_BY_TIME_INDEX,
             KeyConditionExpression="webhookKey = :k",
             ExpressionAttributeValues={":k": {"S": f"{tenant_id}#{webhook_id}"}},
+            ScanIndexForward=False,
             Limit=limit,
         )
         return [_delivery(dict(item)) for item in response.get("Items", [])]
