@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from herald_common.api_keys import ApiKeyRegistry
-from herald_processor.app import build_service, create_app
+from herald_processor.app import build_service, create_app, use_fast_json
 from herald_processor.config import Settings
 from herald_processor.domain import (
     QUOTA_PAUSE_REASON,
@@ -152,6 +152,7 @@ async def ledger_states(aws, settings: Settings, campaign_id: str) -> dict[str, 
 
 async def test_a_batch_is_sent_recorded_counted_and_never_resent(emulator, herald_settings, aws):
     settings = processor_settings(herald_settings)
+    use_fast_json(aws)  # the processor's own clients
     campaign_id = await put_campaign(aws, settings, recipient_count=5)
     await put_template(aws, settings, 2, compress=True)
     await aws.dynamodb.put_item(
@@ -477,6 +478,7 @@ async def test_a_batch_writes_the_ledger_once_to_claim_and_once_to_record_each_c
         kind = "claim" if "leaseOwner = :owner" in update else "count" if "counted" in update else "outcome"
         writes.append((kind, len(params["TransactItems"])))
 
+    use_fast_json(aws)  # the processor's own clients
     aws.dynamodb.meta.events.register("provide-client-params.dynamodb.TransactWriteItems", classify)
     emails = [f"r{i:02d}@example.com" for i in range(48)]
     async with httpx.AsyncClient(
