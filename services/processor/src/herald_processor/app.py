@@ -42,8 +42,8 @@ CLIENT_PARAMETER_VALIDATION = False
 # The same requests, in DynamoDB's wire form already: their JSON is the request body, and their answers' JSON is the
 # parse, instead of botocore's walks of the API model (herald_common.fast_json). Every ledger write and read is one.
 HOT_DYNAMODB_OPERATIONS = ("TransactWriteItems", "BatchGetItem", "GetItem", "UpdateItem", "PutItem")
-# The email-jobs poller's receive, delete and heartbeat (the kit's SqsPoller).
-HOT_SQS_OPERATIONS = ("ReceiveMessage", "DeleteMessage", "ChangeMessageVisibility")
+# The email-jobs poller's receive, batched delete and heartbeat (the kit's SqsPoller and BatchDeleter).
+HOT_SQS_OPERATIONS = ("ReceiveMessage", "DeleteMessageBatch", "ChangeMessageVisibility")
 
 
 def use_fast_json(aws: AwsClients) -> None:
