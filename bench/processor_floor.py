@@ -1,10 +1,11 @@
 """The floor of the processor's design: what the per-recipient ledger costs on top of the SES calls (issue 3).
 
-Per chunk of `send_concurrency` (16) recipients, exactly what no processor run can avoid: one ledger claim
-transaction (`DynamoDeliveryLedger.claim_many`), one SES `send_email` per recipient, one transaction recording and
-counting the outcomes (`settle_many`), four chunks in flight; nothing else (no campaign reads, suppression check,
-rendering, MIME building, throttle). Against a plain `send_email` loop on the same client options, taken just before
-and after. `processor_send` ÷ this floor is what the rest of the batch handling costs.
+Per chunk of `send_concurrency` (16) recipients, exactly what the processor's send phase cannot avoid: one ledger
+claim transaction (`DynamoDeliveryLedger.claim_many`), one SES `send_email` per recipient, one transaction recording
+the outcomes (`settle_many`), four chunks in flight, as the processor does it (`herald_processor.sending`); nothing
+else (no campaign or status reads, suppression check, rendering, MIME building, throttle, and not the batch's one
+counting transaction). Against a plain `send_email` loop on the same client options, taken just before and after.
+`processor_send` ÷ this floor is what the rest of the batch handling costs.
 """
 
 from __future__ import annotations
@@ -88,5 +89,5 @@ async def processor_floor(ctx: BenchContext) -> dict[str, Any]:
         "rawSesClientCpuMicrosPerCall": round(baseline * 1e6, 1),
         "rawSesClientCpuMicrosBeforeAfter": [round(before * 1e6, 1), round(after * 1e6, 1)],
         "ratio": round(cpu / emails / baseline, 2),
-        "note": "claim transaction + SES calls + settle transaction per chunk, nothing else",
+        "note": "one claim transaction + SES calls + one outcome transaction per chunk, nothing else",
     }

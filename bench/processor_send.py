@@ -27,7 +27,7 @@ import httpx
 from herald_cli.stack import DevStack
 from herald_common.aws import AwsClients, open_clients
 from herald_common.settings import HeraldSettings
-from herald_processor.app import CLIENT_PARAMETER_VALIDATION, build_service
+from herald_processor.app import CLIENT_PARAMETER_VALIDATION, build_service, use_fast_json
 from herald_processor.config import Settings
 from herald_processor.schemas import parse_job
 from herald_processor.templates import template_key
@@ -162,6 +162,7 @@ async def bench_processor(ctx: BenchContext, name: str) -> AsyncIterator[BenchPr
             aws = await open_clients(
                 exits, settings, "dynamodb", "s3", parameter_validation=CLIENT_PARAMETER_VALIDATION
             )
+            use_fast_json(aws)
             ses = await open_clients(exits, stub, "sesv2", parameter_validation=CLIENT_PARAMETER_VALIDATION)
             aws.sesv2 = ses.sesv2
             renderer = RenderStandIn()

@@ -163,6 +163,8 @@ _SQS_REQUESTS: list[tuple[str, dict[str, Any]]] = [
         },
     ),
     ("DeleteMessageBatch", {"QueueUrl": _QUEUE, "Entries": [{"Id": "0", "ReceiptHandle": "h0"}]}),
+    # The processor's poller: its heartbeat and retries, one message at a time.
+    ("ChangeMessageVisibility", {"QueueUrl": _QUEUE, "ReceiptHandle": "h0", "VisibilityTimeout": 20}),
 ]
 _SQS_RESPONSES: list[tuple[str, dict[str, Any]]] = [
     (

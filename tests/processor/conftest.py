@@ -102,6 +102,7 @@ class FakeLedger:
         self.rows: dict[str, Row] = {}
         self.campaigns = campaigns
         self.claim_writes = 0
+        self.claim_sizes: list[int] = []  # recipients asked for, per claim write
         self.settle_writes = 0
 
     def entry(self, email: str) -> LedgerEntry:
@@ -134,14 +135,16 @@ class FakeLedger:
         owner: str,
         batch_id: str,
         lease_seconds: int,
-        in_doubt_before: int | None = None,
+        in_doubt: Any = None,
     ) -> dict[str, LedgerEntry]:
         self.claim_writes += 1
+        self.claim_sizes.append(len(seen))
         taken = {}
         for email, attempt in seen.items():
             row = self.rows.get(email, Row())
             if row.attempt != attempt:
                 continue
+            in_doubt_before = (in_doubt or {}).get(email)
             if (
                 in_doubt_before is not None
                 and row.state is LedgerState.SENDING

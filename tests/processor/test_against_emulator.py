@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from herald_common.api_keys import ApiKeyRegistry
-from herald_processor.app import build_service, create_app
+from herald_processor.app import build_service, create_app, use_fast_json
 from herald_processor.config import Settings
 from herald_processor.domain import (
     QUOTA_PAUSE_REASON,
@@ -152,6 +152,7 @@ async def ledger_states(aws, settings: Settings, campaign_id: str) -> dict[str, 
 
 async def test_a_batch_is_sent_recorded_counted_and_never_resent(emulator, herald_settings, aws):
     settings = processor_settings(herald_settings)
+    use_fast_json(aws)  # the processor's own clients
     campaign_id = await put_campaign(aws, settings, recipient_count=5)
     await put_template(aws, settings, 2, compress=True)
     await aws.dynamodb.put_item(
@@ -416,3 +417,78 @@ async def test_batched_claims_and_settlements_drop_only_what_is_not_ours(herald_
     assert await ledger.count(campaign, finals) == {}
     item = await campaign_item(aws, settings, campaign_id)
     assert (item["finalCount"]["N"], item["sentCount"]["N"], item["failedCount"]["N"]) == ("140", "139", "1")
+
+
+async def test_a_chunk_of_fresh_and_in_doubt_recipients_is_claimed_in_one_transaction(herald_settings, aws):
+    settings = processor_settings(herald_settings)
+    campaign_id = await put_campaign(aws, settings, recipient_count=3)
+    campaign = Campaign(
+        TENANT, campaign_id, CampaignStatus.SENDING, "newsletter", "news@example.com", recipient_count=3
+    )
+    ledger = DynamoDeliveryLedger(aws.dynamodb, settings.resources.ledger_table, settings.resources.campaigns_table)
+    fresh, doubt, live = "fresh@example.com", "doubt@example.com", "live@example.com"
+    # `doubt`: a 5xx left it in doubt (lease ended now); `live`: another worker's claim, its lease running for 60 s.
+    assert await ledger.claim(campaign, doubt, owner="dead", batch_id="b", lease_seconds=60) is not None
+    unknown = SendOutcome(SendResult.UNKNOWN, reason="InternalFailure")
+    assert await ledger.settle_many(campaign, "dead", [Settlement(doubt, LedgerState.SENDING, unknown)]) == set()
+    assert await ledger.claim(campaign, live, owner="other", batch_id="b", lease_seconds=60) is not None
+    cutoff = int(time.time()) + 1  # past the in-doubt lease's end, well before the live one's
+    transactions: list[int] = []
+    aws.dynamodb.meta.events.register(
+        "provide-client-params.dynamodb.TransactWriteItems",
+        lambda params, **_: transactions.append(len(params["TransactItems"])),
+    )
+
+    taken = await ledger.claim_many(
+        campaign,
+        {fresh: 0, doubt: 1, live: 1},
+        owner="me",
+        batch_id="batch_000002",
+        lease_seconds=60,
+        in_doubt={doubt: cutoff, live: cutoff},
+    )
+
+    assert set(taken) == {fresh, doubt}
+    assert (taken[fresh].attempt, taken[doubt].attempt) == (1, 2)
+    # One transaction of three writes, then the same two without the one whose condition failed.
+    assert transactions == [3, 2]
+    rows = await ledger_states(aws, settings, campaign_id)
+    assert {e: (r["state"]["S"], r["leaseOwner"]["S"]) for e, r in rows.items()} == {
+        fresh: ("sending", "me"),
+        doubt: ("sending", "me"),
+        live: ("sending", "other"),
+    }
+    # Only the recipient sent again carries why and how often.
+    assert (rows[doubt]["reason"]["S"], rows[doubt]["inDoubtResends"]["N"]) == ("in_doubt_resend", "1")
+    assert "reason" not in rows[fresh]
+    assert "inDoubtResends" not in rows[fresh]
+
+
+async def test_a_batch_writes_the_ledger_once_to_claim_and_once_to_record_each_chunk(emulator, herald_settings, aws):
+    # Counted on the processor's own DynamoDB client as the calls go to the emulator: a claim or an outcome written per
+    # recipient (two transactions per email, as the per-call design did) makes 48 of each here.
+    settings = processor_settings(herald_settings, send_concurrency=16, throttle_backend="local")
+    unlimited = {"throttle": {"M": {"emailsPerMinute": {"N": "6000000"}}}}
+    campaign_id = await put_campaign(aws, settings, recipient_count=48, **unlimited)
+    await put_template(aws, settings, 2)
+    writes: list[tuple[str, int]] = []
+
+    def classify(params: dict[str, Any], **_: Any) -> None:
+        update = params["TransactItems"][0]["Update"]["UpdateExpression"]
+        kind = "claim" if "leaseOwner = :owner" in update else "count" if "counted" in update else "outcome"
+        writes.append((kind, len(params["TransactItems"])))
+
+    use_fast_json(aws)  # the processor's own clients
+    aws.dynamodb.meta.events.register("provide-client-params.dynamodb.TransactWriteItems", classify)
+    emails = [f"r{i:02d}@example.com" for i in range(48)]
+    async with httpx.AsyncClient(
+        base_url=settings.template_url, transport=stand_in_template_service(settings, [])
+    ) as http:
+        report = await build_service(settings, aws, http).process(parse_job(job_body(campaign_id, emails)))
+
+    assert report.campaign_completed
+    assert len(await sent_messages(emulator, campaign_id)) == 48
+    # No rate limit: every chunk is `send_concurrency` recipients, so 48 are three chunks of 16.
+    assert [n for kind, n in writes if kind == "claim"] == [16, 16, 16]
+    assert [n for kind, n in writes if kind == "outcome"] == [16, 16, 16]
+    assert [n for kind, n in writes if kind == "count"] == [48 + 1]  # the batch's count, with the campaign's counters

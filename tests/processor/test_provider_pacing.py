@@ -138,7 +138,7 @@ async def test_the_days_warmup_allowance_stops_the_batch_and_keeps_the_rest() ->
     assert list(queue) == ["e2@example.com", "e3@example.com"]
 
 
-# Through the batch service, with per-call claims: a recipient's provider slot is taken before its claim, so one whose
+# Through the batch service: a recipient's provider slot is taken before its chunk's claim, so one whose
 # provider has no slot is never claimed and goes back with the deferral, its attempt (retry budget) untouched.
 
 
@@ -155,7 +155,7 @@ async def test_an_exhausted_providers_recipients_go_back_unclaimed_after_the_oth
         await world.service().process(job("g1@gmail.com", "g2@gmail.com", "a@example.com", "b@example.com"))
     assert sorted(e.destination for e in world.sender.sent) == ["a@example.com", "b@example.com", "g1@gmail.com"]
     assert world.ledger.states() == {"g1@gmail.com": "sent", "a@example.com": "sent", "b@example.com": "sent"}
-    assert world.ledger.claim_writes == 3  # g2 was never claimed: no attempt spent on it
+    assert sum(world.ledger.claim_sizes) == 3  # g2 was never claimed: no attempt spent on it
 
 
 async def test_the_rest_is_sent_once_its_provider_has_slots_again(world) -> None:
@@ -177,4 +177,4 @@ async def test_the_warmup_allowance_defers_the_batch_with_the_rest_unclaimed(wor
     assert deferred.value.seconds == WARMUP_RETRY_SECONDS
     assert len(world.sender.sent) == 2
     assert sorted(world.ledger.states().values()) == ["sent", "sent"]
-    assert world.ledger.claim_writes == 2
+    assert sum(world.ledger.claim_sizes) == 2

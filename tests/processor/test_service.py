@@ -419,7 +419,7 @@ async def test_an_unknown_campaign_is_an_error(world):
         await world.service().process(job("a@example.com"))
 
 
-async def test_each_claim_is_made_right_before_its_own_call_and_settled_right_after(world):
+async def test_a_chunk_is_claimed_in_one_write_right_before_its_calls_and_settled_in_one_after(world):
     emails = [f"r{i:02d}@example.com" for i in range(20)]
     world.campaigns.campaign = make_campaign(recipient_count=20)
     claimed_at_send: list[int] = []
@@ -428,10 +428,10 @@ async def test_each_claim_is_made_right_before_its_own_call_and_settled_right_af
     )
     await world.service(send_concurrency=8).process(job(*emails))
     assert len(world.sender.sent) == 20
-    # The fake's calls end without yielding, so one call is in flight at a time: a kill -9 at any send would leave
-    # that one recipient in doubt, not the other recipients of its chunk of 8.
-    assert claimed_at_send == [1] * 20
-    assert (world.ledger.claim_writes, world.ledger.settle_writes) == (20, 20)
+    # Slots are always free here, so the chunks are as large as `send_concurrency` allows: 8, 8 and the last 4. At each
+    # call exactly its own chunk is claimed (never a recipient of a later chunk), and the earlier chunks are settled.
+    assert claimed_at_send == [8] * 8 + [8] * 8 + [4] * 4
+    assert (world.ledger.claim_writes, world.ledger.settle_writes) == (3, 3)
     assert world.campaigns.counters == {"finalCount": 20, "sentCount": 20}
 
 
@@ -455,7 +455,7 @@ async def test_a_chunk_is_only_as_large_as_the_send_slots_free_now(world):
     world.campaigns.campaign = make_campaign(recipient_count=6)
     await world.service(send_concurrency=8).process(job(*emails))
     assert len(world.sender.sent) == 6
-    assert world.ledger.claim_writes == 6  # never a claim for a recipient without a slot
+    assert world.ledger.claim_sizes == [2, 2, 2]  # chunks of 2: never a claim for a recipient without a slot
 
 
 async def test_a_claim_taken_and_given_back_since_the_snapshot_is_not_claimed(world):

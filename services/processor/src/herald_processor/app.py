@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from herald_common.aws import find_topic_arn, open_clients
+from herald_common.fast_json import pass_through_json
 from herald_common.web import create_service_app
 from herald_processor.adaptive_pacing import AimdPolicy, DynamoAdaptiveRates
 from herald_processor.announcements import SnsAnnouncer
@@ -39,6 +40,18 @@ RENDER_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 # The processor's AWS requests are built by its own tested code, never from input, and AWS validates them anyway:
 # botocore's client-side model check of each one is about a tenth of the processor's CPU per email.
 CLIENT_PARAMETER_VALIDATION = False
+# The same requests, in DynamoDB's wire form already: their JSON is the request body, and their answers' JSON is the
+# parse, instead of botocore's walks of the API model (herald_common.fast_json). Every ledger write and read is one.
+HOT_DYNAMODB_OPERATIONS = ("TransactWriteItems", "BatchGetItem", "GetItem", "UpdateItem", "PutItem")
+# The email-jobs poller's receive, batched delete and heartbeat (the kit's SqsPoller and BatchDeleter).
+HOT_SQS_OPERATIONS = ("ReceiveMessage", "DeleteMessageBatch", "ChangeMessageVisibility")
+
+
+def use_fast_json(aws: AwsClients) -> None:
+    """The processor's DynamoDB and SQS clients take the hot operations' bodies as JSON (`HOT_*_OPERATIONS`)."""
+    pass_through_json(aws.require_dynamodb(), *HOT_DYNAMODB_OPERATIONS)
+    if aws.sqs is not None:
+        pass_through_json(aws.sqs, *HOT_SQS_OPERATIONS)
 
 
 def build_service(
@@ -132,6 +145,7 @@ def create_app(
                 ses,
                 parameter_validation=CLIENT_PARAMETER_VALIDATION,
             )
+            use_fast_json(aws)
             pool = settings.concurrency * settings.send_concurrency
             http = await stack.enter_async_context(
                 httpx.AsyncClient(

@@ -30,7 +30,8 @@ class Settings(ServiceKeySettings):
     batch_time_budget: float = Field(
         default=15.0, gt=0, description="after this, start no new send; the rest is retried"
     )
-    # A claim covers one SES call, which ends within the SES client's timeouts (5 s connect + 15 s read).
+    # A claim covers one chunk, whose SES calls run concurrently: it ends within the SES client's timeouts (5 s
+    # connect + 15 s read) plus its two ledger writes.
     lease_seconds: int = Field(default=25, ge=10, description="how long a ledger claim protects a recipient")
     reconcile_window: float = Field(
         default=30.0,

@@ -156,12 +156,13 @@ class DynamoDeliveryLedger(LedgerCounting):
         owner: str,
         batch_id: str,
         lease_seconds: int,
-        in_doubt_before: int | None = None,
+        in_doubt: Mapping[str, int] | None = None,
     ) -> dict[str, LedgerEntry]:
         """Take every recipient of `seen` (email → the attempt its entry had when looked at) that is still unclaimed
-        and unchanged since, in as few transactions as DynamoDB allows; the new entries of those taken. With
-        `in_doubt_before` (epoch s), an entry in doubt whose lease ended before then is taken too, to be sent again
-        (HERALD_IN_DOUBT=resend)."""
+        and unchanged since, in as few transactions as DynamoDB allows; the new entries of those taken. A recipient
+        of `in_doubt` (email → epoch s) whose entry is in doubt with its lease ended before then is taken too, to be
+        sent again (HERALD_IN_DOUBT=resend)."""
+        in_doubt = in_doubt or {}
         expires = int(time.time()) + lease_seconds
         values = _CLAIM_VALUES | {
             ":sending": {"S": LedgerState.SENDING.value},
@@ -174,26 +175,27 @@ class DynamoDeliveryLedger(LedgerCounting):
             "SET #s = :sending, leaseOwner = :owner, leaseExpiresAt = :exp, batchId = :batch, updatedAt = :now, "
             "attempt = :next"
         )
-        claimable = f"({_UNCLAIMED})"
-        if in_doubt_before is not None:
-            # Recorded on the row: how often and why it was sent again.
-            values |= _RECLAIM_VALUES | {
-                ":cutoff": {"N": str(in_doubt_before)},
-                ":resend": {"S": IN_DOUBT_RESEND_REASON},
-                ":zero": {"N": "0"},
-                ":one": {"N": "1"},
-            }
-            claimable = f"({claimable} OR ({_RECLAIM}))"
-            update += ", reason = :resend, inDoubtResends = if_not_exists(inDoubtResends, :zero) + :one"
+        # Recorded on the row of a recipient sent again: how often and why.
+        resend_values = _RECLAIM_VALUES | {
+            ":resend": {"S": IN_DOUBT_RESEND_REASON},
+            ":zero": {"N": "0"},
+            ":one": {"N": "1"},
+        }
+        resend_update = update + ", reason = :resend, inDoubtResends = if_not_exists(inDoubtResends, :zero) + :one"
+        # `attempt` must still be what we saw: a claim made and given back meanwhile makes us look again.
+        unchanged = "(attribute_not_exists(attempt) OR attempt = :seen)"
 
         def action(email: str) -> dict[str, Any]:
-            # `attempt` must still be what we saw: a claim made and given back meanwhile makes us look again.
+            attempt = {":seen": {"N": str(seen[email])}, ":next": {"N": str(seen[email] + 1)}}
+            cutoff = in_doubt.get(email)
+            if cutoff is None:
+                return self._ledger_update(campaign, email, update, f"({_UNCLAIMED}) AND {unchanged}", values | attempt)
             return self._ledger_update(
                 campaign,
                 email,
-                update,
-                f"{claimable} AND (attribute_not_exists(attempt) OR attempt = :seen)",
-                values | {":seen": {"N": str(seen[email])}, ":next": {"N": str(seen[email] + 1)}},
+                resend_update,
+                f"(({_UNCLAIMED}) OR ({_RECLAIM})) AND {unchanged}",
+                values | resend_values | attempt | {":cutoff": {"N": str(cutoff)}},
             )
 
         lost = await transact_each(self._db, list(seen), action)

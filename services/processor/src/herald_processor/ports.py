@@ -57,12 +57,12 @@ class DeliveryLedger(Protocol):
         owner: str,
         batch_id: str,
         lease_seconds: int,
-        in_doubt_before: int | None = None,
+        in_doubt: Mapping[str, int] | None = None,
     ) -> dict[str, LedgerEntry]:
         """Take every recipient of `seen` (email → the attempt its entry had when looked at) that is still unclaimed
-        and unchanged since, in as few writes as the store allows; the new entries of those taken. With
-        `in_doubt_before` (epoch s), an entry in doubt whose lease ended before then is taken too, to be sent
-        again."""
+        and unchanged since, in as few writes as the store allows; the new entries of those taken. A recipient of
+        `in_doubt` (email → epoch s) whose entry is in doubt with its lease ended before then is taken too, to be
+        sent again."""
 
     async def settle_many(self, campaign: Campaign, owner: str, settlements: Sequence[Settlement]) -> set[str]:
         """Record the final outcomes of our own claims and give back those nothing was sent for, in as few writes as

@@ -1,13 +1,22 @@
-"""The send phase of a batch, a chunk of recipients at a time: take a send slot for each (rate limits), then for
-each recipient of the chunk (bounded concurrency) claim it, build and send its message, and record the outcome; within
-the batch's time budget, watching the campaign status as it goes.
+"""The send phase of a batch, a chunk of recipients at a time: take a send slot for each (rate limits), claim the
+chunk in one ledger write, build and send its messages concurrently, record the chunk's outcomes in one ledger write;
+within the batch's time budget, watching the campaign status as it goes.
 
-Each claim is its own ledger write made right before its SES call, and each outcome is written right after it, so a
-process killed mid-chunk leaves no more recipients in doubt than it had calls in flight. A chunk starts, and each
-call after its claim goes out, only after a read of the campaign status at most `status_check_interval` old, so a
-pause stops new SES calls within about that interval. The claim does not check the status itself: that would put the
-campaign item, which every processor and analytics write, into every claim's transaction, and DynamoDB cancels
-transactions that meet on one item."""
+Why a chunk's claim is as safe as a claim per call: a chunk is at most `send_concurrency` recipients, only as many as
+have a send slot right now, and its claim is written after those slots are taken, right before its SES calls, which
+then all go out at once. A process killed mid-chunk leaves in doubt the chunk's recipients, and those are exactly the
+calls it had in flight: claiming each recipient right before its own call claims the same recipients at the same
+moment (they run concurrently), so it leaves the same ones. The only recipients a chunk's single outcome write can
+leave in doubt that per-call writes would not are those whose answers came back while the chunk's slowest call was
+still out; SES accepted those, so their Send events reconcile them as `sent` (analytics) and they are never sent
+again. What the chunk saves is one claim and one outcome transaction per recipient: through botocore a DynamoDB
+transaction costs the client more CPU than an SES call (README, "Processor").
+
+A chunk starts only after a read of the campaign status at most `status_check_interval` old, and its calls go out
+only after another such read once it is claimed (the claims go back in one write if it was paused or cancelled
+meanwhile), so a pause stops new SES calls within about that interval. The claim does not check the status itself:
+that would put the campaign item, which every processor and analytics write, into every claim's transaction, and
+DynamoDB cancels transactions that meet on one item."""
 
 from __future__ import annotations
 
@@ -97,6 +106,7 @@ class SendRun:
     _paused_until: float = 0.0
     _calls: asyncio.Semaphore = field(default_factory=asyncio.Semaphore)
     _status_read: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _assembling: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def send_all(self, ready: list[Sendable]) -> None:
         """Send every recipient of `ready` or leave it unclaimed; raises BatchDeferred when some are left."""
@@ -133,7 +143,10 @@ class SendRun:
 
     async def _lane(self, queue: PacedQueue[Sendable]) -> None:
         while queue and self.stop is None:
-            chunk = await self._take_slots(queue)
+            # One lane gathers a chunk at a time: two gathering together (each waiting on the status read) would
+            # split the free calls between them, and every fragment costs its own claim and outcome writes.
+            async with self._assembling:
+                chunk = await self._take_slots(queue)
             if not chunk:
                 return
             try:
@@ -234,20 +247,44 @@ class SendRun:
             self._halt(StopReason.CANCELLED if gate is Gate.CANCEL else StopReason.PAUSED)
 
     async def _send_chunk(self, chunk: list[Sendable]) -> list[Sendable]:
-        """Claim, send and record each recipient of `chunk` (concurrently); those SES refused for now (claims given
-        back, to try again)."""
-        results = await asyncio.gather(*(self._claim_send_settle(item) for item in chunk))
+        """Claim `chunk` in one ledger write, send its messages concurrently, record their outcomes in one ledger
+        write; the recipients SES refused for now (claims given back, to try again)."""
+        ledger = self.ports.ledger
+        claimed = await ledger.claim_many(
+            self.campaign,
+            {item.address.key: item.attempt for item in chunk},
+            owner=self.owner,
+            batch_id=self.job.batch_id,
+            lease_seconds=self.policy.lease_seconds,
+            in_doubt={i.address.key: i.in_doubt_before for i in chunk if i.in_doubt_before is not None},
+        )
+        self.contended += len(chunk) - len(claimed)
+        mine = [(item, claimed[item.address.key]) for item in chunk if item.address.key in claimed]
+        if not mine:
+            return []
+        # The claim may have taken a while: a pause or cancel written meanwhile stops the calls, the claims go back.
+        await self._check_status()
+        if self.stop in (StopReason.PAUSED, StopReason.CANCELLED):
+            await ledger.settle_many(self.campaign, self.owner, [Settlement(i.address.key, None) for i, _ in mine])
+            for item, entry in mine:
+                item.attempt, item.in_doubt_before = entry.attempt, None  # `pending` again, attempt kept
+                self._untouched.append(item)
+            return []
+        for item, entry in mine:
+            if item.in_doubt_before is not None:
+                log.warning("processor.in_doubt_resend", recipient=item.address.key, attempt=entry.attempt)
+        outcomes = await asyncio.gather(*(self._send(item, entry) for item, entry in mine))
+        settlements: list[Settlement] = []
         again: list[Sendable] = []
-        for item, result in zip(chunk, results, strict=True):
-            if result is None:
-                continue
-            settlement, outcome, lost, attempt = result
-            state = settlement.state
+        for (item, entry), outcome in zip(mine, outcomes, strict=True):
+            state = final_state_for(outcome.result)
+            settlements.append(Settlement(item.address.key, state, outcome))
             if state is None and await self._refused(outcome):
-                item.attempt = attempt  # the claim went back with its attempt number kept
+                item.attempt = entry.attempt  # the claim goes back with its attempt number kept
                 item.in_doubt_before = None  # released: `pending` now, an ordinary claim takes it
                 again.append(item)
             elif state is None:
+                item.attempt, item.in_doubt_before = entry.attempt, None
                 self._untouched.append(item)
             elif state is LedgerState.SENDING:
                 self.throttled_in_a_row = 0
@@ -259,38 +296,9 @@ class SendRun:
                     log.warning(
                         "processor.send_failed", recipient=item.address.key, state=state.value, reason=outcome.reason
                     )
-            await self._record([settlement], lost)
+        lost = await ledger.settle_many(self.campaign, self.owner, settlements)
+        await self._record(settlements, lost)
         return again
-
-    async def _claim_send_settle(self, item: Sendable) -> tuple[Settlement, SendOutcome, set[str], int] | None:
-        """One recipient: claim it right before its SES call and record the outcome right after, so a process
-        killed now leaves in doubt only the recipients whose calls were in flight. None when it was not claimed."""
-        ledger, key = self.ports.ledger, item.address.key
-        claimed = await ledger.claim_many(
-            self.campaign,
-            {key: item.attempt},
-            owner=self.owner,
-            batch_id=self.job.batch_id,
-            lease_seconds=self.policy.lease_seconds,
-            in_doubt_before=item.in_doubt_before,
-        )
-        entry = claimed.get(key)
-        if entry is None:
-            self.contended += 1
-            return None
-        # The claim may have taken a while: a pause or cancel written meanwhile stops the call, the claim goes back.
-        await self._check_status()
-        if self.stop in (StopReason.PAUSED, StopReason.CANCELLED):
-            await ledger.settle_many(self.campaign, self.owner, [Settlement(key, None)])
-            item.attempt, item.in_doubt_before = entry.attempt, None  # `pending` again, attempt kept
-            self._untouched.append(item)
-            return None
-        if item.in_doubt_before is not None:
-            log.warning("processor.in_doubt_resend", recipient=key, attempt=entry.attempt)
-        outcome = await self._send(item, entry)
-        settlement = Settlement(key, final_state_for(outcome.result), outcome)
-        lost = await ledger.settle_many(self.campaign, self.owner, [settlement])
-        return settlement, outcome, lost, entry.attempt
 
     async def _send(self, item: Sendable, claimed: LedgerEntry) -> SendOutcome:
         key = item.address.key
