@@ -10,7 +10,7 @@ Control routes:
 - `GET /_emulator/health` → 200 `{"status": "ok"}` once provisioned (503 `{"status": "provisioning"}` before)
 
 SES's account quota (v2 GetAccount, v1 GetSendQuota) is answered here too: its `MaxSendRate` is the `sesMaxSendRate`
-fault (quota.py).
+fault and its `Max24HourSend` the `sesMax24HourSend` fault (quota.py). So are SES tenants (ses_tenants.py).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from herald_emulator.faults import (
     FaultInjector,
     FaultResponse,
     Faults,
+    daily_quota_exceeded,
     internal_error,
     v1_error,
     v2_error,
@@ -55,6 +56,7 @@ from herald_emulator.quota import (
     v2_account,
 )
 from herald_emulator.ses_events import EventPublisher, build_events, mail_object
+from herald_emulator.ses_tenants import TenantRegistry
 
 WsgiApp = Callable[[dict[str, Any], Any], Iterable[bytes]]
 StartResponse = Callable[..., Any]
@@ -101,6 +103,7 @@ class EmulatorMiddleware:
         self.messages = MessageLog()
         self.faults = FaultInjector()
         self.events = EventPublisher()
+        self.tenants = TenantRegistry()
         self.ready = threading.Event()  # set once the emulator's prefix is provisioned
 
     def start(self) -> None:
@@ -116,6 +119,7 @@ class EmulatorMiddleware:
         moto_api_backend.reset()
         self.messages.clear()
         self.faults.clear()
+        self.tenants.clear()
         if self._after_reset is not None:
             self._after_reset()
         self.ready.set()
@@ -135,6 +139,10 @@ class EmulatorMiddleware:
         if scope is not None and method == "GET" and path == V2_ACCOUNT_PATH:
             status = self.faults.faults.accountEnforcementStatus or "HEALTHY"
             return _answer(start_response, v2_account(self._quota(scope.group(1)), status))
+        if scope is not None and self.tenants.handles(str(method), path):
+            statuses = self.faults.faults.sesTenantStatus
+            answer = self.tenants.call(path, _read_body(environ), scope.group(1), _account_id(), statuses)
+            return _answer(start_response, answer)
         if scope is not None and method == "POST":
             request: SendRequest | None = None
             if path == V2_SEND_PATH:
@@ -151,8 +159,9 @@ class EmulatorMiddleware:
     def _quota(self, region: str) -> SendQuota:
         moto_quota = ses_backends[_account_id()][region].get_send_quota()
         rate = self.faults.faults.sesMaxSendRate
+        daily = self.faults.faults.sesMax24HourSend
         return SendQuota(
-            max_24_hour_send=float(moto_quota.max24_hour_send),
+            max_24_hour_send=daily if daily else UNLIMITED,
             max_send_rate=rate if rate else UNLIMITED,
             sent_last_24_hours=float(moto_quota.sent_last24_hours),
         )
@@ -165,6 +174,9 @@ class EmulatorMiddleware:
         if fault is not None:
             return _answer(start_response, fault)
         ses = ses_backends[_account_id()][region]
+        daily = self.faults.faults.sesMax24HourSend
+        if daily and ses.get_send_quota().sent_last24_hours >= daily:
+            return _answer(start_response, daily_quota_exceeded(request.api))
         if request.configuration_set and request.configuration_set not in ses.config_sets:
             # AWS refuses a send naming an unknown configuration set; moto would accept it.
             message = f"Configuration set <{request.configuration_set}> does not exist."
@@ -173,6 +185,9 @@ class EmulatorMiddleware:
                     start_response, v1_error("400 Bad Request", "Sender", "ConfigurationSetDoesNotExist", message)
                 )
             return _answer(start_response, v2_error("404 Not Found", "NotFoundException", message))
+        refused = self.tenants.refuse(request, region, _account_id(), self.faults.faults.sesTenantStatus)
+        if refused is not None:
+            return _answer(start_response, refused)
 
         captured: dict[str, Any] = {}
 

@@ -1,0 +1,141 @@
+"""Daily pacing: a campaign larger than what is left of a daily allowance is spread over the rest of the day, rather
+than sent at full rate until the allowance runs out and then stopped.
+
+Two allowances are paced, each only while the campaign's unsent recipients (its backlog) exceed what is left of it:
+- the account's: SES's `Max24HourSend - SentLast24Hours` (GetAccount, or v1 GetSendQuota), read at most every
+  `HERALD_SES_QUOTA_INTERVAL` seconds;
+- the warm-up ramp's (warmup.py): the sending domain's allowance for the day less what the fleet took of it.
+The rate is what is left over the seconds left in the day (UTC days of `HERALD_PACING_DAY_SECONDS`, 86,400), held
+for the whole fleet by a bucket in the shared throttle table (`daily#account`, `daily#{tenant}#{domain}`), beside
+the campaign, account and provider buckets. Each processor works the rate out afresh from what SES and the ramp
+say is left, so sends that run behind raise it and the fleet never needs to agree on a plan. With nothing left,
+pacing stands aside: the warm-up ramp hands the batch back until the next day, and SES's quota refusal pauses the
+campaign until the quota frees up.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import structlog
+from botocore.exceptions import BotoCoreError, ClientError
+
+from herald_common.metrics import DAILY_PACE
+from herald_processor.shared_throttle import Limit
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from types_aiobotocore_ses import SESClient
+    from types_aiobotocore_sesv2 import SESV2Client
+
+    from herald_processor.shared_throttle import DynamoThrottleBucket
+    from herald_processor.warmup import DynamoWarmup, WarmupPolicy
+
+log = structlog.get_logger("herald.processor.pacing")
+
+DAY_SECONDS = 86_400
+# Never spread over less than this: near the end of the day what is left goes out at once rather than at a rate
+# that divides by almost nothing.
+MIN_WINDOW_SECONDS = 1.0
+
+
+def seconds_left(now: float, day_seconds: float) -> float:
+    """Seconds until the current day (of `day_seconds`, counted from the epoch: UTC days) ends."""
+    return day_seconds - (now % day_seconds)
+
+
+def daily_rate(remaining: float, backlog: int, left: float) -> float | None:
+    """Sends per second that spread `remaining` over `left` seconds; None when no pacing is due (the backlog fits
+    in what is left, or nothing is left: then the allowance's own end applies)."""
+    if remaining <= 0 or backlog <= remaining:
+        return None
+    return remaining / max(left, MIN_WINDOW_SECONDS)
+
+
+class AccountQuota:
+    """What is left of SES's daily quota, read from SES at most every `refresh` seconds (None: unlimited)."""
+
+    def __init__(
+        self,
+        *,
+        sesv2: SESV2Client | None = None,
+        ses: SESClient | None = None,
+        refresh: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._v2 = sesv2
+        self._v1 = ses
+        self._refresh = refresh
+        self._clock = clock
+        self._cached: tuple[float | None, float] | None = None
+
+    async def remaining(self) -> float | None:
+        now = self._clock()
+        if self._cached is None or self._cached[1] <= now:
+            self._cached = (await self._read(), now + self._refresh)
+        return self._cached[0]
+
+    async def _read(self) -> float | None:
+        try:
+            if self._v2 is not None:
+                quota = (await self._v2.get_account())["SendQuota"]
+                limit, sent = quota.get("Max24HourSend"), quota.get("SentLast24Hours")
+            elif self._v1 is not None:
+                answer = await self._v1.get_send_quota()
+                limit, sent = answer.get("Max24HourSend"), answer.get("SentLast24Hours")
+            else:
+                return None
+        except (ClientError, BotoCoreError, KeyError) as exc:
+            # Unknown for now: no pacing (SES's own refusal still stops sending at the quota).
+            log.warning("processor.daily_quota_unknown", error=str(exc))
+            return None
+        if limit is None or limit <= 0:
+            return None
+        return float(limit) - float(sent or 0)
+
+
+class DailyPacer:
+    """Takes a send slot from each daily bucket that applies to a campaign's next send."""
+
+    def __init__(
+        self,
+        bucket: DynamoThrottleBucket,
+        quota: AccountQuota | None,
+        warmup: DynamoWarmup | None,
+        *,
+        day_seconds: float = DAY_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._bucket = bucket
+        self._quota = quota
+        self._warmup = warmup
+        self._day = day_seconds
+        self._clock = clock
+
+    async def limits(self, tenant_id: str, domain: str, backlog: int, ramp: WarmupPolicy | None) -> list[Limit]:
+        """The daily buckets a send of this campaign takes a token from now (none while its backlog fits)."""
+        left = seconds_left(self._clock(), self._day)
+        limits: list[Limit] = []
+        if self._quota is not None:
+            rate = daily_rate(await self._quota.remaining() or 0.0, backlog, left)
+            DAILY_PACE.labels(tenant_id, "account").set((rate or 0.0) * 60)
+            if rate is not None:
+                limits.append(Limit("daily#account", rate))
+        if self._warmup is not None and ramp is not None:
+            remaining = await self._warmup.remaining(tenant_id, domain, ramp)
+            rate = daily_rate(remaining, backlog, left) if remaining is not None else None
+            DAILY_PACE.labels(tenant_id, f"warmup:{domain}").set((rate or 0.0) * 60)
+            if rate is not None:
+                limits.append(Limit(f"daily#{tenant_id}#{domain}", rate))
+        return limits
+
+    async def slot(
+        self, tenant_id: str, domain: str, backlog: int, ramp: WarmupPolicy | None, *, max_wait: float
+    ) -> float:
+        """0 when the send may go now; else about how many seconds until the slowest daily bucket has a slot."""
+        for limit in await self.limits(tenant_id, domain, backlog, ramp):
+            if not await self._bucket.acquire_limits([limit], max_wait=max_wait):
+                return 1.0 / limit.rate
+        return 0.0

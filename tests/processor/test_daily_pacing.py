@@ -1,0 +1,141 @@
+"""Daily pacing: what is left of a daily allowance is spread over the rest of the day when a campaign is larger than
+it. The rate is a pure function; the fleet holds it through the shared buckets in the emulator's DynamoDB, here on a
+virtual clock that only the buckets' waits move (no wall-clock timing); SES's quota comes from the emulator."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+
+from herald_common.aws import open_clients
+from herald_common.settings import HeraldSettings
+from herald_emulator import Emulator
+from herald_processor.daily_pacing import AccountQuota, DailyPacer, daily_rate, seconds_left
+from herald_processor.shared_throttle import DynamoThrottleBucket
+from herald_processor.warmup import DynamoWarmup, WarmupPolicy
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    import aioboto3
+
+    from herald_common.aws import AwsClients
+
+DAY = 600.0
+
+
+class VirtualClock:
+    """Time that passes only when a bucket waits."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class LeftOfQuota:
+    """SES's quota as the processors would read it: what is left goes down with every send."""
+
+    def __init__(self, left: int) -> None:
+        self.left = left
+
+    async def remaining(self) -> float | None:
+        return float(self.left)
+
+
+def test_the_rate_spreads_what_is_left_over_the_rest_of_the_day_only_when_the_backlog_exceeds_it() -> None:
+    assert daily_rate(100, backlog=1000, left=3600) == pytest.approx(100 / 3600)
+    assert daily_rate(100, backlog=100, left=3600) is None  # it fits: full speed
+    assert daily_rate(0, backlog=1000, left=3600) is None  # nothing left: SES's refusal or the ramp's end applies
+    assert daily_rate(-5, backlog=1000, left=3600) is None
+    assert daily_rate(10, backlog=1000, left=0.01) == 10.0  # the last second: what is left goes
+    assert seconds_left(86_400 * 3 + 3600, 86_400) == 86_400 - 3600
+    assert seconds_left(1_000.0, 600.0) == 200.0
+
+
+async def test_two_processors_spread_the_days_quota_evenly(aws: AwsClients, herald_settings: HeraldSettings) -> None:
+    table = herald_settings.resources.throttle_table
+    clock = VirtualClock(1000 * DAY + 100.0)  # 500 s of the day left
+    start, end, allowance = clock.now, 1001 * DAY, 50
+    quota = LeftOfQuota(allowance)
+    fleet = [
+        DailyPacer(
+            DynamoThrottleBucket(aws.require_dynamodb(), table, clock=clock, sleep=clock.sleep),
+            quota,  # type: ignore[arg-type]
+            None,
+            day_seconds=DAY,
+            clock=clock,
+        )
+        for _ in range(2)
+    ]
+    sent_at: list[float] = []
+    while clock.now < end and quota.left > 0:
+        for pacer in fleet:  # the processors take turns, each asking for its next slot
+            if await pacer.slot("acme", "news.example", backlog=400, ramp=None, max_wait=30.0) == 0:
+                sent_at.append(clock.now)
+                quota.left -= 1
+    assert allowance - 2 <= len(sent_at) <= allowance  # the day's quota is used, not exceeded
+    assert sent_at[-1] >= start + 0.9 * (end - start)  # still sending at the end of the day: spread, not stopped
+    for count, at in enumerate(sent_at, start=1):
+        # never ahead of the even spread by more than the bucket's one token
+        assert count <= allowance * (at - start) / (end - start) + 1, f"{count} sent by {at - start:.0f} s"
+
+
+async def test_no_pacing_while_the_campaign_fits_in_what_is_left(
+    aws: AwsClients, herald_settings: HeraldSettings
+) -> None:
+    clock = VirtualClock(1000 * DAY)
+    bucket = DynamoThrottleBucket(aws.require_dynamodb(), herald_settings.resources.throttle_table, clock=clock)
+    pacer = DailyPacer(bucket, LeftOfQuota(500), None, day_seconds=DAY, clock=clock)  # type: ignore[arg-type]
+    assert await pacer.limits("acme", "news.example", backlog=500, ramp=None) == []
+    for _ in range(50):
+        assert await pacer.slot("acme", "news.example", backlog=500, ramp=None, max_wait=0.0) == 0.0
+    assert clock.now == 1000 * DAY
+
+
+async def test_the_warmup_days_allowance_is_spread_too(aws: AwsClients, herald_settings: HeraldSettings) -> None:
+    clock = VirtualClock(2000 * DAY + 300.0)  # half the day left
+    table = herald_settings.resources.throttle_table
+    ramp = WarmupPolicy(start_per_day=30, daily_growth=2.0)
+    warmup = DynamoWarmup(aws.require_dynamodb(), table, None, day_seconds=DAY, clock=clock)
+    assert await warmup.remaining("acme", "news.example", ramp) == 30
+    assert await warmup.take("acme", "news.example", ramp)  # leases a block of 5, spends one
+    assert await warmup.remaining("acme", "news.example", ramp) == 29  # the four held here are still to come
+    pacer = DailyPacer(DynamoThrottleBucket(aws.require_dynamodb(), table, clock=clock), None, warmup, day_seconds=DAY,
+                       clock=clock)  # fmt: skip
+    [limit] = await pacer.limits("acme", "news.example", backlog=200, ramp=ramp)
+    assert (limit.key, limit.rate) == ("daily#acme#news.example", pytest.approx(29 / 300))
+    assert await pacer.limits("acme", "news.example", backlog=29, ramp=ramp) == []
+    clock.now += DAY  # the same hour of day 1: a fresh allowance of 60 over the half day left
+    [limit] = await pacer.limits("acme", "news.example", backlog=200, ramp=ramp)
+    assert limit.rate == pytest.approx(60 / 300)
+
+
+@pytest.fixture(scope="module")
+def quota_emulator(emulator: Emulator) -> Iterator[Emulator]:
+    instance = Emulator("127.0.0.1", 0).start()  # its own faults (moto's data is shared)
+    yield instance
+    instance.stop()
+
+
+async def test_what_is_left_of_the_ses_quota_comes_from_get_account(
+    quota_emulator: Emulator, herald_settings: HeraldSettings, aws_session: aioboto3.Session
+) -> None:
+    settings = HeraldSettings(resource_prefix=herald_settings.resource_prefix, aws_endpoint_url=quota_emulator.url)
+    async with AsyncExitStack() as stack, httpx.AsyncClient(base_url=quota_emulator.url) as control:
+        clients = await open_clients(stack, settings, "ses", "sesv2", session=aws_session)
+        assert await AccountQuota(sesv2=clients.sesv2).remaining() is None  # no daily quota: unlimited
+        sent = (await clients.sesv2.get_account())["SendQuota"]["SentLast24Hours"]
+        try:
+            (await control.put("/_emulator/faults", json={"sesMax24HourSend": sent + 25})).raise_for_status()
+            assert await AccountQuota(sesv2=clients.sesv2).remaining() == 25
+            assert await AccountQuota(ses=clients.ses).remaining() == 25
+        finally:
+            await control.delete("/_emulator/faults")
