@@ -5,7 +5,7 @@ virtual clock that only the buckets' waits move (no wall-clock timing); SES's qu
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -100,6 +100,17 @@ async def test_no_pacing_while_the_campaign_fits_in_what_is_left(
     assert clock.now == 1000 * DAY
 
 
+async def test_with_the_quota_used_up_the_batch_waits_for_the_next_day(
+    aws: AwsClients, herald_settings: HeraldSettings
+) -> None:
+    clock = VirtualClock(1000 * DAY + 450.0)
+    bucket = DynamoThrottleBucket(aws.require_dynamodb(), herald_settings.resources.throttle_table, clock=clock)
+    pacer = DailyPacer(bucket, LeftOfQuota(0), None, day_seconds=DAY, clock=clock)  # type: ignore[arg-type]
+    assert await pacer.slot("acme", "news.example", backlog=10, ramp=None, max_wait=5.0) == 150.0
+    clock.now = 1001 * DAY - 0.2
+    assert await pacer.slot("acme", "news.example", backlog=10, ramp=None, max_wait=5.0) == 1.0
+
+
 async def test_the_warmup_days_allowance_is_spread_too(aws: AwsClients, herald_settings: HeraldSettings) -> None:
     clock = VirtualClock(2000 * DAY + 300.0)  # half the day left
     table = herald_settings.resources.throttle_table
@@ -139,3 +150,27 @@ async def test_what_is_left_of_the_ses_quota_comes_from_get_account(
             assert await AccountQuota(ses=clients.ses).remaining() == 25
         finally:
             await control.delete("/_emulator/faults")
+
+
+class CountingSes:
+    """SES v2 GetAccount whose count the test moves; how often it was asked."""
+
+    def __init__(self, limit: float, sent: float) -> None:
+        self.limit, self.sent, self.reads = limit, sent, 0
+
+    async def get_account(self) -> dict[str, Any]:
+        self.reads += 1
+        return {"SendQuota": {"Max24HourSend": self.limit, "SentLast24Hours": self.sent}}
+
+
+async def test_the_quota_is_read_afresh_near_its_end() -> None:
+    ses = CountingSes(1000, 100)
+    quota = AccountQuota(sesv2=ses, refresh=60.0, clock=lambda: 0.0)  # type: ignore[arg-type]
+    assert [await quota.remaining() for _ in range(3)] == [900, 900, 900]
+    assert ses.reads == 1  # cached while plenty is left
+    ses.sent = 995
+    quota = AccountQuota(sesv2=ses, refresh=60.0, clock=lambda: 0.0)  # type: ignore[arg-type]
+    assert await quota.remaining() == 5
+    ses.sent = 999  # another processor's sends
+    assert await quota.remaining() == 1  # near the end: never from a cache that may be behind
+    assert ses.reads == 3

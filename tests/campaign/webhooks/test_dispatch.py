@@ -122,3 +122,27 @@ async def test_campaign_status_changes_are_delivered_once_each(herald_settings, 
     ]  # fmt: skip
     assert len({p["id"] for p in payloads}) == 3  # each change its own id
     assert {p["type"] for p in payloads} == {"campaign.status"}
+
+
+async def test_a_reputation_warning_reaches_the_endpoints_that_want_it_once(herald_settings, provisioned, aws):
+    dispatcher, _, _, received, *_ = await _world(herald_settings, aws, 204, ("reputation.warning",))
+    warning = {"scope": "domain:news.example", "window": "1h", "reason": "bounce rate 2.60% (26 of 1000)",
+               "at": "2026-12-07T01:00:00Z"}  # fmt: skip
+    announcement = {"type": "reputation.warning", "tenantId": "acme", "warning": warning}
+    body = json.dumps({"Type": "Notification", "MessageId": "x", "Message": json.dumps(announcement)})
+    await dispatcher(_message(body))
+    await dispatcher(_message(body))  # SNS delivering it again: one delivery
+    other = {"type": "reputation.warning", "tenantId": "globex", "warning": warning}  # no endpoint of globex's
+    await dispatcher(_message(json.dumps({"Type": "Notification", "MessageId": "y", "Message": json.dumps(other)})))
+    (request,) = received
+    payload = json.loads(request.content)
+    assert (payload["type"], payload["tenantId"], payload["campaignId"]) == ("reputation.warning", "acme", None)
+    assert payload["data"] == warning
+    assert request.headers["webhook-id"] == payload["id"]
+
+
+async def test_an_endpoint_without_reputation_warning_does_not_get_it(herald_settings, provisioned, aws):
+    dispatcher, _, _, received, *_ = await _world(herald_settings, aws, 204, ("campaign.status", "email.bounced"))
+    announcement = {"type": "reputation.warning", "tenantId": "acme", "warning": {"scope": "tenant", "window": "24h"}}
+    await dispatcher(_message(json.dumps(announcement)))
+    assert received == []

@@ -104,6 +104,10 @@ class EmulatorMiddleware:
         self.faults = FaultInjector()
         self.events = EventPublisher()
         self.tenants = TenantRegistry()
+        # SentLast24Hours: recipients of the sends accepted since the last reset (moto counts a raw message's
+        # explicit destinations and its To header both, so twice per message).
+        self._sent = 0
+        self._sent_lock = threading.Lock()
         self.ready = threading.Event()  # set once the emulator's prefix is provisioned
 
     def start(self) -> None:
@@ -120,6 +124,8 @@ class EmulatorMiddleware:
         self.messages.clear()
         self.faults.clear()
         self.tenants.clear()
+        with self._sent_lock:
+            self._sent = 0
         if self._after_reset is not None:
             self._after_reset()
         self.ready.set()
@@ -138,7 +144,7 @@ class EmulatorMiddleware:
         method = environ.get("REQUEST_METHOD")
         if scope is not None and method == "GET" and path == V2_ACCOUNT_PATH:
             status = self.faults.faults.accountEnforcementStatus or "HEALTHY"
-            return _answer(start_response, v2_account(self._quota(scope.group(1)), status))
+            return _answer(start_response, v2_account(self._quota(), status))
         if scope is not None and self.tenants.handles(str(method), path):
             statuses = self.faults.faults.sesTenantStatus
             answer = self.tenants.call(path, _read_body(environ), scope.group(1), _account_id(), statuses)
@@ -150,20 +156,19 @@ class EmulatorMiddleware:
             elif path in ("", "/"):
                 body = _read_body(environ)
                 if v1_action(body) == V1_QUOTA_ACTION:
-                    return _answer(start_response, v1_send_quota(self._quota(scope.group(1))))
+                    return _answer(start_response, v1_send_quota(self._quota()))
                 request = parse_v1_send(body)
             if request is not None:
                 return self._send(environ, start_response, request, scope.group(1))
         return self._app(environ, start_response)
 
-    def _quota(self, region: str) -> SendQuota:
-        moto_quota = ses_backends[_account_id()][region].get_send_quota()
+    def _quota(self) -> SendQuota:
         rate = self.faults.faults.sesMaxSendRate
         daily = self.faults.faults.sesMax24HourSend
         return SendQuota(
             max_24_hour_send=daily if daily else UNLIMITED,
             max_send_rate=rate if rate else UNLIMITED,
-            sent_last_24_hours=float(moto_quota.sent_last24_hours),
+            sent_last_24_hours=float(self._sent),
         )
 
     # SES sends ---------------------------------------------------------------------------------------------
@@ -175,7 +180,7 @@ class EmulatorMiddleware:
             return _answer(start_response, fault)
         ses = ses_backends[_account_id()][region]
         daily = self.faults.faults.sesMax24HourSend
-        if daily and ses.get_send_quota().sent_last24_hours >= daily:
+        if daily and self._sent >= daily:
             return _answer(start_response, daily_quota_exceeded(request.api))
         if request.configuration_set and request.configuration_set not in ses.config_sets:
             # AWS refuses a send naming an unknown configuration set; moto would accept it.
@@ -215,6 +220,8 @@ class EmulatorMiddleware:
 
     def _accepted(self, message_id: str, request: SendRequest, region: str) -> None:
         sent_at = datetime.now(UTC)
+        with self._sent_lock:
+            self._sent += len(request.destinations)
         self.messages.record(message_id, request, sent_at)
         if not request.configuration_set:
             return

@@ -8,9 +8,10 @@ Two allowances are paced, each only while the campaign's unsent recipients (its 
 The rate is what is left over the seconds left in the day (UTC days of `HERALD_PACING_DAY_SECONDS`, 86,400), held
 for the whole fleet by a bucket in the shared throttle table (`daily#account`, `daily#{tenant}#{domain}`), beside
 the campaign, account and provider buckets. Each processor works the rate out afresh from what SES and the ramp
-say is left, so sends that run behind raise it and the fleet never needs to agree on a plan. With nothing left,
-pacing stands aside: the warm-up ramp hands the batch back until the next day, and SES's quota refusal pauses the
-campaign until the quota frees up.
+say is left, so sends that run behind raise it and the fleet never needs to agree on a plan. With nothing left of
+SES's quota, the batch goes back to the queue until the next day (looking again at least every 15 minutes, as SES's
+24 hours roll), so the campaign stays `sending` rather than meeting SES's refusal; the warm-up ramp's own end does
+the same for its allowance.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ DAY_SECONDS = 86_400
 # Never spread over less than this: near the end of the day what is left goes out at once rather than at a rate
 # that divides by almost nothing.
 MIN_WINDOW_SECONDS = 1.0
+# Near the end of SES's quota a read even a second old may count sends another processor has made since: below this
+# many left, SES is asked afresh before every slot, so the fleet's last sends do not meet SES's refusal.
+FRESH_BELOW = 10
 
 
 def seconds_left(now: float, day_seconds: float) -> float:
@@ -73,9 +77,10 @@ class AccountQuota:
 
     async def remaining(self) -> float | None:
         now = self._clock()
-        if self._cached is None or self._cached[1] <= now:
-            self._cached = (await self._read(), now + self._refresh)
-        return self._cached[0]
+        cached = self._cached
+        if cached is None or cached[1] <= now or (cached[0] is not None and cached[0] <= FRESH_BELOW):
+            cached = self._cached = (await self._read(), now + self._refresh)
+        return cached[0]
 
     async def _read(self) -> float | None:
         try:
@@ -134,8 +139,16 @@ class DailyPacer:
     async def slot(
         self, tenant_id: str, domain: str, backlog: int, ramp: WarmupPolicy | None, *, max_wait: float
     ) -> float:
-        """0 when the send may go now; else about how many seconds until the slowest daily bucket has a slot."""
+        """0 when the send may go now; else about how many seconds until the slowest daily bucket has a slot (the
+        rest of the day when SES's quota is used up)."""
+        left = seconds_left(self._clock(), self._day)
+        if self._quota is not None and backlog > 0:
+            remaining = await self._quota.remaining()
+            if remaining is not None and remaining <= 0:
+                return max(MIN_WINDOW_SECONDS, left)
+        # A rate is worked out for what is left of this day: a slot is never waited for into the next one.
+        max_wait = min(max_wait, left)
         for limit in await self.limits(tenant_id, domain, backlog, ramp):
             if not await self._bucket.acquire_limits([limit], max_wait=max_wait):
-                return 1.0 / limit.rate
+                return min(1.0 / limit.rate, max(left, MIN_WINDOW_SECONDS))
         return 0.0

@@ -24,6 +24,7 @@ from standardwebhooks.webhooks import Webhook as Signer
 
 from herald_campaign.webhooks.events import EmailEvent, email_events
 from herald_campaign.webhooks.repository import Delivery, DeliveryLog, Webhook, WebhookStore, payload_json
+from herald_campaign.webhooks.reputation import reputation_warning
 from herald_campaign.webhooks.status import CampaignStatusLog, announcement, opened
 from herald_campaign.webhooks.urls import WebhookUrlRefused, check_url
 
@@ -89,6 +90,9 @@ class WebhookDispatcher:
         document = opened(message.body)
         if isinstance(document, dict) and document.get("kind") == ATTEMPT_KIND:
             await self._due(str(document["tenantId"]), str(document["webhookId"]), str(document["eventId"]))
+            return
+        if (warning := reputation_warning(document)) is not None:
+            await self.fan_out(warning)
             return
         if (seen := announcement(document)) is not None:
             if self._statuses is not None and (change := await self._statuses.change(seen, _iso(self._clock()))):
