@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from standardwebhooks.webhooks import Webhook as Verifier
 
+from herald_analytics.events.updates import CampaignUpdatePublisher
 from herald_campaign.webhooks.delivery import ATTEMPT_KIND, DeliveryPolicy, WebhookDispatcher
 from herald_campaign.webhooks.repository import DeliveryLog, Webhook, WebhookStore
 from herald_campaign.webhooks.service import new_secret
@@ -146,3 +147,24 @@ async def test_an_endpoint_without_reputation_warning_does_not_get_it(herald_set
     announcement = {"type": "reputation.warning", "tenantId": "acme", "warning": {"scope": "tenant", "window": "24h"}}
     await dispatcher(_message(json.dumps(announcement)))
     assert received == []
+
+
+async def test_analytics_warning_announcement_reaches_the_webhooks_queue_and_its_endpoint(
+    herald_settings, provisioned, aws
+):
+    # analytics' publisher → SNS campaign-updates topic → the webhooks queue → the dispatcher, as deployed
+    dispatcher, _, _, received, *_, queue_url = await _world(herald_settings, aws, 204, ("reputation.warning",))
+    publisher = CampaignUpdatePublisher(aws.require_sns(), provisioned.campaign_updates_topic_arn, None, window=0)  # type: ignore[arg-type]
+    warning = {"scope": "tenant", "window": "24h", "reason": "complaint rate 0.06% (6 of 10000)", "at": "x"}
+    await publisher.announce({"type": "reputation.warning", "tenantId": "acme", "warning": warning})
+    sqs = aws.require_sqs()
+    messages = []
+    for _ in range(10):  # long polls; the message is there as soon as SNS delivered it
+        answer = await sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1, MaxNumberOfMessages=10)
+        messages += answer.get("Messages", [])
+        if messages:
+            break
+    assert len(messages) == 1
+    await dispatcher(_message(messages[0]["Body"]))
+    (request,) = received
+    assert json.loads(request.content)["data"] == warning
