@@ -14,8 +14,12 @@ from herald_common.aws import open_clients
 from herald_common.settings import HeraldSettings
 from herald_emulator import Emulator
 from herald_processor.daily_pacing import AccountQuota, DailyPacer, daily_rate, seconds_left
+from herald_processor.domain import BatchDeferred
+from herald_processor.provider_pacing import PacedQueue
 from herald_processor.shared_throttle import DynamoThrottleBucket
 from herald_processor.warmup import DynamoWarmup, WarmupPolicy
+from tests.processor.test_provider_pacing import FakeGate, drain, identity, paced_world
+from tests.processor.test_service import job
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -174,3 +178,41 @@ async def test_the_quota_is_read_afresh_near_its_end() -> None:
     ses.sent = 999  # another processor's sends
     assert await quota.remaining() == 1  # near the end: never from a cache that may be behind
     assert ses.reads == 3
+
+
+# The batch's side (provider_pacing.PacedQueue, the send phase), with a stand-in gate: a daily slot is taken before the
+# warm-up slot, and a batch whose next daily slot is beyond its time budget goes back to the queue until then.
+async def test_daily_pacing_stops_the_take_before_the_warmup_slot_and_keeps_the_recipient() -> None:
+    gate = FakeGate({}, warmup=5)
+    gate.daily = [0.0, 42.5]
+    items = ["e1@example.com", "e2@example.com", "e3@example.com"]
+    queue = PacedQueue(items, identity, gate, "acme", "news.example", 9)
+    await queue.classify()
+    assert await drain(queue, max_wait=1.0) == ["e1@example.com"]
+    assert queue.paced_for == 42.5
+    assert gate.warmup == 4  # only the recipient that went spent a warm-up slot
+    assert list(queue) == ["e2@example.com", "e3@example.com"]
+    assert gate.backlogs == [9, 9]
+    assert not queue.day_exhausted
+
+
+async def test_daily_pacing_applies_without_provider_limits() -> None:
+    gate = FakeGate({}, limited=False)
+    gate.daily = [3.0]
+    queue = PacedQueue(["e1@example.com"], identity, gate, "acme", "news.example", 50)
+    await queue.classify()
+    assert await queue.take(max_wait=0.0) is None
+    assert queue.paced_for == 3.0
+    assert gate.lookups == []  # no MX lookups for it
+
+
+async def test_daily_pacing_defers_the_batch_until_its_next_slot_with_the_rest_unclaimed(world) -> None:
+    gate = FakeGate({})
+    gate.daily, gate.daily_after = [0.0, 0.0], 37.2
+    paced_world(world, gate, 400)
+    with pytest.raises(BatchDeferred) as deferred:
+        await world.service().process(job("e1@example.com", "e2@example.com", "e3@example.com", "e4@example.com"))
+    assert deferred.value.seconds == 38
+    assert len(world.sender.sent) == 2
+    assert sorted(world.ledger.states().values()) == ["sent", "sent"]  # the other two never claimed
+    assert gate.backlogs[0] == 400  # the campaign's unsent recipients, not the batch's

@@ -186,39 +186,3 @@ async def test_the_warmup_allowance_defers_the_batch_with_the_rest_unclaimed(wor
     assert len(world.sender.sent) == 2
     assert sorted(world.ledger.states().values()) == ["sent", "sent"]
     assert world.ledger.claim_writes == 2
-
-
-async def test_daily_pacing_stops_the_take_before_the_warmup_slot_and_keeps_the_recipient() -> None:
-    gate = FakeGate({}, warmup=5)
-    gate.daily = [0.0, 42.5]
-    items = ["e1@example.com", "e2@example.com", "e3@example.com"]
-    queue = PacedQueue(items, identity, gate, "acme", "news.example", 9)
-    await queue.classify()
-    assert await drain(queue, max_wait=1.0) == ["e1@example.com"]
-    assert queue.paced_for == 42.5
-    assert gate.warmup == 4  # only the recipient that went spent a warm-up slot
-    assert list(queue) == ["e2@example.com", "e3@example.com"]
-    assert gate.backlogs == [9, 9]
-    assert not queue.day_exhausted
-
-
-async def test_daily_pacing_applies_without_provider_limits() -> None:
-    gate = FakeGate({}, limited=False)
-    gate.daily = [3.0]
-    queue = PacedQueue(["e1@example.com"], identity, gate, "acme", "news.example", 50)
-    await queue.classify()
-    assert await queue.take(max_wait=0.0) is None
-    assert queue.paced_for == 3.0
-    assert gate.lookups == []  # no MX lookups for it
-
-
-async def test_daily_pacing_defers_the_batch_until_its_next_slot_with_the_rest_unclaimed(world) -> None:
-    gate = FakeGate({})
-    gate.daily, gate.daily_after = [0.0, 0.0], 37.2
-    paced_world(world, gate, 400)
-    with pytest.raises(BatchDeferred) as deferred:
-        await world.service().process(job("e1@example.com", "e2@example.com", "e3@example.com", "e4@example.com"))
-    assert deferred.value.seconds == 38
-    assert len(world.sender.sent) == 2
-    assert world.ledger.claim_writes == 2
-    assert gate.backlogs[0] == 400  # the campaign's unsent recipients, not the batch's
