@@ -119,12 +119,17 @@ class DailyPacer:
         self._day = day_seconds
         self._clock = clock
 
-    async def limits(self, tenant_id: str, domain: str, backlog: int, ramp: WarmupPolicy | None) -> list[Limit]:
-        """The daily buckets a send of this campaign takes a token from now (none while its backlog fits)."""
+    async def limits(
+        self, tenant_id: str, domain: str, backlog: int, ramp: WarmupPolicy | None, *, account_left: float | None = None
+    ) -> list[Limit]:
+        """The daily buckets a send of this campaign takes a token from now (none while its backlog fits);
+        `account_left`: what is left of SES's quota, when the caller has just read it."""
         left = seconds_left(self._clock(), self._day)
         limits: list[Limit] = []
         if self._quota is not None:
-            rate = daily_rate(await self._quota.remaining() or 0.0, backlog, left)
+            if account_left is None:
+                account_left = await self._quota.remaining()
+            rate = daily_rate(account_left or 0.0, backlog, left)
             DAILY_PACE.labels(tenant_id, "account").set((rate or 0.0) * 60)
             if rate is not None:
                 limits.append(Limit("daily#account", rate))
@@ -142,13 +147,12 @@ class DailyPacer:
         """0 when the send may go now; else about how many seconds until the slowest daily bucket has a slot (the
         rest of the day when SES's quota is used up)."""
         left = seconds_left(self._clock(), self._day)
-        if self._quota is not None and backlog > 0:
-            remaining = await self._quota.remaining()
-            if remaining is not None and remaining <= 0:
-                return max(MIN_WINDOW_SECONDS, left)
+        account_left = await self._quota.remaining() if self._quota is not None else None
+        if account_left is not None and account_left <= 0 and backlog > 0:
+            return max(MIN_WINDOW_SECONDS, left)
         # A rate is worked out for what is left of this day: a slot is never waited for into the next one.
         max_wait = min(max_wait, left)
-        for limit in await self.limits(tenant_id, domain, backlog, ramp):
+        for limit in await self.limits(tenant_id, domain, backlog, ramp, account_left=account_left):
             if not await self._bucket.acquire_limits([limit], max_wait=max_wait):
                 return min(1.0 / limit.rate, max(left, MIN_WINDOW_SECONDS))
         return 0.0
