@@ -96,7 +96,10 @@ def test_google_limited_to_60_a_minute_across_two_processors(
         )
         assert worst <= GOOGLE_PER_MINUTE + GOOGLE_BLOCK, f"{worst} google sends within 60 s"
 
-        assert "processor.batch_done" in second_log.read_text(errors="replace"), "both processors must take part"
+        # Both processors sent some (a batch's google part often ends on the other one, so not every batch is "done"
+        # where it started).
+        second = second_log.read_text(errors="replace").splitlines()
+        assert any("processor.batch_counted" in line and "'sent':" in line for line in second), "both must send"
         log_text = stack.log_path("processor").read_text(errors="replace") + second_log.read_text(errors="replace")
         throttled = [
             line for line in log_text.splitlines() if "processor.send_throttled" in line and campaign_id in line

@@ -179,9 +179,6 @@ class EmulatorMiddleware:
         if fault is not None:
             return _answer(start_response, fault)
         ses = ses_backends[_account_id()][region]
-        daily = self.faults.faults.sesMax24HourSend
-        if daily and self._sent >= daily:
-            return _answer(start_response, daily_quota_exceeded(request.api))
         if request.configuration_set and request.configuration_set not in ses.config_sets:
             # AWS refuses a send naming an unknown configuration set; moto would accept it.
             message = f"Configuration set <{request.configuration_set}> does not exist."
@@ -193,6 +190,13 @@ class EmulatorMiddleware:
         refused = self.tenants.refuse(request, region, _account_id(), self.faults.faults.sesTenantStatus)
         if refused is not None:
             return _answer(start_response, refused)
+        # Counted before moto runs it (given back if moto refuses), so concurrent sends never pass the daily quota.
+        count = len(request.destinations)
+        with self._sent_lock:
+            daily = self.faults.faults.sesMax24HourSend
+            if daily and self._sent >= daily:
+                return _answer(start_response, daily_quota_exceeded(request.api))
+            self._sent += count
 
         captured: dict[str, Any] = {}
 
@@ -200,15 +204,22 @@ class EmulatorMiddleware:
             captured["status"], captured["headers"] = status, headers
             return lambda _data: None
 
-        result = self._app(environ, capture)
+        accepted = False
         try:
-            body = b"".join(result)
+            result = self._app(environ, capture)
+            try:
+                body = b"".join(result)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+            status: str = captured["status"]
+            accepted = status.startswith("2")
         finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
-        status: str = captured["status"]
-        if status.startswith("2"):
+            if not accepted:  # not sent: not counted
+                with self._sent_lock:
+                    self._sent -= count
+        if accepted:
             message_id = accepted_message_id(request.api, body)
             if message_id is not None:
                 self._accepted(message_id, request, region)
@@ -220,8 +231,6 @@ class EmulatorMiddleware:
 
     def _accepted(self, message_id: str, request: SendRequest, region: str) -> None:
         sent_at = datetime.now(UTC)
-        with self._sent_lock:
-            self._sent += len(request.destinations)
         self.messages.record(message_id, request, sent_at)
         if not request.configuration_set:
             return
