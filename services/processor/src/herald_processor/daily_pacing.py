@@ -37,9 +37,10 @@ if TYPE_CHECKING:
 log = structlog.get_logger("herald.processor.pacing")
 
 DAY_SECONDS = 86_400
-# Never spread over less than this: near the end of the day what is left goes out at once rather than at a rate
-# that divides by almost nothing.
-MIN_WINDOW_SECONDS = 1.0
+# Never spread over less than this (or a twentieth of a shorter day): near the day's end, what is left goes on at a
+# rate the fleet can keep track of and the rest waits for the next day, rather than a rate that divides by almost
+# nothing sending the last of the quota faster than a fresh read of it can see the sends still in flight.
+MIN_WINDOW_SECONDS = 60.0
 # Near the end of SES's quota a read even a second old may count sends another processor has made since: below this
 # many left, SES is asked afresh before every slot, so the fleet's last sends do not meet SES's refusal.
 FRESH_BELOW = 10
@@ -50,12 +51,12 @@ def seconds_left(now: float, day_seconds: float) -> float:
     return day_seconds - (now % day_seconds)
 
 
-def daily_rate(remaining: float, backlog: int, left: float) -> float | None:
-    """Sends per second that spread `remaining` over `left` seconds; None when no pacing is due (the backlog fits
-    in what is left, or nothing is left: then the allowance's own end applies)."""
+def daily_rate(remaining: float, backlog: int, left: float, min_window: float = MIN_WINDOW_SECONDS) -> float | None:
+    """Sends per second that spread `remaining` over `left` seconds (at least `min_window`); None when no pacing is
+    due (the backlog fits in what is left, or nothing is left: then the allowance's own end applies)."""
     if remaining <= 0 or backlog <= remaining:
         return None
-    return remaining / max(left, MIN_WINDOW_SECONDS)
+    return remaining / max(left, min_window)
 
 
 class AccountQuota:
@@ -117,6 +118,7 @@ class DailyPacer:
         self._quota = quota
         self._warmup = warmup
         self._day = day_seconds
+        self._min_window = min(MIN_WINDOW_SECONDS, day_seconds / 20)
         self._clock = clock
 
     async def limits(
@@ -129,13 +131,13 @@ class DailyPacer:
         if self._quota is not None:
             if account_left is None:
                 account_left = await self._quota.remaining()
-            rate = daily_rate(account_left or 0.0, backlog, left)
+            rate = daily_rate(account_left or 0.0, backlog, left, self._min_window)
             DAILY_PACE.labels(tenant_id, "account").set((rate or 0.0) * 60)
             if rate is not None:
                 limits.append(Limit("daily#account", rate))
         if self._warmup is not None and ramp is not None:
             remaining = await self._warmup.remaining(tenant_id, domain, ramp)
-            rate = daily_rate(remaining, backlog, left) if remaining is not None else None
+            rate = daily_rate(remaining, backlog, left, self._min_window) if remaining is not None else None
             DAILY_PACE.labels(tenant_id, f"warmup:{domain}").set((rate or 0.0) * 60)
             if rate is not None:
                 limits.append(Limit(f"daily#{tenant_id}#{domain}", rate))
@@ -149,10 +151,10 @@ class DailyPacer:
         left = seconds_left(self._clock(), self._day)
         account_left = await self._quota.remaining() if self._quota is not None else None
         if account_left is not None and account_left <= 0 and backlog > 0:
-            return max(MIN_WINDOW_SECONDS, left)
+            return max(1.0, left)
         # A rate is worked out for what is left of this day: a slot is never waited for into the next one.
         max_wait = min(max_wait, left)
         for limit in await self.limits(tenant_id, domain, backlog, ramp, account_left=account_left):
             if not await self._bucket.acquire_limits([limit], max_wait=max_wait):
-                return min(1.0 / limit.rate, max(left, MIN_WINDOW_SECONDS))
+                return min(1.0 / limit.rate, max(left, 1.0))
         return 0.0
