@@ -49,6 +49,7 @@ ROUTES = {
     ("delete", "/suppressions/{email}"),
     ("get", "/sending-policy"),
     ("put", "/sending-policy"),
+    ("get", "/reputation"),
     ("get", "/audit"),
     ("get", "/campaigns/{campaign_id}/sample-recipient"),
     ("post", "/webhooks"),

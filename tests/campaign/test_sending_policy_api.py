@@ -54,3 +54,26 @@ async def test_policy_is_admin_only_and_validated(client: httpx.AsyncClient, aut
         assert response.status_code == 422, bad
         assert set(response.json()) >= {"error", "detail"}, response.json()
     assert (await client.get("/sending-policy", headers=admin)).json() == {"providers": {}}
+
+
+async def test_reputation_is_the_guards_last_verdict_for_the_tenant(
+    client: httpx.AsyncClient, auth: Tokens, aws: AwsClients, campaign_settings: Settings
+) -> None:
+    viewer = auth(role="viewer")  # the dashboard's banner: every role reads it
+    assert (await client.get("/reputation", headers=viewer)).json() == {"level": "ok"}
+    warning = {
+        "level": "warn",
+        "scope": "domain:news.example",
+        "window": "1h",
+        "reason": "bounce rate 2.60% (26 of 1000) over the last 1h for news.example",
+        "at": "2026-12-07T01:00:00Z",
+    }
+    # As analytics' guard writes it (herald_analytics.events.reputation_windows)
+    await aws.require_dynamodb().put_item(
+        TableName=campaign_settings.resources.throttle_table,
+        Item={"bucketKey": {"S": "reputation-state#acme"}} | {k: {"S": v} for k, v in warning.items()},
+    )
+    answer = await client.get("/reputation", headers=viewer)
+    assert (answer.status_code, answer.json()) == (200, warning)
+    assert (await client.get("/reputation", headers=auth("globex", "viewer"))).json() == {"level": "ok"}
+    assert (await client.get("/reputation")).status_code == 401

@@ -130,14 +130,27 @@ async def test_the_reported_max_send_rate_is_the_one_enforced(control, ses):
     await control.put("/_emulator/faults", json={"sesMaxSendRate": 7.5})
     v2, v1 = (await ses.sesv2.get_account())["SendQuota"], await ses.ses.get_send_quota()
     assert v2["MaxSendRate"] == v1["MaxSendRate"] == 7.5
-    # The daily quota and the count sent are moto's, the same through both APIs, and a send counts.
-    assert v2["Max24HourSend"] == v1["Max24HourSend"] == 200.0
+    # No daily-quota fault: no daily quota, reported as unlimited; the count sent is the same through both APIs.
+    assert v2["Max24HourSend"] == v1["Max24HourSend"] == -1.0
     assert v2["SentLast24Hours"] == v1["SentLast24Hours"]
     await control.delete("/_emulator/faults")
     await send_v2(ses)
     after = await ses.ses.get_send_quota()
     assert after["SentLast24Hours"] == v1["SentLast24Hours"] + 1
     assert (await ses.sesv2.get_account())["SendQuota"]["SentLast24Hours"] == after["SentLast24Hours"]
+
+
+async def test_the_daily_quota_is_reported_and_enforced(control, ses):
+    sent = (await ses.sesv2.get_account())["SendQuota"]["SentLast24Hours"]
+    await control.put("/_emulator/faults", json={"sesMax24HourSend": sent + 1})
+    v2, v1 = (await ses.sesv2.get_account())["SendQuota"], await ses.ses.get_send_quota()
+    assert v2["Max24HourSend"] == v1["Max24HourSend"] == sent + 1
+    await send_v2(ses)  # the last one of the day
+    with pytest.raises(ClientError) as refused:
+        await send_v2(ses)
+    assert refused.value.response["Error"]["Code"] == "LimitExceededException"
+    assert "daily message quota exceeded" in refused.value.response["Error"]["Message"].lower()
+    assert (await ses.sesv2.get_account())["SendQuota"]["SentLast24Hours"] == sent + 1
 
 
 async def test_latency_delays_the_answer(control, ses):

@@ -96,7 +96,10 @@ def test_google_limited_to_60_a_minute_across_two_processors(
         )
         assert worst <= GOOGLE_PER_MINUTE + GOOGLE_BLOCK, f"{worst} google sends within 60 s"
 
-        assert "processor.batch_done" in second_log.read_text(errors="replace"), "both processors must take part"
+        # Both processors sent some (a batch's google part often ends on the other one, so not every batch is "done"
+        # where it started).
+        second = second_log.read_text(errors="replace").splitlines()
+        assert any("processor.batch_counted" in line and "'sent':" in line for line in second), "both must send"
         log_text = stack.log_path("processor").read_text(errors="replace") + second_log.read_text(errors="replace")
         throttled = [
             line for line in log_text.splitlines() if "processor.send_throttled" in line and campaign_id in line
@@ -191,29 +194,45 @@ def test_delivery_delays_lower_a_providers_rate_and_it_recovers(
         stack.restart("processor")
 
 
-@pytest.mark.timeout(300)
-def test_the_days_warmup_ramp_holds_across_two_processors(
+WARMUP_DAY = 90.0  # HERALD_PACING_DAY_SECONDS of the warm-up test's processors: a whole day within the test
+
+
+@pytest.mark.timeout(420)
+def test_the_days_warmup_ramp_holds_across_two_processors_spread_over_the_day(
     stack: DevStack, client: HeraldClient, policy: Any, tmp_path: Path
 ) -> None:
-    # example.com's first send under this ramp makes today its day 0: 30 sends, across the whole fleet.
-    policy({"warmup": {"startPerDay": 30, "dailyGrowth": 2.0}})
-    rows = recipients(200)  # eight batches of 25: enough for both processors to take some
-    second_log = tmp_path / "processor-2.log"
-    with extra_processor(stack, tmp_path):
-        campaign_id = start_campaign(client, rows)
-        deadline = time.monotonic() + 120
-        waiting: set[str] = set()
-        while len(waiting) < 8:  # every batch met the day's end: its sends are over, its rest handed back
-            assert time.monotonic() < deadline, f"only {len(waiting)} of 8 batches deferred for the day"
-            time.sleep(0.5)
-            logs = stack.log_path("processor").read_text(errors="replace") + second_log.read_text(errors="replace")
-            deferred = [line for line in logs.splitlines() if "today's allowance" in line and campaign_id in line]
-            waiting = {line.split("batchId=")[1].split()[0] for line in deferred if "batchId=" in line}
-        sent = len(audit(stack, campaign_id).messages)
-        status = client.get_campaign(campaign_id)["status"]
-        headers = {"Authorization": f"Bearer {stack.token('acme', 'marketer')}"}
-        httpx.post(f"{stack.urls.campaign}/campaigns/{campaign_id}/cancel", headers=headers, timeout=10)
-    assert sent == 30, f"{sent} sent on day 0 of a 30-a-day ramp"
-    assert status == "sending"  # the rest waits for tomorrow's allowance
-    for log_text in (stack.log_path("processor").read_text(errors="replace"), second_log.read_text(errors="replace")):
+    day = {"HERALD_PACING_DAY_SECONDS": str(int(WARMUP_DAY))}
+    stack.kill("processor", signal.SIGTERM)  # only the two processors with the short day take this campaign
+    try:
+        with (
+            extra_processor(stack, tmp_path, "warm-1", day),
+            extra_processor(stack, tmp_path, "warm-2", day),
+        ):
+            while time.time() % WARMUP_DAY > 10:  # start early in a day (a condition on the clock, not a guess)
+                time.sleep(0.5)
+            # example.com's first send under this ramp makes today its day 0: 30 sends, across the whole fleet.
+            policy({"warmup": {"startPerDay": 30, "dailyGrowth": 2.0}})
+            started = time.time()
+            day_end = started - started % WARMUP_DAY + WARMUP_DAY
+            campaign_id = start_campaign(client, recipients(200))
+            while time.time() < day_end:
+                time.sleep(1.0)
+            status = client.get_campaign(campaign_id)["status"]
+            result = audit(stack, campaign_id)
+            headers = {"Authorization": f"Bearer {stack.token('acme', 'marketer')}"}
+            httpx.post(f"{stack.urls.campaign}/campaigns/{campaign_id}/cancel", headers=headers, timeout=10)
+        logs = [(tmp_path / f"{name}.log").read_text(errors="replace") for name in ("warm-1", "warm-2")]
+    finally:
+        stack.restart("processor")
+    today = [t for t in sent_times(result.messages, "example.com") if t < day_end]
+    window = day_end - started
+    print(f"\nwarm-up day 0: {len(today)} sent over {window:.0f} s, the last {today[-1] - started:.1f} s in")
+    # Never more than the day's 30 across the fleet; a processor's leased slots left unspent at the day's end
+    # (up to a block of 5 less the one it spent) are lost, never sent twice.
+    assert 30 - 2 * 4 <= len(today) <= 30, f"{len(today)} sent on day 0 of a 30-a-day ramp"
+    assert status == "sending"  # the rest waits for the next day's allowance
+    assert today[-1] - started >= 0.7 * window, "spread over the day, not sent at once"
+    for count, at in enumerate(today, start=1):
+        assert count <= 30 * (at - started) / window + 2, f"{count} sent {at - started:.1f} s into the day"
+    for log_text in logs:
         assert campaign_id in log_text, "both processors must take part"

@@ -7,6 +7,7 @@ import json
 import secrets
 from typing import Any
 
+import boto3
 import httpx
 import pytest
 from prometheus_client import REGISTRY
@@ -28,12 +29,26 @@ from tests.processor.test_against_emulator import (
 pytestmark = pytest.mark.timeout(240)  # the waits inside stop a hang first; a loaded CI machine is slow
 
 
+@pytest.fixture
+def daily_quota(emulator) -> Any:
+    """A daily quota on the session's emulator (it has none by default), far above what a test sends; the quota's
+    use is then SentLast24Hours over it. Tests of one process run one at a time, so no other test sees it."""
+    assert httpx.get(f"{emulator.url}/_emulator/faults", timeout=10).json() == {}  # nothing else to keep
+    quota = boto3.client("ses", endpoint_url=emulator.url).get_send_quota()
+    limit = quota["SentLast24Hours"] + 10_000
+    httpx.put(f"{emulator.url}/_emulator/faults", json={"sesMax24HourSend": limit}, timeout=10).raise_for_status()
+    yield limit
+    httpx.delete(f"{emulator.url}/_emulator/faults", timeout=10).raise_for_status()
+
+
 def _job(campaign_id: str, batch: str, recipients: list[dict[str, Any]]) -> str:
     body = {"campaignId": campaign_id, "tenantId": TENANT, "batchId": batch, "recipients": recipients}
     return json.dumps(body | {"templateId": "newsletter", "templateVersion": 2, "priority": "normal"})
 
 
-async def test_a_send_logs_its_ids_and_no_secret_or_recipient_list(herald_settings, provisioned, aws) -> None:
+async def test_a_send_logs_its_ids_and_no_secret_or_recipient_list(
+    herald_settings, provisioned, aws, daily_quota
+) -> None:
     settings = processor_settings(
         herald_settings,
         ses_api_version="v1",
@@ -103,7 +118,7 @@ async def test_a_send_logs_its_ids_and_no_secret_or_recipient_list(herald_settin
 
 
 class FakeSesV2:
-    """SES v2's GetAccount with any quota (the emulator's is moto's 200 a day); only SendQuota matters here."""
+    """SES v2's GetAccount with any quota; only SendQuota matters here."""
 
     def __init__(self, quota: dict[str, float]) -> None:
         self.quota = quota
@@ -112,10 +127,12 @@ class FakeSesV2:
         return {"SendQuota": self.quota}
 
 
-async def test_quota_used_is_sent_over_max_from_ses_v1(aws) -> None:
+async def test_quota_used_is_sent_over_max_from_ses_v1(aws, daily_quota) -> None:
     quota = await aws.ses.get_send_quota()
     used = await send_quota_used(ses=aws.ses)
-    assert used == pytest.approx(quota["SentLast24Hours"] / quota["Max24HourSend"])
+    assert quota["Max24HourSend"] == daily_quota
+    assert used == pytest.approx(quota["SentLast24Hours"] / daily_quota)
+    assert 0 <= used < 1
 
 
 async def test_quota_used_from_ses_v2_and_none_when_unlimited_or_unknown() -> None:

@@ -35,6 +35,9 @@ class FakeGate:
         self.refill_on_wait = refill_on_wait
         self.lookups: list[str] = []
         self.waits: list[Provider] = []
+        self.daily: list[float] = []  # daily pacing's answers, in turn; then `daily_after` (0: a slot at once)
+        self.daily_after = 0.0
+        self.backlogs: list[int] = []
 
     async def limited(self, tenant_id: str) -> bool:
         assert tenant_id == "acme"
@@ -46,6 +49,11 @@ class FakeGate:
             return False
         self.warmup -= 1
         return True
+
+    async def daily_slot(self, tenant_id: str, domain: str, backlog: int, *, max_wait: float) -> float:
+        assert (tenant_id, domain) == ("acme", "news.example")
+        self.backlogs.append(backlog)
+        return self.daily.pop(0) if self.daily else self.daily_after
 
     async def provider_of(self, email: str) -> Provider:
         self.lookups.append(email)

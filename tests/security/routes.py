@@ -59,6 +59,7 @@ ROLE_MATRIX: dict[str, dict[tuple[str, str], str]] = {
         ("GET", "/audit"): ADMIN,
         ("GET", "/sending-policy"): ADMIN,
         ("PUT", "/sending-policy"): ADMIN,
+        ("GET", "/reputation"): VIEWER,
         ("POST", "/webhooks"): ADMIN,
         ("GET", "/webhooks"): ADMIN,
         ("DELETE", "/webhooks/{webhook_id}"): ADMIN,

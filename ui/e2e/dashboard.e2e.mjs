@@ -103,10 +103,16 @@ describe('the Herald dashboard', { timeout: 600_000 }, () => {
     await page.getByLabel('Access token').fill(h.stack.marketer);
     await page.getByLabel('Access token').focus();
     await page.keyboard.press('Tab');
+    // The reputation banner reads the guard's verdict through the gateway; a fresh tenant has none to show.
+    const reputation = page.waitForResponse((r) => new URL(r.url()).pathname === '/reputation');
     await page.keyboard.press('Enter');
     await page.waitForURL('**/dashboard');
     await page.getByRole('heading', { name: 'Campaigns' }).waitFor();
     assert.equal(await page.getByTestId('who').textContent(), 'acme · marketer');
+    const verdict = await reputation;
+    assert.equal(verdict.status(), 200);
+    assert.deepEqual(await verdict.json(), { level: 'ok' });
+    assert.equal(await page.getByTestId('reputation-banner').count(), 0);
     noConsoleErrors();
   });
 

@@ -22,6 +22,7 @@ export const ROUTES = [
   { service: 'campaign', pattern: /^\/suppressions(\/.*)?$/ },
   { service: 'campaign', pattern: /^\/audit$/ },
   { service: 'campaign', pattern: /^\/sending-policy$/ },
+  { service: 'campaign', pattern: /^\/reputation$/ },
   { service: 'campaign', pattern: /^\/webhooks(\/.*)?$/ },
   { service: 'campaign', pattern: /^\/u\/.+$/ },
   { service: 'template', pattern: /^\/templates(\/.*)?$/ },

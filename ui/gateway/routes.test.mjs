@@ -20,6 +20,7 @@ test('the recipient upload and every other campaign path go to the campaign serv
   assert.equal(serviceFor('DELETE', '/suppressions/ada@example.com'), 'campaign');
   assert.equal(serviceFor('GET', '/suppressions'), 'campaign');
   assert.equal(serviceFor('PUT', '/sending-policy'), 'campaign');
+  assert.equal(serviceFor('GET', '/reputation'), 'campaign');
   assert.equal(serviceFor('POST', '/u/token123'), 'campaign');
   assert.equal(serviceFor('POST', '/webhooks'), 'campaign');
   assert.equal(serviceFor('GET', '/webhooks/wh_abc/deliveries'), 'campaign');

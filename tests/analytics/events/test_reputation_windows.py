@@ -3,7 +3,7 @@ pauses the scope's sending campaigns. Against the emulator's DynamoDB, with a cl
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -25,6 +25,11 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+class Announcements(list[dict[str, Any]]):
+    async def append_async(self, document: dict[str, Any]) -> None:
+        self.append(document)
 
 
 def test_judge_warns_at_half_the_limit_and_pauses_at_it() -> None:
@@ -74,6 +79,7 @@ async def test_the_windows_warn_then_pause(aws: AwsClients, herald_settings: Her
     names = herald_settings.resources
     dynamodb = aws.require_dynamodb()
     clock = Clock()
+    announced = Announcements()
     windows = ReputationWindows(
         dynamodb,
         names.throttle_table,
@@ -82,6 +88,7 @@ async def test_the_windows_warn_then_pause(aws: AwsClients, herald_settings: Her
         POLICY,
         clock=clock,
         check_interval=0,
+        announce=announced.append_async,
     )
     await put_campaign(aws, names.campaigns_table, "camp_news", "news@news.example")
     await put_campaign(aws, names.campaigns_table, "camp_shop", "deals@shop.example")
@@ -96,6 +103,13 @@ async def test_the_windows_warn_then_pause(aws: AwsClients, herald_settings: Her
     assert await windows.check("acme", "domain:news.example") is Level.WARN
     state = await dynamodb.get_item(TableName=names.throttle_table, Key={"bucketKey": {"S": "reputation-state#acme"}})
     assert (state["Item"]["level"]["S"], state["Item"]["window"]["S"]) == ("warn", "24h")
+    # Announced once (for the webhook), however often the scope is judged while it stays at the warning.
+    # (All of the tenant's sends were news.example's: both scopes warn.)
+    assert sorted((a["type"], a["tenantId"], a["warning"]["scope"]) for a in announced) == [
+        ("reputation.warning", "acme", "domain:news.example"),
+        ("reputation.warning", "acme", "tenant"),
+    ]
+    assert all("bounce rate" in a["warning"]["reason"] for a in announced)
     assert await status(aws, names.campaigns_table, "camp_news") == "sending"
 
     # Now: shop.example sends cleanly, news.example bounces 5 % within the hour. The tenant as a whole is still
@@ -110,6 +124,11 @@ async def test_the_windows_warn_then_pause(aws: AwsClients, herald_settings: Her
     assert await status(aws, names.campaigns_table, "camp_shop") == "sending"
     assert await windows.check("acme", "tenant") is Level.OK  # 11 of 700 in the day: 1.6 %
 
-    # A day later the old bounces have left both windows.
+    # A day later the old bounces have left both windows: the state is clear, and a new warning is news again.
     clock.now += 25 * 3600
     assert await windows.check("acme", "domain:news.example") is Level.OK
+    state = await dynamodb.get_item(TableName=names.throttle_table, Key={"bucketKey": {"S": "reputation-state#acme"}})
+    assert "Item" not in state
+    await windows.observe(events(EventType.SEND, 200, "news.example"))
+    await windows.observe(events(EventType.BOUNCE, 6, "news.example", BounceType.PERMANENT))
+    assert len(announced) == 4

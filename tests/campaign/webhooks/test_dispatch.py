@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from standardwebhooks.webhooks import Webhook as Verifier
 
-from herald_analytics.events.updates import update_message
+from herald_analytics.events.updates import CampaignUpdatePublisher, update_message
 from herald_campaign.webhooks.delivery import ATTEMPT_KIND, DeliveryPolicy, WebhookDispatcher
 from herald_campaign.webhooks.repository import DeliveryLog, Webhook, WebhookStore
 from herald_campaign.webhooks.service import DELIVERY_PAGE, WebhookService, new_secret
@@ -218,3 +218,48 @@ async def test_the_delivery_log_shows_the_newest_deliveries_first(herald_setting
     sent = [json.loads(r.content)["id"] for r in received]
     assert [d.eventId for d in log] == sent[::-1][:DELIVERY_PAGE]  # the 100 newest, newest first
     assert [d.status for d in log] == ["delivered"] * DELIVERY_PAGE
+
+
+async def test_a_reputation_warning_reaches_the_endpoints_that_want_it_once(herald_settings, provisioned, aws):
+    dispatcher, _, _, received, *_ = await _world(herald_settings, aws, 204, ("reputation.warning",))
+    warning = {"scope": "domain:news.example", "window": "1h", "reason": "bounce rate 2.60% (26 of 1000)",
+               "at": "2026-12-07T01:00:00Z"}  # fmt: skip
+    announcement = {"type": "reputation.warning", "tenantId": "acme", "warning": warning}
+    body = json.dumps({"Type": "Notification", "MessageId": "x", "Message": json.dumps(announcement)})
+    await dispatcher(_message(body))
+    await dispatcher(_message(body))  # SNS delivering it again: one delivery
+    other = {"type": "reputation.warning", "tenantId": "globex", "warning": warning}  # no endpoint of globex's
+    await dispatcher(_message(json.dumps({"Type": "Notification", "MessageId": "y", "Message": json.dumps(other)})))
+    (request,) = received
+    payload = json.loads(request.content)
+    assert (payload["type"], payload["tenantId"], payload["campaignId"]) == ("reputation.warning", "acme", None)
+    assert payload["data"] == warning
+    assert request.headers["webhook-id"] == payload["id"]
+
+
+async def test_an_endpoint_without_reputation_warning_does_not_get_it(herald_settings, provisioned, aws):
+    dispatcher, _, _, received, *_ = await _world(herald_settings, aws, 204, ("campaign.status", "email.bounced"))
+    announcement = {"type": "reputation.warning", "tenantId": "acme", "warning": {"scope": "tenant", "window": "24h"}}
+    await dispatcher(_message(json.dumps(announcement)))
+    assert received == []
+
+
+async def test_analytics_warning_announcement_reaches_the_webhooks_queue_and_its_endpoint(
+    herald_settings, provisioned, aws
+):
+    # analytics' publisher → SNS campaign-updates topic → the webhooks queue → the dispatcher, as deployed
+    dispatcher, _, _, received, *_, queue_url = await _world(herald_settings, aws, 204, ("reputation.warning",))
+    publisher = CampaignUpdatePublisher(aws.require_sns(), provisioned.campaign_updates_topic_arn, None, window=0)  # type: ignore[arg-type]
+    warning = {"scope": "tenant", "window": "24h", "reason": "complaint rate 0.06% (6 of 10000)", "at": "x"}
+    await publisher.announce({"type": "reputation.warning", "tenantId": "acme", "warning": warning})
+    sqs = aws.require_sqs()
+    messages = []
+    for _ in range(10):  # long polls; the message is there as soon as SNS delivered it
+        answer = await sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1, MaxNumberOfMessages=10)
+        messages += answer.get("Messages", [])
+        if messages:
+            break
+    assert len(messages) == 1
+    await dispatcher(_message(messages[0]["Body"]))
+    (request,) = received
+    assert json.loads(request.content)["data"] == warning

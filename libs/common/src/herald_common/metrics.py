@@ -48,6 +48,17 @@ PROVIDER_RATE = Gauge(
     "Emails per minute a provider may get now across the fleet (policy limit × factor)",
     ["tenant", "provider"],
 )
+# Daily pacing (processor): the rate that spreads what is left of a daily allowance (`account`: SES's daily quota;
+# `warmup:{domain}`: the ramp's day) over the rest of the day; 0 while a campaign fits in what is left.
+DAILY_PACE = Gauge(
+    "herald_daily_pace_per_minute",
+    "Emails per minute a daily allowance is spread at across the fleet (0: not pacing)",
+    ["tenant", "scope"],
+)
+# The reputation guard (analytics): warnings raised when a window reaches half a limit.
+REPUTATION_WARNINGS = Counter(
+    "herald_reputation_warnings_total", "Reputation warnings raised (a window at half a limit)", ["window"]
+)
 
 SAMPLE_ERRORS = (ClientError, BotoCoreError, OSError, KeyError, ValueError)
 

@@ -28,17 +28,22 @@ class RawEmailSender:
         self._v1 = ses
         self._configuration_set = configuration_set
 
-    async def send(self, destination: str, raw: bytes, tags: Mapping[str, str]) -> str:
-        """Send `raw` to `destination`; SES's message id. SES errors are raised as botocore `ClientError`."""
+    async def send(self, destination: str, raw: bytes, tags: Mapping[str, str], *, tenant_name: str = "") -> str:
+        """Send `raw` to `destination` (under the SES tenant `tenant_name`, v2 only, when given); SES's message id.
+        SES errors are raised as botocore `ClientError`."""
         pairs = [{"Name": name, "Value": value} for name, value in sorted(tags.items())]
         if self._v2 is not None:
+            extra = {"TenantName": tenant_name} if tenant_name else {}
             answer_v2 = await self._v2.send_email(
                 Destination={"ToAddresses": [destination]},
                 Content={"Raw": {"Data": raw}},
                 ConfigurationSetName=self._configuration_set,
                 EmailTags=pairs,  # type: ignore[arg-type]
+                **extra,  # type: ignore[arg-type]
             )
             return answer_v2["MessageId"]
+        if tenant_name:
+            raise ValueError("SES tenants need SES v2 (HERALD_SES_API_VERSION=v2)")
         assert self._v1 is not None
         answer_v1 = await self._v1.send_raw_email(
             Destinations=[destination],

@@ -46,6 +46,10 @@ class Faults:
     domainFaults: dict[str, dict[str, float]] | None = None  # recipient domain -> {deliveryDelayRate, …}
     accountEnforcementStatus: str | None = None  # GetAccount's EnforcementStatus (HEALTHY when unset)
     sesEventDelayMs: float | None = None  # every SES event (Send too) of a message accepted now is published this late
+    # SES's daily quota (Max24HourSend), reported and enforced: a send once SentLast24Hours reached it is refused with
+    # SES's "Daily message quota exceeded". Unset: no daily quota (reported as SES's unlimited, -1).
+    sesMax24HourSend: float | None = None
+    sesTenantStatus: dict[str, str] | None = None  # SES tenant name -> its SendingStatus (ses_tenants.py)
 
     @classmethod
     def parse(cls, payload: Any) -> Faults:
@@ -63,6 +67,9 @@ class Faults:
                 continue
             if name == "domainFaults":
                 values[name] = _domain_faults(value)
+                continue
+            if name == "sesTenantStatus":
+                values[name] = _tenant_statuses(value)
                 continue
             if name == "accountEnforcementStatus":
                 if value not in ENFORCEMENT_STATUSES:
@@ -92,6 +99,13 @@ def _domain_faults(value: Any) -> dict[str, dict[str, float]]:
                 raise ValueError(f"domainFaults.{domain}.{name} is a probability between 0 and 1")
         parsed[str(domain).lower()] = {name: float(rate) for name, rate in faults.items()}
     return parsed
+
+
+def _tenant_statuses(value: Any) -> dict[str, str]:
+    statuses = ("ENABLED", "REINSTATED", "DISABLED")
+    if not isinstance(value, dict) or not all(isinstance(v, str) and v in statuses for v in value.values()):
+        raise ValueError(f"sesTenantStatus must be an object of SES tenant name -> one of {', '.join(statuses)}")
+    return {str(name): status for name, status in value.items()}
 
 
 class SendRateBucket:
@@ -227,6 +241,14 @@ def v2_error(status: str, code: str, message: str) -> FaultResponse:
         ("x-amzn-RequestId", str(uuid.uuid4())),
     ]
     return FaultResponse(status, headers, json.dumps({"message": message}).encode())
+
+
+def daily_quota_exceeded(api: str) -> FaultResponse:
+    """SES's answer to a send past the account's daily quota (the processor pauses the campaign for it)."""
+    message = "Daily message quota exceeded."
+    if api == "v1":
+        return v1_error("400 Bad Request", "Sender", V1_THROTTLE_CODE, message)
+    return v2_error("400 Bad Request", "LimitExceededException", message)
 
 
 def throttled(api: str) -> FaultResponse:

@@ -36,6 +36,7 @@ class SendRequest:
     configuration_set: str | None
     tags: dict[str, str] = field(default_factory=dict)
     headers: list[tuple[str, str]] = field(default_factory=list)
+    tenant_name: str | None = None  # SES v2 `TenantName`: the SES tenant the message is sent under
 
     @property
     def source_address(self) -> str:
@@ -115,6 +116,7 @@ def parse_v2_send(body: bytes) -> SendRequest | None:
         configuration_set=params.get("ConfigurationSetName"),
         tags={t["Name"]: t["Value"] for t in params.get("EmailTags", [])},
         headers=headers,
+        tenant_name=params.get("TenantName"),
     )
     return _finish(request, explicit)
 
@@ -195,6 +197,7 @@ class MessageLog:
             "tags": dict(request.tags),
             "headers": dict(request.headers),
             "configurationSet": request.configuration_set,
+            "tenantName": request.tenant_name,
             "sentAt": (sent_at or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         }
         with self._lock:

@@ -10,7 +10,7 @@ Control routes:
 - `GET /_emulator/health` → 200 `{"status": "ok"}` once provisioned (503 `{"status": "provisioning"}` before)
 
 SES's account quota (v2 GetAccount, v1 GetSendQuota) is answered here too: its `MaxSendRate` is the `sesMaxSendRate`
-fault (quota.py).
+fault and its `Max24HourSend` the `sesMax24HourSend` fault (quota.py). So are SES tenants (ses_tenants.py).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from herald_emulator.faults import (
     FaultInjector,
     FaultResponse,
     Faults,
+    daily_quota_exceeded,
     internal_error,
     v1_error,
     v2_error,
@@ -55,6 +56,7 @@ from herald_emulator.quota import (
     v2_account,
 )
 from herald_emulator.ses_events import EventPublisher, build_events, mail_object
+from herald_emulator.ses_tenants import TenantRegistry
 
 WsgiApp = Callable[[dict[str, Any], Any], Iterable[bytes]]
 StartResponse = Callable[..., Any]
@@ -101,6 +103,11 @@ class EmulatorMiddleware:
         self.messages = MessageLog()
         self.faults = FaultInjector()
         self.events = EventPublisher()
+        self.tenants = TenantRegistry()
+        # SentLast24Hours: recipients of the sends accepted since the last reset (moto counts a raw message's
+        # explicit destinations and its To header both, so twice per message).
+        self._sent = 0
+        self._sent_lock = threading.Lock()
         self.ready = threading.Event()  # set once the emulator's prefix is provisioned
 
     def start(self) -> None:
@@ -116,6 +123,9 @@ class EmulatorMiddleware:
         moto_api_backend.reset()
         self.messages.clear()
         self.faults.clear()
+        self.tenants.clear()
+        with self._sent_lock:
+            self._sent = 0
         if self._after_reset is not None:
             self._after_reset()
         self.ready.set()
@@ -134,7 +144,11 @@ class EmulatorMiddleware:
         method = environ.get("REQUEST_METHOD")
         if scope is not None and method == "GET" and path == V2_ACCOUNT_PATH:
             status = self.faults.faults.accountEnforcementStatus or "HEALTHY"
-            return _answer(start_response, v2_account(self._quota(scope.group(1)), status))
+            return _answer(start_response, v2_account(self._quota(), status))
+        if scope is not None and self.tenants.handles(str(method), path):
+            statuses = self.faults.faults.sesTenantStatus
+            answer = self.tenants.call(path, _read_body(environ), scope.group(1), _account_id(), statuses)
+            return _answer(start_response, answer)
         if scope is not None and method == "POST":
             request: SendRequest | None = None
             if path == V2_SEND_PATH:
@@ -142,19 +156,19 @@ class EmulatorMiddleware:
             elif path in ("", "/"):
                 body = _read_body(environ)
                 if v1_action(body) == V1_QUOTA_ACTION:
-                    return _answer(start_response, v1_send_quota(self._quota(scope.group(1))))
+                    return _answer(start_response, v1_send_quota(self._quota()))
                 request = parse_v1_send(body)
             if request is not None:
                 return self._send(environ, start_response, request, scope.group(1))
         return self._app(environ, start_response)
 
-    def _quota(self, region: str) -> SendQuota:
-        moto_quota = ses_backends[_account_id()][region].get_send_quota()
+    def _quota(self) -> SendQuota:
         rate = self.faults.faults.sesMaxSendRate
+        daily = self.faults.faults.sesMax24HourSend
         return SendQuota(
-            max_24_hour_send=float(moto_quota.max24_hour_send),
+            max_24_hour_send=daily if daily else UNLIMITED,
             max_send_rate=rate if rate else UNLIMITED,
-            sent_last_24_hours=float(moto_quota.sent_last24_hours),
+            sent_last_24_hours=float(self._sent),
         )
 
     # SES sends ---------------------------------------------------------------------------------------------
@@ -173,6 +187,16 @@ class EmulatorMiddleware:
                     start_response, v1_error("400 Bad Request", "Sender", "ConfigurationSetDoesNotExist", message)
                 )
             return _answer(start_response, v2_error("404 Not Found", "NotFoundException", message))
+        refused = self.tenants.refuse(request, region, _account_id(), self.faults.faults.sesTenantStatus)
+        if refused is not None:
+            return _answer(start_response, refused)
+        # Counted before moto runs it (given back if moto refuses), so concurrent sends never pass the daily quota.
+        count = len(request.destinations)
+        with self._sent_lock:
+            daily = self.faults.faults.sesMax24HourSend
+            if daily and self._sent >= daily:
+                return _answer(start_response, daily_quota_exceeded(request.api))
+            self._sent += count
 
         captured: dict[str, Any] = {}
 
@@ -180,15 +204,22 @@ class EmulatorMiddleware:
             captured["status"], captured["headers"] = status, headers
             return lambda _data: None
 
-        result = self._app(environ, capture)
+        accepted = False
         try:
-            body = b"".join(result)
+            result = self._app(environ, capture)
+            try:
+                body = b"".join(result)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+            status: str = captured["status"]
+            accepted = status.startswith("2")
         finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
-        status: str = captured["status"]
-        if status.startswith("2"):
+            if not accepted:  # not sent: not counted
+                with self._sent_lock:
+                    self._sent -= count
+        if accepted:
             message_id = accepted_message_id(request.api, body)
             if message_id is not None:
                 self._accepted(message_id, request, region)

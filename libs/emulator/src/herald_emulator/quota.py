@@ -3,8 +3,9 @@
 Clients pace themselves by `MaxSendRate` (Herald's processor does, on AWS and on the emulator alike), so it is the
 rate the emulator enforces: the `sesMaxSendRate` fault. With no such fault the emulator enforces no rate, and says
 so with -1, the value SES gives an unlimited quota (moto reports a fixed 1 email/s it never enforces, and has no
-GetAccount at all: 404). The daily quota and the count sent are moto's (200 a day, never enforced), the same for both
-APIs.
+GetAccount at all: 404). The daily quota is the `sesMax24HourSend` fault, enforced (moto reports 200 a day it never
+enforces, which would make a client pace a campaign to 200 a day): unset, it is -1 too. The count sent is the
+recipients of every message the emulator accepted since the last reset, the same for both APIs.
 """
 
 from __future__ import annotations

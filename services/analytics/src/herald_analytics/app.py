@@ -141,7 +141,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     [
                         DynamoPushbackSignals(dynamodb, names.throttle_table),
                         ReputationWindows(
-                            dynamodb, names.throttle_table, names.campaigns_table, counters, guard_policy
+                            dynamodb,
+                            names.throttle_table,
+                            names.campaigns_table,
+                            counters,
+                            guard_policy,
+                            announce=publisher.announce,
                         ),
                     ],
                 ),

@@ -33,6 +33,8 @@ from herald_campaign.config import Settings
 from herald_campaign.idempotency.middleware import IdempotencyKeys
 from herald_campaign.idempotency.store import IdempotencyStore
 from herald_campaign.preview.api import router as preview_router
+from herald_campaign.reputation.api import router as reputation_router
+from herald_campaign.reputation.repository import DynamoReputationReader
 from herald_campaign.senders.api import router as senders_router
 from herald_campaign.senders.dns import DnspythonResolver
 from herald_campaign.senders.identities import SesIdentities
@@ -174,6 +176,7 @@ def create_app(
             app.state.sending_policy_service = SendingPolicyService(
                 DynamoSendingPolicyStore(dynamodb, names.throttle_table)
             )
+            app.state.reputation_reader = DynamoReputationReader(dynamodb, names.throttle_table)
             await _start_webhooks(app, stack, settings, aws)
             # Closed in reverse: the scheduler stops first, then running fan-outs finish (or are cancelled and
             # release their lease), then the clients close.
@@ -205,6 +208,7 @@ def create_app(
     app.include_router(audit_router)
     app.include_router(senders_router)
     app.include_router(sending_policy_router)
+    app.include_router(reputation_router)
     app.include_router(webhooks_router)
     app.include_router(preview_router)
     # Inside the audit trail (a replay is a call too), outside the rate limit and body limit (a replay costs a read).

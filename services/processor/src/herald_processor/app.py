@@ -14,6 +14,7 @@ from herald_common.web import create_service_app
 from herald_processor.adaptive_pacing import AimdPolicy, DynamoAdaptiveRates
 from herald_processor.announcements import SnsAnnouncer
 from herald_processor.config import Settings
+from herald_processor.daily_pacing import AccountQuota, DailyPacer
 from herald_processor.ledger import DynamoDeliveryLedger
 from herald_processor.policy import BatchPolicy, Ports
 from herald_processor.provider_pacing import DynamoPolicySource, ProviderPacer
@@ -21,6 +22,7 @@ from herald_processor.providers import DnspythonMxResolver, ProviderDirectory
 from herald_processor.repository import DynamoCampaignStore, DynamoSuppressionList
 from herald_processor.service import BatchService
 from herald_processor.ses import SesEmailSender, account_send_rate, send_quota_used
+from herald_processor.ses_tenants import SesTenants, TenantEmailSender
 from herald_processor.shared_throttle import DynamoThrottleBucket
 from herald_processor.templates import HttpTemplateRenderer, S3TemplateSource
 from herald_processor.throttle import LocalThrottleBucket
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from herald_common.aws import AwsClients
-    from herald_processor.ports import ThrottleBucket
+    from herald_processor.ports import EmailSender, ThrottleBucket
 
 RENDER_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 # The processor's AWS requests are built by its own tested code, never from input, and AWS validates them anyway:
@@ -85,24 +87,32 @@ def build_service(
             increase=settings.pacing_increase,
             decrease=settings.pacing_decrease,
         )
+        day = settings.pacing_day_seconds
+        warmup = DynamoWarmup(dynamodb, names.throttle_table, daily_quota, day_seconds=day)
+        quota = AccountQuota(sesv2=aws.sesv2, ses=aws.ses, refresh=settings.ses_quota_interval)
         pacer = ProviderPacer(
             directory,
             DynamoPolicySource(dynamodb, names.throttle_table),
             throttle,
             DynamoAdaptiveRates(dynamodb, names.throttle_table, directory, aimd),
-            DynamoWarmup(dynamodb, names.throttle_table, daily_quota),
+            warmup,
+            DailyPacer(throttle, quota, warmup, day_seconds=day),
         )
+    ses = SesEmailSender(
+        names.configuration_set,
+        sesv2=aws.sesv2 if settings.ses_api_version == "v2" else None,
+        ses=aws.ses if settings.ses_api_version == "v1" else None,
+    )
+    sender: EmailSender = ses
+    if settings.ses_tenants and aws.sesv2 is not None:
+        sender = TenantEmailSender(ses, SesTenants(aws.sesv2, settings.resource_prefix, names.configuration_set))
     ports = Ports(
         campaigns=DynamoCampaignStore(dynamodb, names.campaigns_table, announcer),
         ledger=DynamoDeliveryLedger(dynamodb, names.ledger_table, names.campaigns_table),
         suppressions=DynamoSuppressionList(dynamodb, names.suppressions_table),
         templates=S3TemplateSource(aws.require_s3(), names.bucket),
         renderer=HttpTemplateRenderer(http, settings.service_key.get_secret_value()),
-        sender=SesEmailSender(
-            names.configuration_set,
-            sesv2=aws.sesv2 if settings.ses_api_version == "v2" else None,
-            ses=aws.ses if settings.ses_api_version == "v1" else None,
-        ),
+        sender=sender,
         throttle=throttle,
         pacer=pacer,
         announcer=announcer,

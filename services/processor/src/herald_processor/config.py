@@ -98,6 +98,16 @@ class Settings(ServiceKeySettings):
     pacing_decrease: float = Field(
         default=0.5, gt=0, lt=1, description="what an interval with pushback multiplies the rate by"
     )
+    pacing_day_seconds: float = Field(
+        default=86_400,
+        ge=10,
+        le=86_400,
+        description="length of the sending day of daily pacing and the warm-up ramp (UTC days; tests shorten it)",
+    )
+    ses_tenants: bool = Field(
+        default=False,
+        description="send each Herald tenant's mail through its own SES tenant `{prefix}-{tenant}` (SES v2 only)",
+    )
     processor_id: str = Field(default_factory=_default_processor_id)
 
     @model_validator(mode="after")
@@ -106,4 +116,6 @@ class Settings(ServiceKeySettings):
             raise ValueError("handler_timeout must be shorter than visibility_timeout")
         if self.batch_time_budget >= self.handler_timeout:
             raise ValueError("batch_time_budget must be shorter than handler_timeout")
+        if self.ses_tenants and self.ses_api_version != "v2":
+            raise ValueError("ses_tenants needs ses_api_version v2 (SES v1 has no tenants)")
         return self

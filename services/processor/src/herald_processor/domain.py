@@ -29,6 +29,7 @@ class Campaign:
     reply_to: str | None = None
     template_version: int | None = None
     recipient_count: int = 0
+    final_count: int = 0  # recipients counted in a final state so far
     throttle: Throttle = field(default_factory=Throttle)
     status_reason: str | None = None
     quota_resume_at: float | None = None  # epoch s: when a pause for the SES daily quota may end
@@ -122,6 +123,8 @@ class OutgoingEmail:
     destination: str
     raw: bytes
     tags: dict[str, str]
+    tenant_id: str = ""  # the Herald tenant (SES tenants: the message goes out under that tenant's SES tenant)
+    from_address: str = ""
 
 
 class MalformedJob(HeraldError):

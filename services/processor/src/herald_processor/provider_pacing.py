@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from types_aiobotocore_dynamodb import DynamoDBClient
 
+    from herald_processor.daily_pacing import DailyPacer
     from herald_processor.providers import ProviderDirectory
     from herald_processor.shared_throttle import DynamoThrottleBucket
     from herald_processor.warmup import DynamoWarmup, WarmupPolicy
@@ -146,6 +147,11 @@ class ProviderGate(Protocol):
         """One send slot of the tenant's provider limits (True at once when the policy sets none)."""
         ...
 
+    async def daily_slot(self, tenant_id: str, domain: str, backlog: int, *, max_wait: float) -> float:
+        """One send slot of the daily pacing (daily_pacing.py) for a campaign with `backlog` unsent recipients:
+        0 when taken (or none applies), else about the seconds until the next one."""
+        ...
+
 
 class ProviderPacer:
     """`ProviderGate` over the shared buckets."""
@@ -157,12 +163,14 @@ class ProviderPacer:
         bucket: DynamoThrottleBucket,
         factors: RateFactors | None = None,
         warmup: DynamoWarmup | None = None,
+        daily: DailyPacer | None = None,
     ) -> None:
         self._directory = directory
         self._policies = policies
         self._bucket = bucket
         self._factors = factors
         self._warmup = warmup
+        self._daily = daily
 
     async def limited(self, tenant_id: str) -> bool:
         policies = self._policies
@@ -176,6 +184,12 @@ class ProviderPacer:
 
     async def provider_of(self, email: str) -> Provider:
         return await self._directory.provider_of(email)
+
+    async def daily_slot(self, tenant_id: str, domain: str, backlog: int, *, max_wait: float) -> float:
+        if self._daily is None:
+            return 0.0
+        ramp = await self._policies.warmup(tenant_id)
+        return await self._daily.slot(tenant_id, domain, backlog, ramp, max_wait=max_wait)
 
     async def take(self, tenant_id: str, provider: Provider, *, max_wait: float) -> bool:
         limit = (await self._policies.provider_limits(tenant_id)).get(provider)
@@ -198,9 +212,13 @@ class PacedQueue(Generic[T]):
         gate: ProviderGate | None,
         tenant_id: str,
         sender_domain: str = "",
+        backlog: int = 0,
     ) -> None:
         self.day_exhausted = False  # the sending domain's warm-up allowance for today is used up
+        self.paced_for = 0.0  # daily pacing (daily_pacing.py): seconds until its next slot, when it stopped a take
         self._sender_domain = sender_domain
+        self._backlog = backlog  # the campaign's unsent recipients, fleet-wide
+        self._daily = gate
         self._ready: deque[T] = deque(items)
         self._email_of = email_of
         self._gate = gate
@@ -243,10 +261,23 @@ class PacedQueue(Generic[T]):
         return self._provider.get(id(item), Provider.OTHER)
 
     async def take(self, *, max_wait: float) -> T | None:
-        """The next recipient whose provider slot (and warm-up slot) is taken; None: nothing can go within
-        `max_wait`, or today's warm-up allowance is used up (`day_exhausted`)."""
+        """The next recipient whose provider slot (and daily and warm-up slots) is taken; None: nothing can go within
+        `max_wait` (`paced_for` says when daily pacing has the next slot), or today's warm-up allowance is used up
+        (`day_exhausted`)."""
+        deadline = time.monotonic() + max_wait
         item = await self._take_provider(max_wait=max_wait)
-        if item is None or self._gate is None or await self._gate.warmup_slot(self._tenant_id, self._sender_domain):
+        if item is None:
+            return None
+        if self._daily is not None:
+            # Before the warm-up slot, which is a share of the day's allowance: a daily slot not used costs nothing.
+            wait = max(0.0, deadline - time.monotonic())
+            paced = await self._daily.daily_slot(self._tenant_id, self._sender_domain, self._backlog, max_wait=wait)
+            if paced > 0:
+                self._ready.appendleft(item)
+                self.paced_for = paced
+                return None
+            self.paced_for = 0.0
+        if self._gate is None or await self._gate.warmup_slot(self._tenant_id, self._sender_domain):
             return item
         self._ready.appendleft(item)
         self.day_exhausted = True

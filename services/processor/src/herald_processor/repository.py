@@ -82,6 +82,7 @@ def parse_campaign(item: dict[str, Any]) -> Campaign:
         reply_to=_str(item, "replyTo"),
         template_version=_int(item, "templateVersion"),
         recipient_count=_int(item, "recipientCount") or 0,
+        final_count=_int(item, "finalCount") or 0,
         throttle=Throttle(
             emails_per_minute=_int(throttle, "emailsPerMinute"), emails_per_hour=_int(throttle, "emailsPerHour")
         ),

@@ -116,7 +116,8 @@ class SendRun:
         self._calls = asyncio.Semaphore(self.policy.send_concurrency)
         # Mailbox-provider pacing (provider_pacing.py): recipients whose provider has no slot wait behind the rest.
         sender_domain = domain_of(self.campaign.from_address)
-        queue = PacedQueue(ready, _destination, self.ports.pacer, self.campaign.tenant_id, sender_domain)
+        backlog = self.campaign.recipient_count - self.campaign.final_count
+        queue = PacedQueue(ready, _destination, self.ports.pacer, self.campaign.tenant_id, sender_domain, backlog)
         await queue.classify()
         try:
             async with asyncio.TaskGroup() as group:
@@ -130,6 +131,8 @@ class SendRun:
             return
         if queue.day_exhausted and self.stop is StopReason.OUT_OF_TIME:  # warm-up (warmup.py): come back later
             raise BatchDeferred("warm-up: today's allowance is used up", seconds=WARMUP_RETRY_SECONDS)
+        if queue.paced_for and self.stop is StopReason.OUT_OF_TIME:  # daily pacing: back when its next slot is due
+            raise BatchDeferred("daily pacing", seconds=min(WARMUP_RETRY_SECONDS, math.ceil(queue.paced_for)))
         if self.stop is not None:
             raise BatchDeferred(f"batch stopped: {self.stop}", seconds=self._retry_seconds())
         if self.contended:
@@ -321,7 +324,13 @@ class SendRun:
             log.warning("processor.invalid_header", recipient=key, error=str(exc))
             return SendOutcome(SendResult.FAILED, reason="invalid_header")
         return await self.ports.sender.send(
-            OutgoingEmail(destination=envelope.destination, raw=raw, tags=ses_tags(envelope))
+            OutgoingEmail(
+                destination=envelope.destination,
+                raw=raw,
+                tags=ses_tags(envelope),
+                tenant_id=envelope.tenant_id,
+                from_address=envelope.from_address,
+            )
         )
 
     async def _refused(self, outcome: SendOutcome) -> bool:

@@ -107,14 +107,15 @@ class SesEmailSender:
     ) -> None:
         self._raw = RawEmailSender(configuration_set, sesv2=sesv2, ses=ses)
 
-    async def _call(self, email: OutgoingEmail) -> str:
-        return await self._raw.send(email.destination, email.raw, email.tags)
+    async def _call(self, email: OutgoingEmail, tenant_name: str = "") -> str:
+        return await self._raw.send(email.destination, email.raw, email.tags, tenant_name=tenant_name)
 
-    async def send(self, email: OutgoingEmail) -> SendOutcome:
-        """Send one raw email; SES errors come back as outcomes, never as exceptions."""
+    async def send(self, email: OutgoingEmail, *, tenant_name: str = "") -> SendOutcome:
+        """Send one raw email (under the SES tenant `tenant_name` when given, ses_tenants.py); SES errors come back
+        as outcomes, never as exceptions."""
         started = time.perf_counter()
         try:
-            message_id = await self._call(email)
+            message_id = await self._call(email, tenant_name)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

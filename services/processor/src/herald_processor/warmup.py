@@ -85,11 +85,13 @@ class DynamoWarmup:
         table: str,
         quota: float | None,
         *,
+        day_seconds: float = DAY_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._db = dynamodb
         self._table = table
         self._quota = quota
+        self._day = day_seconds
         self._clock = clock
         self._held: dict[str, int] = {}  # `tenant#domain#day` → slots taken, not yet spent
         self._started: dict[str, int] = {}
@@ -97,7 +99,7 @@ class DynamoWarmup:
 
     async def take(self, tenant_id: str, domain: str, policy: WarmupPolicy) -> bool:
         """One of today's warm-up sends for the domain; False when today's allowance is used up."""
-        today = int(self._clock() // DAY_SECONDS)
+        today = int(self._clock() // self._day)
         async with self._lock:
             day = today - await self._first_day(tenant_id, domain, today)
             cap = allowance(policy, day, self._quota)
@@ -110,6 +112,22 @@ class DynamoWarmup:
                 return False
             self._held[key] -= 1
             return True
+
+    async def remaining(self, tenant_id: str, domain: str, policy: WarmupPolicy) -> int | None:
+        """What is left of today's allowance across the fleet (slots this process holds count as left); None once
+        the domain is warmed up (daily_pacing.py spreads it over the rest of the day)."""
+        today = int(self._clock() // self._day)
+        async with self._lock:
+            cap = allowance(policy, today - await self._first_day(tenant_id, domain, today), self._quota)
+            key = f"{tenant_id}#{domain}#{today}"
+            held = self._held.get(key, 0)
+        if cap is None:
+            return None
+        item = await self._db.get_item(
+            TableName=self._table, Key={"bucketKey": {"S": f"warmup#{key}"}}, ConsistentRead=True
+        )
+        taken = int(item.get("Item", {}).get("sent", {}).get("N", "0"))
+        return cap - taken + held
 
     async def _first_day(self, tenant_id: str, domain: str, today: int) -> int:
         key = f"warmup#{tenant_id}#{domain}"

@@ -11,6 +11,7 @@ import {
   LedgerState,
   RecipientsAdded,
   RenderResponse,
+  ReputationState,
   RetryResult,
   SampleRecipient,
   SendRequest,
@@ -92,6 +93,11 @@ export class HeraldApi {
       headers: { Accept: 'text/csv' },
       responseType: 'blob',
     });
+  }
+
+  /** The reputation guard's verdict on the tenant (the banner over the campaign pages). */
+  reputation(): Observable<ReputationState> {
+    return this.http.get<ReputationState>('/reputation');
   }
 
   stats(id: string): Observable<CampaignStats> {

@@ -177,3 +177,12 @@ export interface ApiErrorBody {
   detail: string;
   fields?: string[];
 }
+
+/** `GET /reputation`: the reputation guard's last verdict on the tenant over the last hour and day. */
+export interface ReputationState {
+  level: 'ok' | 'warn' | 'pause';
+  scope?: string; // `tenant`, or `domain:{sending domain}`
+  window?: string; // `1h` or `24h`
+  reason?: string;
+  at?: string;
+}

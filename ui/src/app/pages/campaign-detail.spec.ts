@@ -40,6 +40,7 @@ describe('CampaignDetail', () => {
     fixture.componentRef.setInput('id', 'camp_x');
     fixture.detectChanges();
     http.expectOne('/campaigns/camp_x').flush(CAMPAIGN);
+    http.expectOne('/reputation').flush({ level: 'ok' }); // the banner: nothing to say
     http.expectOne('/campaigns/camp_x/sample-recipient').flush({ email: 'grace@example.com', data: { first_name: 'Grace' } });
     await fixture.whenStable();
     return fixture;

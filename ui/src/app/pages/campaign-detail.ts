@@ -14,6 +14,7 @@ import { LiveView } from '../live/live-view';
 import { SendRateSeries } from '../live/send-rate';
 import { Action, allowedActions, sendAtValue, throttleValue } from './campaign-actions';
 import { DeliveryReportView } from './delivery-report';
+import { ReputationBanner } from './reputation-banner';
 import { TemplatePreview } from './template-preview';
 
 const CHART_MINUTES = 10;
@@ -21,7 +22,7 @@ const CHART_MINUTES = 10;
 /** One campaign: recipients, template preview, the send form, the actions and, once sent, the live view. */
 @Component({
   selector: 'app-campaign-detail',
-  imports: [DatePipe, FormsModule, RouterLink, LiveView, TemplatePreview, DeliveryReportView],
+  imports: [DatePipe, FormsModule, RouterLink, LiveView, TemplatePreview, DeliveryReportView, ReputationBanner],
   changeDetection: ChangeDetectionStrategy.OnPush,
   templateUrl: './campaign-detail.html',
 })

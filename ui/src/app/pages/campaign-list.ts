@@ -7,13 +7,15 @@ import { describeError } from '../core/errors';
 import { hasRole } from '../core/jwt';
 import { Campaign } from '../core/models';
 import { Session } from '../core/session';
+import { ReputationBanner } from './reputation-banner';
 
 /** The tenant's campaigns, newest first, with their status; a page at a time. */
 @Component({
   selector: 'app-campaign-list',
-  imports: [RouterLink, DatePipe],
+  imports: [RouterLink, DatePipe, ReputationBanner],
   changeDetection: ChangeDetectionStrategy.OnPush,
   template: `
+    <app-reputation-banner />
     <section aria-labelledby="list-title">
       <div class="title-row">
         <h1 id="list-title">Campaigns</h1>

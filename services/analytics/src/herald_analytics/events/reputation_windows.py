@@ -4,8 +4,11 @@ A campaign's own totals (guard.py) miss a tenant whose many small campaigns boun
 reputation several campaigns share. So analytics also counts sends, hard bounces and complaints per tenant and per
 (tenant, sending domain) in 5-minute slots (throttle-table items `reputation#{tenant}#{scope}#{slot}`, kept two
 days) and judges each window once it holds `min_sends`:
-- at half a limit (bounce or complaint rate of the guard's policy): a warning, logged
-  (`analytics.reputation_warning`) and stored as the tenant's reputation state (`reputation-state#{tenant}`);
+- at half a limit (bounce or complaint rate of the guard's policy): a warning, stored as the tenant's reputation
+  state (`reputation-state#{tenant}`, which the campaign service's `GET /reputation` and the dashboard's banner
+  read) and, when the scope was not already warned, logged (`analytics.reputation_warning`), counted
+  (`herald_reputation_warnings_total`) and announced on the campaign-updates topic (`{"type":
+  "reputation.warning", …}`), from which the campaign service sends the `reputation.warning` webhook;
 - at the limit: every `sending` campaign of the tenant (scope `tenant`) or of that From domain is paused with the
   reason (`analytics.reputation_paused`).
 Counting happens as events arrive, before they are counted on their campaign, so an event delivered twice is counted
@@ -22,11 +25,13 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from botocore.exceptions import ClientError
 
 from herald_analytics.events.schemas import BounceType, CampaignRef, EventType
+from herald_common.metrics import REPUTATION_WARNINGS
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Awaitable, Callable, Sequence
 
     from types_aiobotocore_dynamodb import DynamoDBClient
 
@@ -41,6 +46,7 @@ TTL_SECONDS = 2 * 24 * 3600
 CHECK_INTERVAL_SECONDS = 10.0  # a scope is judged at most this often per analytics process
 BATCH_GET_KEYS = 100
 TENANT_SCOPE = "tenant"
+WARNING_TYPE = "reputation.warning"
 
 
 class Level(StrEnum):
@@ -108,7 +114,9 @@ class ReputationWindows:
         *,
         clock: Callable[[], float] = time.time,
         check_interval: float = CHECK_INTERVAL_SECONDS,
+        announce: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
     ) -> None:
+        self._announce = announce
         self._db = dynamodb
         self._table = throttle_table
         self._campaigns_table = campaigns_table
@@ -167,7 +175,10 @@ class ReputationWindows:
             level, reason = judge(await self.window(tenant_id, scope, seconds), self._policy)
             if [Level.OK, Level.WARN, Level.PAUSE].index(level) > [Level.OK, Level.WARN, Level.PAUSE].index(worst):
                 worst, why, which = level, reason, name
+        changed = await self._level_changed(tenant_id, scope, worst)
         if worst is Level.OK:
+            if changed:
+                await self._clear(tenant_id, scope)
             return worst
         now_iso = datetime.fromtimestamp(self._clock(), UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         what = "the tenant" if scope == TENANT_SCOPE else scope.removeprefix("domain:")
@@ -185,7 +196,14 @@ class ReputationWindows:
             },
         )
         if worst is Level.WARN:
-            log.warning("analytics.reputation_warning", tenantId=tenant_id, scope=scope, window=which, reason=detail)
+            if changed:  # once per scope until it is back to normal, not at every look
+                log.warning(
+                    "analytics.reputation_warning", tenantId=tenant_id, scope=scope, window=which, reason=detail
+                )
+                REPUTATION_WARNINGS.labels(str(which)).inc()
+                if self._announce is not None:
+                    warning = {"scope": scope, "window": which, "reason": detail, "at": now_iso}
+                    await self._announce({"type": WARNING_TYPE, "tenantId": tenant_id, "warning": warning})
             return worst
         reason = f"Paused automatically: {detail} is over the limit."
         paused = [
@@ -202,6 +220,41 @@ class ReputationWindows:
             campaigns=paused,
         )
         return worst
+
+    async def _level_changed(self, tenant_id: str, scope: str, level: Level) -> bool:
+        """Record the scope's level (`reputation-level#{tenant}#{scope}`); True when it differs from the last one
+        recorded. Conditional, so of several analytics processes judging the same change only one announces it."""
+        try:
+            await self._db.update_item(
+                TableName=self._table,
+                Key={"bucketKey": {"S": f"reputation-level#{tenant_id}#{scope}"}},
+                UpdateExpression="SET #l = :l, expiresAt = :x",
+                ConditionExpression="attribute_not_exists(#l) OR #l <> :l",
+                ExpressionAttributeNames={"#l": "level"},
+                ExpressionAttributeValues={
+                    ":l": {"S": level.value},
+                    ":x": {"N": str(int(self._clock()) + TTL_SECONDS)},
+                },
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    async def _clear(self, tenant_id: str, scope: str) -> None:
+        """The scope is back to normal: its warning leaves the tenant's state (another scope's stays)."""
+        try:
+            await self._db.delete_item(
+                TableName=self._table,
+                Key={"bucketKey": {"S": f"reputation-state#{tenant_id}"}},
+                ConditionExpression="#sc = :sc",
+                ExpressionAttributeNames={"#sc": "scope"},
+                ExpressionAttributeValues={":sc": {"S": scope}},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
 
     async def _sending(self, tenant_id: str, scope: str) -> list[CampaignRef]:
         """The tenant's `sending` campaigns (of the scope's From domain)."""

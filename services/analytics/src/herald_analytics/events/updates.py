@@ -59,6 +59,21 @@ class CampaignUpdatePublisher:
         self._wake = asyncio.Event()
         self._stopping = False
 
+    async def announce(self, document: dict[str, Any]) -> None:
+        """Publish another kind of announcement on the topic (`type` and `tenantId` in `document`): the reputation
+        guard's warnings, which the campaign service turns into webhooks."""
+        try:
+            await self._sns.publish(
+                TopicArn=self._topic_arn,
+                Message=json.dumps(document),
+                MessageAttributes={
+                    "type": {"DataType": "String", "StringValue": str(document["type"])},
+                    "tenantId": {"DataType": "String", "StringValue": str(document["tenantId"])},
+                },
+            )
+        except (ClientError, BotoCoreError) as exc:
+            log.warning("analytics.announce_failed", type=document["type"], error=str(exc))
+
     def touched(self, ref: CampaignRef) -> None:
         self._dirty.add(ref)
         self._wake.set()

@@ -26,6 +26,7 @@ from standardwebhooks.webhooks import Webhook as Signer
 
 from herald_campaign.webhooks.events import EmailEvent, email_events
 from herald_campaign.webhooks.repository import Delivery, DeliveryLog, Webhook, WebhookStore, payload_json
+from herald_campaign.webhooks.reputation import reputation_warning
 from herald_campaign.webhooks.status import CampaignStatusLog, opened, settlement, stats_move, status_move
 from herald_campaign.webhooks.urls import WebhookUrlRefused, check_url
 
@@ -91,6 +92,9 @@ class WebhookDispatcher:
         document = opened(message.body)
         if isinstance(document, dict) and document.get("kind") == ATTEMPT_KIND:
             await self._due(str(document["tenantId"]), str(document["webhookId"]), str(document["eventId"]))
+            return
+        if (warning := reputation_warning(document)) is not None:
+            await self.fan_out(warning)
             return
         if (settled := settlement(document)) is not None:
             await self.fan_out(settled)

@@ -51,7 +51,7 @@ class EmailEvent:
             "type": self.type.value,
             "createdAt": self.created_at,
             "tenantId": self.tenant_id,
-            "campaignId": self.campaign_id,
+            "campaignId": self.campaign_id or None,  # None: an event about the tenant (reputation.warning)
             "data": self.data,
         }
 

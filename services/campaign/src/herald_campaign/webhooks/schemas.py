@@ -18,6 +18,7 @@ class WebhookEventType(StrEnum):
     EMAIL_FAILED = "email.failed"
     EMAIL_UNKNOWN = "email.unknown"
     CAMPAIGN_STATUS = "campaign.status"
+    REPUTATION_WARNING = "reputation.warning"
 
 
 _VIEW: dict[str, Any] = {

@@ -1,0 +1,1 @@
+"""The tenant's sending reputation as the reputation guard last judged it (`GET /reputation`)."""

@@ -1,0 +1,160 @@
+"""Daily pacing: a campaign larger than what is left of a daily allowance is spread over the rest of the day, rather
+than sent at full rate until the allowance runs out and then stopped.
+
+Two allowances are paced, each only while the campaign's unsent recipients (its backlog) exceed what is left of it:
+- the account's: SES's `Max24HourSend - SentLast24Hours` (GetAccount, or v1 GetSendQuota), read at most every
+  `HERALD_SES_QUOTA_INTERVAL` seconds;
+- the warm-up ramp's (warmup.py): the sending domain's allowance for the day less what the fleet took of it.
+The rate is what is left over the seconds left in the day (UTC days of `HERALD_PACING_DAY_SECONDS`, 86,400), held
+for the whole fleet by a bucket in the shared throttle table (`daily#account`, `daily#{tenant}#{domain}`), beside
+the campaign, account and provider buckets. Each processor works the rate out afresh from what SES and the ramp
+say is left, so sends that run behind raise it and the fleet never needs to agree on a plan. With nothing left of
+SES's quota, the batch goes back to the queue until the next day (looking again at least every 15 minutes, as SES's
+24 hours roll), so the campaign stays `sending` rather than meeting SES's refusal; the warm-up ramp's own end does
+the same for its allowance.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import structlog
+from botocore.exceptions import BotoCoreError, ClientError
+
+from herald_common.metrics import DAILY_PACE
+from herald_processor.shared_throttle import Limit
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from types_aiobotocore_ses import SESClient
+    from types_aiobotocore_sesv2 import SESV2Client
+
+    from herald_processor.shared_throttle import DynamoThrottleBucket
+    from herald_processor.warmup import DynamoWarmup, WarmupPolicy
+
+log = structlog.get_logger("herald.processor.pacing")
+
+DAY_SECONDS = 86_400
+# Never spread over less than this (or a twentieth of a shorter day): near the day's end, what is left goes on at a
+# rate the fleet can keep track of and the rest waits for the next day, rather than a rate that divides by almost
+# nothing sending the last of the quota faster than a fresh read of it can see the sends still in flight.
+MIN_WINDOW_SECONDS = 60.0
+# Near the end of SES's quota a read even a second old may count sends another processor has made since: below this
+# many left, SES is asked afresh before every slot, so the fleet's last sends do not meet SES's refusal.
+FRESH_BELOW = 10
+
+
+def seconds_left(now: float, day_seconds: float) -> float:
+    """Seconds until the current day (of `day_seconds`, counted from the epoch: UTC days) ends."""
+    return day_seconds - (now % day_seconds)
+
+
+def daily_rate(remaining: float, backlog: int, left: float, min_window: float = MIN_WINDOW_SECONDS) -> float | None:
+    """Sends per second that spread `remaining` over `left` seconds (at least `min_window`); None when no pacing is
+    due (the backlog fits in what is left, or nothing is left: then the allowance's own end applies)."""
+    if remaining <= 0 or backlog <= remaining:
+        return None
+    return remaining / max(left, min_window)
+
+
+class AccountQuota:
+    """What is left of SES's daily quota, read from SES at most every `refresh` seconds (None: unlimited)."""
+
+    def __init__(
+        self,
+        *,
+        sesv2: SESV2Client | None = None,
+        ses: SESClient | None = None,
+        refresh: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._v2 = sesv2
+        self._v1 = ses
+        self._refresh = refresh
+        self._clock = clock
+        self._cached: tuple[float | None, float] | None = None
+
+    async def remaining(self) -> float | None:
+        now = self._clock()
+        cached = self._cached
+        if cached is None or cached[1] <= now or (cached[0] is not None and cached[0] <= FRESH_BELOW):
+            cached = self._cached = (await self._read(), now + self._refresh)
+        return cached[0]
+
+    async def _read(self) -> float | None:
+        try:
+            if self._v2 is not None:
+                quota = (await self._v2.get_account())["SendQuota"]
+                limit, sent = quota.get("Max24HourSend"), quota.get("SentLast24Hours")
+            elif self._v1 is not None:
+                answer = await self._v1.get_send_quota()
+                limit, sent = answer.get("Max24HourSend"), answer.get("SentLast24Hours")
+            else:
+                return None
+        except (ClientError, BotoCoreError, KeyError) as exc:
+            # Unknown for now: no pacing (SES's own refusal still stops sending at the quota).
+            log.warning("processor.daily_quota_unknown", error=str(exc))
+            return None
+        if limit is None or limit <= 0:
+            return None
+        return float(limit) - float(sent or 0)
+
+
+class DailyPacer:
+    """Takes a send slot from each daily bucket that applies to a campaign's next send."""
+
+    def __init__(
+        self,
+        bucket: DynamoThrottleBucket,
+        quota: AccountQuota | None,
+        warmup: DynamoWarmup | None,
+        *,
+        day_seconds: float = DAY_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._bucket = bucket
+        self._quota = quota
+        self._warmup = warmup
+        self._day = day_seconds
+        self._min_window = min(MIN_WINDOW_SECONDS, day_seconds / 20)
+        self._clock = clock
+
+    async def limits(
+        self, tenant_id: str, domain: str, backlog: int, ramp: WarmupPolicy | None, *, account_left: float | None = None
+    ) -> list[Limit]:
+        """The daily buckets a send of this campaign takes a token from now (none while its backlog fits);
+        `account_left`: what is left of SES's quota, when the caller has just read it."""
+        left = seconds_left(self._clock(), self._day)
+        limits: list[Limit] = []
+        if self._quota is not None:
+            if account_left is None:
+                account_left = await self._quota.remaining()
+            rate = daily_rate(account_left or 0.0, backlog, left, self._min_window)
+            DAILY_PACE.labels(tenant_id, "account").set((rate or 0.0) * 60)
+            if rate is not None:
+                limits.append(Limit("daily#account", rate))
+        if self._warmup is not None and ramp is not None:
+            remaining = await self._warmup.remaining(tenant_id, domain, ramp)
+            rate = daily_rate(remaining, backlog, left, self._min_window) if remaining is not None else None
+            DAILY_PACE.labels(tenant_id, f"warmup:{domain}").set((rate or 0.0) * 60)
+            if rate is not None:
+                limits.append(Limit(f"daily#{tenant_id}#{domain}", rate))
+        return limits
+
+    async def slot(
+        self, tenant_id: str, domain: str, backlog: int, ramp: WarmupPolicy | None, *, max_wait: float
+    ) -> float:
+        """0 when the send may go now; else about how many seconds until the slowest daily bucket has a slot (the
+        rest of the day when SES's quota is used up)."""
+        left = seconds_left(self._clock(), self._day)
+        account_left = await self._quota.remaining() if self._quota is not None else None
+        if account_left is not None and account_left <= 0 and backlog > 0:
+            return max(1.0, left)
+        # A rate is worked out for what is left of this day: a slot is never waited for into the next one.
+        max_wait = min(max_wait, left)
+        for limit in await self.limits(tenant_id, domain, backlog, ramp, account_left=account_left):
+            if not await self._bucket.acquire_limits([limit], max_wait=max_wait):
+                return min(1.0 / limit.rate, max(left, 1.0))
+        return 0.0
