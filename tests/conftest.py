@@ -83,11 +83,28 @@ def pytest_runtest_makereport(
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Groups for pytest-xdist's `--dist loadgroup` (`make test`): a test file runs on one worker, so its module and
-    package fixtures (a stack of real processes) start once; the `timing` tests run on one worker, one at a time."""
+    """Order and groups for pytest-xdist's `--dist loadgroup` (`make test`).
+
+    A file whose tests share a module- or package-scoped fixture (a stack of real processes, a server) runs on one
+    worker, so the fixture starts once; the `timing` tests run on one worker, one at a time; a test marked with an
+    `xdist_group` of its own keeps it; every other test goes wherever a worker is free. The files on a package's
+    stack (tests/faults) come first, then the other end-to-end ones: they take longest, and starting them early keeps
+    them from being the last thing the suite waits for."""
     for item in items:
-        group = "timing" if item.get_closest_marker("timing") else item.nodeid.split("::", 1)[0]
-        item.add_marker(pytest.mark.xdist_group(group))
+        if item.get_closest_marker("xdist_group"):
+            continue
+        if item.get_closest_marker("timing"):
+            item.add_marker(pytest.mark.xdist_group("timing"))
+        elif _fixture_scopes(item) & {"class", "module", "package"}:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+    items.sort(key=lambda item: ("package" not in _fixture_scopes(item), item.get_closest_marker("e2e") is None))
+
+
+def _fixture_scopes(item: pytest.Item) -> set[str]:
+    fixtures = getattr(item, "_fixtureinfo", None)
+    if fixtures is None:
+        return set()
+    return {definition.scope for definitions in fixtures.name2fixturedefs.values() for definition in definitions}
 
 
 @pytest.fixture(scope="session")
