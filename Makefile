@@ -31,8 +31,12 @@ dev: install ui-install
 demo: install
 	$(BIN)/herald demo
 
+# The suite on TEST_WORKERS processes (pytest-xdist): every test has its own resource prefix and each worker its own
+# in-process emulator. tests/conftest.py groups the tests: a file stays on one worker (its stack starts once), and
+# the `timing` tests run on one worker, one at a time.
+TEST_WORKERS ?= 4
 test: install test-tools
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup
 	$(MAKE) test-ui
 
 # Chromium for the browser tests: installed where this machine allows (root with apt-get), else the command is named.

@@ -9,6 +9,9 @@
   aws_endpoint_url=emulator.url)`.
 - `provisioned` (function): the `Provisioned` (queue URLs, DLQ URLs, topic ARNs) for `herald_settings`.
 - `aws` (function): an `AwsClients` with dynamodb, s3, sqs, sns, ses and sesv2 open for `herald_settings`.
+- `rng` (function): a `random.Random` seeded for this test. The seed is fresh each run unless `HERALD_TEST_SEED` sets
+  it; a failing test's report shows it (section "random seed"), so `HERALD_TEST_SEED=<seed> pytest <test>` replays
+  the sequence. Use it for every random choice a test makes (hypothesis prints its own reproduction).
 - `free_port` (fixture returning a callable): `free_port()` gives a TCP port free right now on 127.0.0.1. The plain
   function is `tests.conftest.free_port_number` for code that cannot take fixtures (with `--import-mode=importlib`
   importing `tests.conftest` needs the repository root on `sys.path`; prefer the fixture).
@@ -17,6 +20,7 @@
 from __future__ import annotations
 
 import os
+import random
 import secrets
 import socket
 from contextlib import AsyncExitStack
@@ -30,12 +34,14 @@ from herald_common.settings import HeraldSettings
 from herald_emulator import Emulator
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterator
+    from collections.abc import AsyncIterator, Callable, Generator, Iterator
 
     import aioboto3
 
     from herald_common.aws import AwsClients
     from herald_common.provisioning import Provisioned
+
+pytest_plugins = ["pytester"]  # tests/test_random_seed.py runs pytest on the suite's own fixtures
 
 AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -45,11 +51,60 @@ AWS_ENV = {
 }
 
 
+SEED_VARIABLE = "HERALD_TEST_SEED"
+_SEED_KEY = pytest.StashKey[int]()
+
+
 def free_port_number() -> int:
     """A TCP port that is free on 127.0.0.1 at this instant."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def rng(request: pytest.FixtureRequest) -> random.Random:
+    chosen = os.environ.get(SEED_VARIABLE)
+    seed = int(chosen) if chosen else secrets.randbits(32)
+    request.node.stash[_SEED_KEY] = seed
+    return random.Random(seed)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    seed = item.stash.get(_SEED_KEY, None)
+    if seed is not None and report.failed:
+        report.sections.append(("random seed", f"{SEED_VARIABLE}={seed} (set it to replay this test's sequence)"))
+    return report
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Order and groups for pytest-xdist's `--dist loadgroup` (`make test`).
+
+    A file whose tests share a module- or package-scoped fixture (a stack of real processes, a server) runs on one
+    worker, so the fixture starts once; the `timing` tests run on one worker, one at a time; a test marked with an
+    `xdist_group` of its own keeps it; every other test goes wherever a worker is free. The files on a package's
+    stack (tests/faults) come first, then the other end-to-end ones: they take longest, and starting them early keeps
+    them from being the last thing the suite waits for."""
+    for item in items:
+        if item.get_closest_marker("xdist_group"):
+            continue
+        if item.get_closest_marker("timing"):
+            item.add_marker(pytest.mark.xdist_group("timing"))
+        elif _fixture_scopes(item) & {"class", "module", "package"}:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+    items.sort(key=lambda item: ("package" not in _fixture_scopes(item), item.get_closest_marker("e2e") is None))
+
+
+def _fixture_scopes(item: pytest.Item) -> set[str]:
+    fixtures = getattr(item, "_fixtureinfo", None)
+    if fixtures is None:
+        return set()
+    return {definition.scope for definitions in fixtures.name2fixturedefs.values() for definition in definitions}
 
 
 @pytest.fixture(scope="session")

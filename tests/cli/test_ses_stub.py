@@ -14,7 +14,7 @@ from herald_common.settings import HeraldSettings
 
 @pytest.fixture(scope="module")
 def stub_url():
-    with running_stub() as url:
+    with running_stub(timeout=120) as url:  # a start on a busy machine: the timeout only ends a hung one
         yield url
 
 

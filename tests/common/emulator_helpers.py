@@ -12,7 +12,14 @@ import httpx
 
 async def drain_ses_events(sqs: Any, queue_url: str, expected: int, timeout: float = 10.0) -> list[dict[str, Any]]:
     """Receive (and delete) SES events from an SNS-envelope queue until `expected` arrived or `timeout` passed."""
-    events: list[dict[str, Any]] = []
+    return [event for _, event in await drain_ses_envelopes(sqs, queue_url, expected, timeout)]
+
+
+async def drain_ses_envelopes(
+    sqs: Any, queue_url: str, expected: int, timeout: float = 10.0
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """`drain_ses_events`, each event with its SNS envelope (whose `Timestamp` is when it was published)."""
+    events: list[tuple[dict[str, Any], dict[str, Any]]] = []
     deadline = time.monotonic() + timeout
     while len(events) < expected and time.monotonic() < deadline:
         response = await sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
@@ -22,7 +29,7 @@ async def drain_ses_events(sqs: Any, queue_url: str, expected: int, timeout: flo
         for message in messages:
             envelope = json.loads(message["Body"])
             assert envelope["Type"] == "Notification"
-            events.append(json.loads(envelope["Message"]))
+            events.append((envelope, json.loads(envelope["Message"])))
         if messages:
             await sqs.delete_message_batch(
                 QueueUrl=queue_url,

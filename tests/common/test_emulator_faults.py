@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from contextlib import AsyncExitStack
+from datetime import datetime
 
 import httpx
 import pytest
@@ -19,7 +20,7 @@ from botocore.exceptions import ClientError
 from herald_common.aws import open_clients
 from herald_common.settings import HeraldSettings
 from herald_emulator import Emulator
-from tests.common.emulator_helpers import drain_ses_events, emulator_messages
+from tests.common.emulator_helpers import drain_ses_envelopes, drain_ses_events, emulator_messages
 
 
 @pytest.fixture(scope="module")
@@ -113,14 +114,18 @@ async def test_error_rate_fails_without_sending(control, ses, faulty_emulator):
     assert len(await emulator_messages(faulty_emulator.url)) == before
 
 
+@pytest.mark.timing
 async def test_max_send_rate_throttles_the_excess(control, ses):
     await control.put("/_emulator/faults", json={"sesMaxSendRate": 2})
+    started = time.monotonic()
     results = await asyncio.gather(*(send_v2(ses) for _ in range(10)), return_exceptions=True)
+    took = time.monotonic() - started
     throttled = [r for r in results if isinstance(r, ClientError)]
     assert all(r.response["Error"]["Code"] == "TooManyRequestsException" for r in throttled)
     accepted = len(results) - len(throttled)
-    # A burst of one second's worth (2), plus what refills while the 10 concurrent calls are answered.
-    assert 2 <= accepted <= 5
+    # A burst of one second's worth (2), plus what refills while the 10 concurrent calls are answered: however long
+    # a busy machine makes that, the bucket's arithmetic over the time it took.
+    assert 2 <= accepted <= 2 + 2 * took
 
 
 async def test_the_reported_max_send_rate_is_the_one_enforced(control, ses):
@@ -153,6 +158,7 @@ async def test_the_daily_quota_is_reported_and_enforced(control, ses):
     assert (await ses.sesv2.get_account())["SendQuota"]["SentLast24Hours"] == sent + 1
 
 
+@pytest.mark.timing
 async def test_latency_delays_the_answer(control, ses):
     await control.put("/_emulator/faults", json={"sesLatencyMs": 300})
     started = time.monotonic()
@@ -199,9 +205,9 @@ async def test_lost_answer_sends_records_and_publishes_then_answers_500(
     assert (await send_v2(ses))["MessageId"]
 
 
+@pytest.mark.timing
 async def test_event_delay_publishes_every_event_of_the_send_that_late(control, ses, herald_settings, provisioned, aws):
     await control.put("/_emulator/faults", json={"sesEventDelayMs": 1500})
-    started = time.monotonic()
     await ses.sesv2.send_email(
         FromEmailAddress="news@example.com",
         Destination={"ToAddresses": [f"late.{time.monotonic_ns()}@example.org"]},
@@ -209,11 +215,14 @@ async def test_event_delay_publishes_every_event_of_the_send_that_late(control, 
         ConfigurationSetName=herald_settings.resources.configuration_set,
     )
     await control.delete("/_emulator/faults")  # only what was accepted while it was set is late
-    early = await drain_ses_events(aws.sqs, provisioned.ses_events_queue_url, expected=1, timeout=1.0)
-    assert early == []
-    events = await drain_ses_events(aws.sqs, provisioned.ses_events_queue_url, expected=2, timeout=10.0)
-    assert [e["eventType"] for e in events] == ["Send", "Delivery"]
-    assert time.monotonic() - started >= 1.5
+    received = await drain_ses_envelopes(aws.sqs, provisioned.ses_events_queue_url, expected=2, timeout=30.0)
+    assert [event["eventType"] for _, event in received] == ["Send", "Delivery"]
+    # Published (the envelope's time) at least 1.5 s after SES accepted the message (the event's own time): both
+    # are the emulator's clock, so a slow machine cannot make this pass or fail.
+    for envelope, event in received:
+        accepted = datetime.fromisoformat(event["mail"]["timestamp"].replace("Z", "+00:00"))
+        published = datetime.fromisoformat(envelope["Timestamp"].replace("Z", "+00:00"))
+        assert (published - accepted).total_seconds() >= 1.5, (event["eventType"], accepted, published)
 
 
 @pytest.fixture

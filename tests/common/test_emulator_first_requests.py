@@ -88,7 +88,7 @@ CALLS: dict[str, Callable[[Any], Any]] = {
 
 
 def _wait_healthy(url: str, process: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # a start on a busy machine: the timeout only ends a hung one
     while time.monotonic() < deadline:
         assert process.poll() is None, "the emulator exited"
         try:

@@ -84,6 +84,7 @@ def test_six_kill_9_under_throttling_email_every_recipient_exactly_once(
     assert all(i["reason"]["S"] == RESEND_REASON and int(i["attempt"]["N"]) >= 2 for i in resent)
 
 
+@pytest.mark.timing
 @pytest.mark.timeout(240)
 def test_a_send_event_later_than_the_window_means_one_resend_counted_once(
     stack: DevStack, client: HeraldClient

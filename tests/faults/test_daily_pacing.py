@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from herald_cli.client import HeraldClient
     from herald_cli.stack import DevStack
 
+# Real processes sending at measured rates over wall-clock windows: the `timing` group runs them one at a time.
+pytestmark = [pytest.mark.faults, pytest.mark.e2e, pytest.mark.timing]
+
 DAY = 90.0
 LEFT = 20  # what is left of the day's quota when the campaign starts
 PACED = {"HERALD_PACING_DAY_SECONDS": str(int(DAY)), "HERALD_SES_QUOTA_INTERVAL": "1"}

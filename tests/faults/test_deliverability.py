@@ -33,6 +33,9 @@ if TYPE_CHECKING:
     from herald_cli.client import HeraldClient
     from herald_cli.stack import DevStack
 
+# Real processes sending at measured rates over wall-clock windows: the `timing` group runs them one at a time.
+pytestmark = [pytest.mark.faults, pytest.mark.e2e, pytest.mark.timing]
+
 GOOGLE_PER_MINUTE = 60
 GOOGLE_BLOCK = 1  # shared_throttle.Limit.block at 60/min: max(1, min(5, int(60 / 63 × 0.5)))
 

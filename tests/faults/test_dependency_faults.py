@@ -156,14 +156,11 @@ def test_lost_ses_answers_are_reconciled_sent_never_resent(stack: DevStack, clie
     set_faults(stack, sesLostAnswerRate=0.2)
     rows = recipients(100)
     emails = [r["email"] for r in rows]
-    started = time.monotonic()
     campaign_id = start_campaign(client, rows)
     all_sent = eventually(
         lambda: audit(stack, campaign_id).states(), lambda states: states == {"sent": len(emails)}, 150
     )
-    elapsed = time.monotonic() - started
     assert all_sent == {"sent": len(emails)}, all_sent
-    assert elapsed < 150
 
     result = audit(stack, campaign_id)
     assert result.duplicates == {}, "a recipient was sent twice"

@@ -27,6 +27,10 @@ if TYPE_CHECKING:
     from herald_cli.stack import DevStack
 
 
+# Real processes on the fault stack.
+pytestmark = [pytest.mark.faults, pytest.mark.e2e]
+
+
 def wait_for_status(client: HeraldClient, campaign_id: str, status: str, timeout: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     campaign = client.get_campaign(campaign_id)

@@ -25,7 +25,7 @@ from tests.processor.test_against_emulator import (
     wait_for,
 )
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timing, pytest.mark.timeout(60)]
 
 RATE = 4.0  # emails per second the emulator allows
 RECIPIENTS = 12  # three seconds' worth: unpaced, 16 concurrent sends would be throttled from the fifth on

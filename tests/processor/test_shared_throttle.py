@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import secrets
-import time
 
 import pytest
 
@@ -55,19 +55,40 @@ def test_refill_adds_the_rate_times_the_time_up_to_the_capacity():
     assert lease_size(9.0, limit) == 5
 
 
+class VirtualTime:
+    """A clock for the buckets that moves only when they sleep, so the load on the machine (slow DynamoDB calls, a
+    starved event loop) cannot change what a test counts: no time passes while a bucket talks to the table.
+
+    A sleep moves the clock to the end of the sleeper's wait, counted from that task's last reading of the clock, then
+    yields: tasks sleeping at once move it to the latest of their ends, not to the sum of their waits."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+        self._last_read: contextvars.ContextVar[float] = contextvars.ContextVar("last_read")
+
+    def clock(self) -> float:
+        self._last_read.set(self.now)
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now = max(self.now, self._last_read.get(self.now) + seconds)
+        await asyncio.sleep(0)
+
+
 async def test_processors_sharing_the_table_stay_within_the_rate_together(herald_settings, aws):
     table = herald_settings.resources.throttle_table
     key = "acme#camp_" + secrets.token_hex(6)
     throttle = Throttle(emails_per_minute=600)  # 10 per second for the whole fleet
-    processors = [DynamoThrottleBucket(aws.dynamodb, table) for _ in range(3)]
+    time = VirtualTime()
+    processors = [DynamoThrottleBucket(aws.dynamodb, table, clock=time.clock, sleep=time.sleep) for _ in range(3)]
     stamps: list[float] = []
     run_for = 3.0
-    started = time.monotonic()
+    started = time.now
 
     async def sender(bucket: DynamoThrottleBucket) -> None:
-        while time.monotonic() - started < run_for:
+        while time.now - started < run_for:
             if await bucket.acquire(key, throttle, max_wait=run_for):
-                stamps.append(time.monotonic() - started)
+                stamps.append(time.now - started)  # the grant's time: the clock has not moved since
 
     await asyncio.gather(*(sender(bucket) for processor in processors for bucket in (processor, processor)))
     within = [t for t in stamps if t < run_for]
@@ -83,9 +104,14 @@ async def test_a_token_beyond_max_wait_is_refused_at_once(herald_settings, aws):
     key = "acme#camp_" + secrets.token_hex(6)
     hourly = Throttle(emails_per_hour=60)  # one a minute: the first goes, the next is a minute away
     assert await bucket.acquire(key, hourly, max_wait=0.5)
-    started = time.monotonic()
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    bucket = DynamoThrottleBucket(aws.dynamodb, herald_settings.resources.throttle_table, sleep=sleep)
     assert not await bucket.acquire(key, hourly, max_wait=0.5)
-    assert time.monotonic() - started < 0.5
+    assert slept == [], "refused at once, without waiting for the token"
 
 
 async def test_the_account_rate_applies_across_campaigns(herald_settings, aws):

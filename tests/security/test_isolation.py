@@ -20,7 +20,7 @@ from tests.security.live_stack import ACME_TEAM_KEY, GLOBEX_TEAM_KEY, SERVICE_KE
 if TYPE_CHECKING:
     from herald_cli.stack import DevStack
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300), pytest.mark.xdist_group("security-live-stack")]
 
 A, B = "acme", "globex"
 SEND_TIMEOUT = 120.0

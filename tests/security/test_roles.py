@@ -26,7 +26,7 @@ from tests.security.routes import (
 if TYPE_CHECKING:
     from herald_cli.stack import DevStack
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300), pytest.mark.xdist_group("security-live-stack")]
 
 ROLES = ("viewer", "marketer", "admin")
 RANK = {role: i for i, role in enumerate(ROLES)}

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from schemathesis import Case
     from schemathesis.schemas import BaseSchema
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600), pytest.mark.xdist_group("security-live-stack")]
 
 # A few per operation keeps `make test` bounded; HERALD_SCHEMATHESIS_EXAMPLES=200 digs deeper when hunting bugs.
 MAX_EXAMPLES = int(os.environ.get("HERALD_SCHEMATHESIS_EXAMPLES", "8"))

@@ -206,6 +206,7 @@ HOSTILE = [
 ]
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("html", HOSTILE)
 def test_hostile_templates_are_stopped_quickly(html: str) -> None:
     cpu = time.thread_time()
@@ -248,15 +249,16 @@ def test_output_limit_is_in_utf8_bytes() -> None:
         engine.render(engine.compile(TemplateSource("s", "{{ 'é' * 400 }}")), ADA)  # 400 chars, 800+ bytes + text
 
 
+@pytest.mark.timing
 def test_time_limit_is_configurable() -> None:
     engine = RenderEngine(RenderLimits(time_limit_seconds=0.2))
     compiled = engine.compile(
         TemplateSource("s", "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}")
     )
-    started = time.monotonic()
+    cpu = time.thread_time()
     with pytest.raises(RenderLimitExceeded, match="render time limit"):
         engine.render(compiled, ADA)
-    assert time.monotonic() - started < 1.0
+    assert time.thread_time() - cpu < 1.0  # 0.2 s of this thread's CPU, not the 1 s default (nor minutes unguarded)
 
 
 def test_large_but_legitimate_data_renders() -> None:
@@ -294,14 +296,15 @@ def test_subject_and_text_refuse_internals_when_compiled(part: str, payload: str
         ("{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}", {}, RenderLimitExceeded),
     ],
 )
+@pytest.mark.timing
 def test_subject_and_text_are_bounded_and_sandboxed_at_render(
     part: str, payload: str, data: dict[str, str], error: type[Exception]
 ) -> None:
     source = TemplateSource(payload, "<p>ok</p>") if part == "subject" else TemplateSource("s", "<p>ok</p>", payload)
-    started = time.monotonic()
+    cpu = time.thread_time()
     with pytest.raises(error):
         ENGINE.render(ENGINE.compile(source), Recipient("a@example.com", data))
-    assert time.monotonic() - started < 2.5
+    assert time.thread_time() - cpu < 2.5  # the limit is 1 s of the thread's CPU; unguarded, minutes
 
 
 def test_script_in_data_is_escaped_in_every_html_context() -> None:
