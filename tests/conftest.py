@@ -12,6 +12,8 @@
 - `rng` (function): a `random.Random` seeded for this test. The seed is fresh each run unless `HERALD_TEST_SEED` sets
   it; a failing test's report shows it (section "random seed"), so `HERALD_TEST_SEED=<seed> pytest <test>` replays
   the sequence. Use it for every random choice a test makes (hypothesis prints its own reproduction).
+- `tenant_emulator` (module) and `sesv2` (function): a second in-process emulator (its own SES faults and tenants;
+  moto's data is shared) and an SES v2 client on it, for the SES tenant tests.
 - `free_port` (fixture returning a callable): `free_port()` gives a TCP port free right now on 127.0.0.1. The plain
   function is `tests.conftest.free_port_number` for code that cannot take fixtures (with `--import-mode=importlib`
   importing `tests.conftest` needs the repository root on `sys.path`; prefer the fixture).
@@ -24,8 +26,9 @@ import random
 import secrets
 import socket
 from contextlib import AsyncExitStack
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 
 from herald_common.aws import make_session, open_clients
@@ -156,3 +159,20 @@ async def aws(herald_settings: HeraldSettings, aws_session: aioboto3.Session) ->
         yield await open_clients(
             stack, herald_settings, "dynamodb", "s3", "sqs", "sns", "ses", "sesv2", session=aws_session
         )
+
+
+@pytest.fixture(scope="module")
+def tenant_emulator(emulator: Emulator) -> Iterator[Emulator]:
+    """An emulator of its own (SES faults and tenants; moto's data is shared) for the SES tenant tests."""
+    instance = Emulator("127.0.0.1", 0).start()
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture
+async def sesv2(tenant_emulator: Emulator, herald_settings: HeraldSettings, aws_session: Any) -> AsyncIterator[Any]:
+    """An SES v2 client on `tenant_emulator`; its faults cleared afterwards."""
+    settings = HeraldSettings(resource_prefix=herald_settings.resource_prefix, aws_endpoint_url=tenant_emulator.url)
+    async with AsyncExitStack() as stack:
+        yield (await open_clients(stack, settings, "sesv2", session=aws_session)).sesv2
+    httpx.delete(f"{tenant_emulator.url}/_emulator/faults", timeout=10)

@@ -3,35 +3,18 @@
 
 from __future__ import annotations
 
-from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from herald_common.aws import open_clients
 from herald_common.settings import HeraldSettings
 from herald_emulator import Emulator
 from tests.common.emulator_helpers import emulator_messages
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
-
-
-@pytest.fixture(scope="module")
-def tenant_emulator(emulator: Emulator) -> Iterator[Emulator]:
-    instance = Emulator("127.0.0.1", 0).start()  # its own faults and tenants (moto's data is shared)
-    yield instance
-    instance.stop()
-
-
-@pytest.fixture
-async def sesv2(tenant_emulator: Emulator, herald_settings: HeraldSettings, aws_session: Any) -> AsyncIterator[Any]:
-    settings = HeraldSettings(resource_prefix=herald_settings.resource_prefix, aws_endpoint_url=tenant_emulator.url)
-    async with AsyncExitStack() as stack:
-        yield (await open_clients(stack, settings, "sesv2", session=aws_session)).sesv2
-    httpx.delete(f"{tenant_emulator.url}/_emulator/faults", timeout=10)
+    pass
 
 
 async def send(sesv2: Any, tenant: str | None, configuration_set: str, to: str) -> str:
