@@ -5,7 +5,15 @@ from __future__ import annotations
 import asyncio
 import time
 
-from herald_common.sqs import DeadLetter, Delete, PolledQueue, RetryAfter, SqsPoller, exponential_backoff
+from herald_common.sqs import (
+    BatchDeleter,
+    DeadLetter,
+    Delete,
+    PolledQueue,
+    RetryAfter,
+    SqsPoller,
+    exponential_backoff,
+)
 
 
 async def queue_depth(sqs, url: str) -> tuple[int, int]:
@@ -47,6 +55,22 @@ async def test_handled_messages_are_deleted_only_after_success(provisioned, aws)
     poller.stop()
     await asyncio.wait_for(task, 5)
     assert sorted(handled) == ["a", "b", "c"]
+    assert await queue_depth(aws.sqs, url) == (0, 0)
+
+
+async def test_draining_the_deleter_waits_for_the_batch_its_lingering_flush_is_deleting(provisioned, aws):
+    # A stopping poller drains its deleters: a batch the lingering flush already took is in its DeleteMessageBatch
+    # call, and the drain must wait for it (else the process exits with those messages in flight: handled twice).
+    url = provisioned.email_jobs_queue_url
+    await aws.sqs.send_message(QueueUrl=url, MessageBody="done")
+    (message,) = (await aws.sqs.receive_message(QueueUrl=url, VisibilityTimeout=30))["Messages"]
+    deleter = BatchDeleter(aws.sqs, url, linger=0)
+    await deleter.delete(message["ReceiptHandle"])
+    while deleter._pending:  # the lingering flush takes the batch and starts its call
+        await asyncio.sleep(0)
+    await deleter.drain()
+    assert deleter._flusher is not None
+    assert deleter._flusher.done(), "drained while a delete call was still out"
     assert await queue_depth(aws.sqs, url) == (0, 0)
 
 

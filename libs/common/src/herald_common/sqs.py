@@ -119,6 +119,14 @@ class BatchDeleter:
         await asyncio.sleep(self._linger)
         await self.flush()
 
+    async def drain(self) -> None:
+        """Every delete asked for so far is done: the lingering flush may hold a batch in its call (it took the batch
+        off `_pending`), so it is waited for before the rest is flushed."""
+        if self._flusher is not None:
+            with contextlib.suppress(Exception):
+                await self._flusher
+        await self.flush()
+
     async def flush(self) -> None:
         while self._pending:
             chunk, self._pending = self._pending[:SQS_MAX_BATCH], self._pending[SQS_MAX_BATCH:]
@@ -367,7 +375,7 @@ class SqsPoller:
     async def _drain(self) -> None:
         await self._drain_in_flight()
         for deleter in self._deleters.values():
-            await deleter.flush()
+            await deleter.drain()
 
     async def _drain_in_flight(self) -> None:
         if not self._in_flight:
