@@ -10,7 +10,7 @@ the settlement and the announcement loses nothing, and a repeat has the same eve
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -30,16 +30,6 @@ log = structlog.get_logger("herald.processor")
 
 ANNOUNCED_STATES = frozenset({LedgerState.FAILED, LedgerState.UNKNOWN})
 SNS_BATCH_ENTRIES = 10  # SNS PublishBatch takes at most 10 entries
-
-
-class Announcer(Protocol):
-    async def settled(self, campaign: Campaign, finals: Mapping[str, LedgerState]) -> None:
-        """Announce the recipients of `finals` the ledger holds final `failed` or `unknown` and not yet counted;
-        raises when the topic did not take every one."""
-
-    async def status_changed(self, message: dict[str, Any]) -> None:
-        """Announce a status move this processor made (best effort: analytics' announcements carry the status and
-        its number too)."""
 
 
 def _text(item: Mapping[str, Any], name: str) -> str | None:

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from herald_processor.announcements import Announcer
     from herald_processor.ports import (
+        Announcer,
         CampaignStore,
         DeliveryLedger,
         EmailSender,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -115,3 +115,13 @@ class ThrottleBucket(Protocol):
     async def acquire(self, key: str, throttle: Throttle, *, max_wait: float) -> bool:
         """Wait for one send slot of `key` under `throttle` and the account rate; False (slot not taken) when
         none frees up within `max_wait` seconds."""
+
+
+class Announcer(Protocol):
+    async def settled(self, campaign: Campaign, finals: Mapping[str, LedgerState]) -> None:
+        """Announce the recipients of `finals` the ledger holds final `failed` or `unknown` and not yet counted;
+        raises when the topic did not take every one."""
+
+    async def status_changed(self, message: dict[str, Any]) -> None:
+        """Announce a status move this processor made (best effort: analytics' announcements carry the status and
+        its number too)."""

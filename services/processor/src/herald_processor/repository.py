@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from types_aiobotocore_dynamodb import DynamoDBClient
 
-    from herald_processor.announcements import Announcer
+    from herald_processor.ports import Announcer
 
 # DynamoDB limit (Developer Guide, "BatchGetItem"): at most 100 keys per call.
 BATCH_GET_MAX_KEYS = 100
