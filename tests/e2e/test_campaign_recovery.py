@@ -218,8 +218,21 @@ def test_a_high_priority_campaign_queued_last_is_sent_first(
             wait_for(lambda cid=campaign_id: status(client, cid) == "sent", SETTLE, f"the {priority} campaign")
     sent_at = {priority: sorted(m["sentAt"] for m in ses_messages(stack, cid)) for priority, cid in campaigns.items()}
     assert [len(times) for times in sent_at.values()] == [6, 6, 6]
-    assert sent_at["high"][-1] <= sent_at["normal"][0], sent_at
-    assert sent_at["normal"][-1] <= sent_at["low"][0], sent_at
+    # What the processors (the stack's, stopped, and this test's) did with each batch, should the order be wrong.
+    story = batch_story([stack.log_path("processor"), *sorted(tmp_path.glob("processor-*.log"))], campaigns)
+    assert sent_at["high"][-1] <= sent_at["normal"][0], f"{sent_at}\n{story}"
+    assert sent_at["normal"][-1] <= sent_at["low"][0], f"{sent_at}\n{story}"
+
+
+def batch_story(logs: list[Path], campaigns: dict[str, str]) -> str:
+    """The lines of processor logs that speak of a batch of one of `campaigns`, each with its log and priority."""
+    lines = []
+    for log in logs:
+        for line in log.read_text(errors="replace").splitlines():
+            for priority, campaign_id in campaigns.items():
+                if campaign_id in line and "processor.batch" in line:
+                    lines.append(f"{log.name} {priority}: {line.replace(campaign_id, '')}")
+    return "\n".join(lines)
 
 
 # --- retry-failed end to end -----------------------------------------------------------------------------------------

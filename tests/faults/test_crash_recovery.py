@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.faults, pytest.mark.e2e]
 
 RESEND_REASON = "in_doubt_resend"
+RESENT_REASONS = {RESEND_REASON, "reconciled_send_event"}
 
 
 def assert_everyone_once(stack: DevStack, client: HeraldClient, campaign_id: str, emails: list[str]) -> None:
@@ -55,33 +56,38 @@ def assert_everyone_once(stack: DevStack, client: HeraldClient, campaign_id: str
 
 @pytest.mark.timeout(420)
 def test_six_kill_9_under_throttling_email_every_recipient_exactly_once(
-    stack: DevStack, client: HeraldClient, tmp_path: Path
+    stack: DevStack, client: HeraldClient, tmp_path: Path, rng: random.Random
 ) -> None:
     set_faults(stack, sesThrottleRate=0.3)
     rows = recipients(300)
     emails = [r["email"] for r in rows]
-    seed = random.randrange(2**32)
-    chance = random.Random(seed)
     in_doubt: list[int] = []
     with extra_processor(stack, tmp_path):
         # 10 emails/s fleet-wide keeps the campaign going through the six kills.
         campaign_id = start_campaign(client, rows, throttle={"emailsPerMinute": 600})
         for _ in range(6):
-            time.sleep(chance.uniform(1.0, 3.0))
+            time.sleep(rng.uniform(1.0, 3.0))
             process = stack.process("processor")
             assert process is not None
             stack.kill("processor")  # SIGKILL: claims left mid-send
             in_doubt.append(claimed_by(stack, campaign_id, process.pid))
             stack.restart("processor")
         last_kill = time.monotonic()
-        assert client.get_campaign(campaign_id)["status"] == "sending", f"seed {seed}: kills must land mid-campaign"
+        assert client.get_campaign(campaign_id)["status"] == "sending", "kills must land mid-campaign"
         campaign = wait_until_sent(client, campaign_id, timeout=300)
         recovered = time.monotonic() - last_kill
-    print(f"\nrecipients in doubt per kill -9: {in_doubt}; last kill to sent: {recovered:.1f} s; seed {seed}")
-    assert campaign["status"] == "sent", f"seed {seed}"
+    print(f"\nrecipients in doubt per kill -9: {in_doubt}; last kill to sent: {recovered:.1f} s")
+    assert campaign["status"] == "sent"
     assert_everyone_once(stack, client, campaign_id, emails)
+    # A resent row says so: its reason is the resend's, unless that resend too was cut off by a later kill and the
+    # Send event then settled it (analytics' reconciliation writes its own reason over the processor's).
     resent = [i for i in ledger_items(stack, campaign_id) if "inDoubtResends" in i]
-    assert all(i["reason"]["S"] == RESEND_REASON and int(i["attempt"]["N"]) >= 2 for i in resent)
+    odd = [
+        (i["email"]["S"], i["reason"]["S"], i["attempt"]["N"])
+        for i in resent
+        if i["reason"]["S"] not in RESENT_REASONS or int(i["attempt"]["N"]) < 2
+    ]
+    assert odd == [], odd
 
 
 @pytest.mark.timing

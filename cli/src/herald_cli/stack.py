@@ -195,13 +195,17 @@ class DevStack:
         atexit.unregister(self.stop)
 
     def kill(self, name: str, sig: signal.Signals = signal.SIGKILL) -> None:
-        """Send `sig` to one component (default SIGKILL: a crash, no cleanup) and wait for it to exit."""
+        """Send `sig` to one component (default SIGKILL: a crash, no cleanup) and wait for it to exit; one still
+        running after the grace period is killed, so a caller never shares the stack with it."""
         component = self._component(name)
         if component.process is None or not component.running:
             return
         component.process.send_signal(sig)
-        with contextlib.suppress(subprocess.TimeoutExpired):
+        try:
             component.process.wait(timeout=self.grace_period)
+        except subprocess.TimeoutExpired:
+            component.process.kill()
+            component.process.wait()
 
     def restart(self, name: str) -> None:
         """Stop one component (gracefully unless it is already dead), start it again on its port, wait healthy."""
