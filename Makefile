@@ -36,7 +36,7 @@ demo: install
 # the `timing` tests run on one worker, one at a time.
 TEST_WORKERS ?= 4
 test: install test-tools
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 	$(MAKE) test-ui
 
 # Chromium for the browser tests: installed where this machine allows (root with apt-get), else the command is named.

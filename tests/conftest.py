@@ -86,21 +86,32 @@ def pytest_runtest_makereport(
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Order and groups for pytest-xdist's `--dist loadgroup` (`make test`).
+    """Groups and order for pytest-xdist's `--dist loadgroup --no-loadscope-reorder` (`make test`).
 
-    A file whose tests share a module- or package-scoped fixture (a stack of real processes, a server) runs on one
-    worker, so the fixture starts once; the `timing` tests run on one worker, one at a time; a test marked with an
-    `xdist_group` of its own keeps it; every other test goes wherever a worker is free. The files on a package's
-    stack (tests/faults) come first, then the other end-to-end ones: they take longest, and starting them early keeps
-    them from being the last thing the suite waits for."""
+    A file whose tests share a module- or package-scoped fixture (a stack of real processes, a server), or that has
+    `timing` tests, runs on one worker: the fixture starts once, and a file's timing tests run one at a time. A test
+    marked with an `xdist_group` of its own keeps it; every other test goes wherever a worker is free.
+
+    Groups are handed out in the order of the items, so the longest come first: the files on the fault tests'
+    package stack (tests/faults), those with timing tests first (minutes of paced sending each), then the other
+    end-to-end files. A long file started last would be what the whole suite waits for."""
     for item in items:
         if item.get_closest_marker("xdist_group"):
             continue
-        if item.get_closest_marker("timing"):
-            item.add_marker(pytest.mark.xdist_group("timing"))
-        elif _fixture_scopes(item) & {"class", "module", "package"}:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
-    items.sort(key=lambda item: ("package" not in _fixture_scopes(item), item.get_closest_marker("e2e") is None))
+        if item.get_closest_marker("timing") or _fixture_scopes(item) & {"class", "module", "package"}:
+            item.add_marker(pytest.mark.xdist_group(_file_of(item)))
+    timed_files = {_file_of(item) for item in items if item.get_closest_marker("timing")}
+    items.sort(
+        key=lambda item: (
+            "package" not in _fixture_scopes(item),
+            _file_of(item) not in timed_files,
+            item.get_closest_marker("e2e") is None,
+        )
+    )
+
+
+def _file_of(item: pytest.Item) -> str:
+    return item.nodeid.split("::", 1)[0]
 
 
 def _fixture_scopes(item: pytest.Item) -> set[str]:
