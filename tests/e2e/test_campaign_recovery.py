@@ -8,11 +8,9 @@ and scheduler ticks make a crash heal in seconds instead of a minute.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import secrets
 import signal
-import subprocess
 import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
@@ -21,10 +19,10 @@ import httpx
 import pytest
 
 from herald_cli.client import HeraldClient
-from herald_cli.stack import DevStack, free_port
+from herald_cli.stack import DevStack
 from herald_common.provisioning import provision_sync
 from herald_common.settings import HeraldSettings
-from tests.faults.conftest import audit, aws_client
+from tests.faults.conftest import audit, aws_client, extra_processor
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -134,33 +132,6 @@ def assert_each_sent_once(stack: DevStack, campaign_id: str, emails: list[str]) 
     assert set(result.states()) == {"sent"}, result.states()
 
 
-@contextlib.contextmanager
-def processor(stack: DevStack, log_dir: Path, **env: str) -> Iterator[subprocess.Popen[bytes]]:
-    """A processor process of its own (own settings), stopped with SIGTERM; the stack's must be stopped first."""
-    port = free_port()
-    command = [str(stack.bin_dir / "herald-processor"), "--host", stack.host, "--port", str(port)]
-    with (log_dir / f"processor-{port}.log").open("ab") as log:
-        process = subprocess.Popen(command, env=stack.env | env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_for(lambda: _ready(f"http://{stack.host}:{port}/readyz") or process.poll() is not None, 60, "readiness")
-        assert process.poll() is None, "the processor exited early"
-        yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=35)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def _ready(url: str) -> bool:
-    with contextlib.suppress(httpx.HTTPError):
-        return httpx.get(url, timeout=1).status_code == 200
-    return False
-
-
 class TemplateObject:
     """The stored version of a template, taken away from S3 and put back (a deleted, then restored, version)."""
 
@@ -213,7 +184,7 @@ def test_a_high_priority_campaign_queued_last_is_sent_first(
         wait_for(lambda cid=campaign_id: fanned_out(stack, cid), 30, f"the {priority} fan-out")
         campaigns[priority] = campaign_id
     # One batch at a time, so the order of batches is the order of sends.
-    with processor(stack, tmp_path, HERALD_CONCURRENCY="1"):
+    with extra_processor(stack, tmp_path, "processor-one-at-a-time", {"HERALD_CONCURRENCY": "1"}):
         for priority, campaign_id in campaigns.items():
             wait_for(lambda cid=campaign_id: status(client, cid) == "sent", SETTLE, f"the {priority} campaign")
     sent_at = {priority: sorted(m["sentAt"] for m in ses_messages(stack, cid)) for priority, cid in campaigns.items()}

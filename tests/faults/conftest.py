@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-import signal
 import subprocess
 import time
 from collections import Counter
@@ -17,8 +16,9 @@ import httpx
 import pytest
 
 from herald_cli.client import HeraldClient
-from herald_cli.stack import DevStack, free_port
+from herald_cli.stack import DevStack, free_port, stop_process
 from herald_common.settings import HeraldSettings
+from tests.timing import wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -67,33 +67,39 @@ def set_faults(stack: DevStack, **faults: float) -> None:
     httpx.put(f"{stack.emulator_url}/_emulator/faults", json=faults, timeout=10).raise_for_status()
 
 
+@dataclass(frozen=True)
+class ProcessorProcess:
+    """A processor process a test started: the process (to kill, stop or find by pid) and its base URL."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+
+
 @contextlib.contextmanager
 def extra_processor(
     stack: DevStack, log_dir: Path, name: str = "processor-2", env: dict[str, str] | None = None
-) -> Iterator[subprocess.Popen[bytes]]:
-    """A second processor process on the stack's queue (its own port and processor id, `env` on top of the stack's),
-    stopped with SIGTERM."""
+) -> Iterator[ProcessorProcess]:
+    """A processor process of its own on the stack's queues (its own port and processor id, `env` on top of the
+    stack's), logging to `log_dir/<name>.log`; ready (`/readyz`) before the test goes on, stopped with SIGTERM at
+    the end (SIGKILL after 35 s: longer than a batch's handler timeout, so a clean stop is not cut short)."""
     port = free_port()
+    url = f"http://{stack.host}:{port}"
     command = [str(stack.bin_dir / "herald-processor"), "--host", stack.host, "--port", str(port)]
     with (log_dir / f"{name}.log").open("ab") as log:
         process = subprocess.Popen(command, env=stack.env | (env or {}), stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"http://{stack.host}:{port}/readyz", timeout=1).status_code == 200:
-                    break
-            assert process.poll() is None, f"{name} exited early"
-            time.sleep(0.3)
-        yield process
+        # Stop waiting as soon as the process is gone: a processor that cannot start never becomes ready.
+        wait_until(lambda: process.poll() is not None or _ready(url), bool, timeout=60, what=f"{name} ready")
+        assert process.poll() is None, f"{name} exited early ({process.returncode}); see {log_dir / name}.log"
+        yield ProcessorProcess(process, url)
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=35)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process, grace=35)
+
+
+def _ready(url: str) -> bool:
+    with contextlib.suppress(httpx.HTTPError):
+        return httpx.get(f"{url}/readyz", timeout=1).status_code == 200
+    return False
 
 
 def recipients(count: int) -> list[dict[str, Any]]:

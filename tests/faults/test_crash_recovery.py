@@ -233,10 +233,10 @@ def test_a_kill_9_with_default_settings_heals_within_90_seconds(
                 deadline = time.monotonic() + 60
                 while time.monotonic() < deadline and sum(audit(defaults, campaign_id).per_recipient.values()) < 200:
                     time.sleep(0.1)
-                second.kill()  # kill -9 of one of the two processors; it stays dead
-                second.wait()
+                second.process.kill()  # kill -9 of one of the two processors; it stays dead
+                second.process.wait()
                 killed = time.monotonic()
-                in_doubt = claimed_by(defaults, campaign_id, second.pid)
+                in_doubt = claimed_by(defaults, campaign_id, second.process.pid)
                 campaign = wait_until_sent(api, campaign_id, timeout=300)
                 recovery = time.monotonic() - killed
             print(

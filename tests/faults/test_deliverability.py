@@ -4,10 +4,8 @@ processors share it, and the batch's other recipients are not held back behind i
 from __future__ import annotations
 
 import bisect
-import contextlib
 import secrets
 import signal
-import subprocess
 import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -15,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from herald_cli.stack import free_port, stop_process
 from herald_processor.provider_pacing import POLICY_CACHE_SECONDS
 from tests.faults.conftest import (
     audit,
@@ -113,27 +110,6 @@ def test_google_limited_to_60_a_minute_across_two_processors(
         stack.restart("processor")
 
 
-@contextlib.contextmanager
-def processor_with(stack: DevStack, log_dir: Path, name: str, env: dict[str, str]) -> Iterator[str]:
-    """A processor process with extra settings; yields its base URL (for /metrics)."""
-    port = free_port()
-    command = [str(stack.bin_dir / "herald-processor"), "--host", stack.host, "--port", str(port)]
-    url = f"http://{stack.host}:{port}"
-    with (log_dir / f"{name}.log").open("ab") as log:
-        process = subprocess.Popen(command, env=stack.env | env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            assert process.poll() is None, f"{name} exited early"
-            time.sleep(0.3)
-        yield url
-    finally:
-        stop_process(process, grace=35)
-
-
 def google_factor(url: str) -> float | None:
     text = httpx.get(f"{url}/metrics", timeout=5).text
     for line in text.splitlines():
@@ -170,15 +146,15 @@ def test_delivery_delays_lower_a_providers_rate_and_it_recovers(
         tag = secrets.token_hex(3)
         rows = [{"email": f"g{i:03d}.{tag}@gmail.com", "data": {"first_name": f"G{i}"}} for i in range(400)]
         with (
-            processor_with(stack, tmp_path, "paced-1", pacing) as first,
-            processor_with(stack, tmp_path, "paced-2", pacing) as second,
+            extra_processor(stack, tmp_path, "paced-1", pacing) as first,
+            extra_processor(stack, tmp_path, "paced-2", pacing) as second,
         ):
             campaign_id = start_campaign(client, rows)
-            lowered_at = wait_for_factor([first, second], lambda f: f <= 0.25, timeout=90)
+            lowered_at = wait_for_factor([first.url, second.url], lambda f: f <= 0.25, timeout=90)
             time.sleep(10)  # an interval at the lowered rate
             httpx.delete(f"{stack.emulator_url}/_emulator/faults", timeout=10).raise_for_status()
             cleared_at = time.time()
-            recovered_at = wait_for_factor([first, second], lambda f: f == 1.0, timeout=90)
+            recovered_at = wait_for_factor([first.url, second.url], lambda f: f == 1.0, timeout=90)
             campaign = wait_until_sent(client, campaign_id, timeout=240)
         assert campaign["status"] == "sent", campaign
         result = audit(stack, campaign_id)

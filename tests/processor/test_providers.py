@@ -1,5 +1,6 @@
 """Mailbox providers: consumer domains from the bundled list, other domains by MX (a fake resolver for the port,
-and the dnspython adapter against a DNS server that answers nothing), cached, errors meaning `other`."""
+and the kit's dnspython adapter against a DNS server that answers nothing), cached, errors meaning `other`. The
+adapter's own answers: tests/common/test_dns.py."""
 
 from __future__ import annotations
 
@@ -7,14 +8,8 @@ import socket
 
 import pytest
 
-from herald_processor.providers import (
-    HIT_TTL_SECONDS,
-    MISS_TTL_SECONDS,
-    DnspythonMxResolver,
-    MxLookupFailed,
-    Provider,
-    ProviderDirectory,
-)
+from herald_common.dns import DnsLookupFailed, DnspythonResolver
+from herald_processor.providers import HIT_TTL_SECONDS, MISS_TTL_SECONDS, Provider, ProviderDirectory
 
 
 class FakeMx:
@@ -26,7 +21,7 @@ class FakeMx:
     async def mx(self, domain: str) -> list[str]:
         self.asked.append(domain)
         if domain in self.failing:
-            raise MxLookupFailed(domain)
+            raise DnsLookupFailed(domain)
         return self.zone.get(domain, [])
 
 
@@ -98,7 +93,7 @@ async def test_dnspython_adapter_times_out_to_other() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
         silent.bind(("127.0.0.1", 0))
         port = silent.getsockname()[1]
-        resolver = DnspythonMxResolver(lifetime=0.3, nameservers=["127.0.0.1"], port=port)
-        with pytest.raises(MxLookupFailed):
+        resolver = DnspythonResolver(lifetime=0.3, nameservers=["127.0.0.1"], port=port)
+        with pytest.raises(DnsLookupFailed):
             await resolver.mx("company.example")
         assert await ProviderDirectory(resolver).provider_of("a@company.example") is Provider.OTHER

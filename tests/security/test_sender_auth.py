@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from herald_campaign.config import Settings
-from herald_campaign.senders.dns import DnsLookupFailed, DnspythonResolver
 from herald_campaign.senders.identities import SesIdentities
 from herald_campaign.senders.service import SenderAuthenticator, SenderAuthMode
+from herald_common.dns import DnsLookupFailed, DnspythonResolver
 from herald_common.settings import ConfigurationError
 from tests.campaign.conftest import drain_jobs, wait_for_fanouts
 from tests.security.fake_dns import ZoneServer

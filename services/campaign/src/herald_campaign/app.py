@@ -36,7 +36,6 @@ from herald_campaign.preview.api import router as preview_router
 from herald_campaign.reputation.api import router as reputation_router
 from herald_campaign.reputation.repository import DynamoReputationReader
 from herald_campaign.senders.api import router as senders_router
-from herald_campaign.senders.dns import DnspythonResolver
 from herald_campaign.senders.identities import SesIdentities
 from herald_campaign.senders.service import SenderAuthenticator, SenderAuthMode
 from herald_campaign.sending_policy.api import router as sending_policy_router
@@ -53,6 +52,7 @@ from herald_campaign.webhooks.service import WebhookService
 from herald_campaign.webhooks.status import CampaignStatusLog
 from herald_common.audit import AuditLog, AuditTrail
 from herald_common.aws import open_clients
+from herald_common.dns import DnspythonResolver
 from herald_common.resources import EMAIL_JOB_PRIORITIES
 from herald_common.ses import RawEmailSender
 from herald_common.settings import Environment

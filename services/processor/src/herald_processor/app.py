@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from herald_common.aws import find_topic_arn, open_clients
+from herald_common.dns import DnspythonResolver
 from herald_common.fast_json import pass_through_json
 from herald_common.web import create_service_app
 from herald_processor.adaptive_pacing import AimdPolicy, DynamoAdaptiveRates
@@ -18,7 +19,7 @@ from herald_processor.daily_pacing import AccountQuota, DailyPacer
 from herald_processor.ledger import DynamoDeliveryLedger
 from herald_processor.policy import BatchPolicy, Ports
 from herald_processor.provider_pacing import DynamoPolicySource, ProviderPacer
-from herald_processor.providers import DnspythonMxResolver, ProviderDirectory
+from herald_processor.providers import ProviderDirectory
 from herald_processor.repository import DynamoCampaignStore, DynamoSuppressionList
 from herald_processor.service import BatchService
 from herald_processor.ses import SesEmailSender, account_send_rate, send_quota_used
@@ -80,7 +81,7 @@ def build_service(
     )
     pacer = None
     if isinstance(throttle, DynamoThrottleBucket):
-        directory = ProviderDirectory(DnspythonMxResolver(lifetime=settings.mx_lookup_timeout))
+        directory = ProviderDirectory(DnspythonResolver(lifetime=settings.mx_lookup_timeout))
         aimd = AimdPolicy(
             interval_slots=settings.pacing_interval_slots,
             threshold=settings.pacing_threshold,

@@ -14,10 +14,6 @@ from enum import StrEnum
 from importlib import resources
 from typing import TYPE_CHECKING, Protocol
 
-import dns.asyncresolver
-import dns.exception
-import dns.rdatatype
-import dns.resolver
 import structlog
 
 if TYPE_CHECKING:
@@ -38,36 +34,13 @@ class Provider(StrEnum):
     OTHER = "other"
 
 
-class MxLookupFailed(Exception):
-    """No answer at all (timeout, no nameserver, SERVFAIL): not the same as "no MX records"."""
-
-
 class MxResolver(Protocol):
+    """The port `ProviderDirectory` asks; `herald_common.dns.DnspythonResolver` serves it. Any exception it raises
+    (`DnsLookupFailed` for no answer at all) is a failed lookup, hence `other`."""
+
     async def mx(self, domain: str) -> list[str]:
         """The MX exchange host names of `domain` (lowercase, no trailing dot); empty when it has none."""
         ...
-
-
-class DnspythonMxResolver:
-    """`dns.asyncresolver` with a bounded lifetime per question. `nameservers` (and `port`) replace the system's."""
-
-    def __init__(self, *, lifetime: float = 2.0, nameservers: list[str] | None = None, port: int = 53) -> None:
-        if nameservers:
-            self._resolver = dns.asyncresolver.Resolver(configure=False)
-            self._resolver.nameservers = list(nameservers)
-            self._resolver.port = port
-        else:
-            self._resolver = dns.asyncresolver.Resolver()
-        self._resolver.lifetime = lifetime
-
-    async def mx(self, domain: str) -> list[str]:
-        try:
-            answer = await self._resolver.resolve(domain, dns.rdatatype.MX, search=False)
-        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
-            return []
-        except (dns.exception.DNSException, OSError) as exc:
-            raise MxLookupFailed(f"{domain} MX: {type(exc).__name__}") from exc
-        return [str(rdata.exchange).rstrip(".").lower() for rdata in answer]
 
 
 class ProviderTable:

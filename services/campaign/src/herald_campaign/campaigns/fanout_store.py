@@ -7,12 +7,12 @@ docs/architecture.md: they let another instance resume a fan-out whose owner die
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from herald_campaign.campaigns.models import Campaign, CampaignStatus, campaign_from_item
-from herald_campaign.campaigns.status_news import STATUS_VERSION_ADD, announce_move
+from herald_campaign.campaigns.status_news import write_move
 from herald_campaign.dynamo import from_item, to_attr, to_item
 from herald_common.delivery_states import campaign_move
 
@@ -55,12 +55,11 @@ class DynamoFanoutStore:
         self._table = table
         self._announcer = announcer
 
-    async def _update(
-        self, c: DueCampaign | Campaign, returns: Literal["ALL_NEW", "ALL_OLD"] = "ALL_NEW", **kwargs: Any
-    ) -> dict[str, Any] | None:
+    async def _update(self, c: DueCampaign | Campaign, **kwargs: Any) -> dict[str, Any] | None:
+        """An UpdateItem (ALL_NEW) that moves no status; None when its condition fails."""
         key = to_item({"tenantId": c.tenant_id, "campaignId": c.campaign_id})
         try:
-            response = await self._db.update_item(TableName=self._table, Key=key, ReturnValues=returns, **kwargs)
+            response = await self._db.update_item(TableName=self._table, Key=key, ReturnValues="ALL_NEW", **kwargs)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 return None
@@ -105,28 +104,23 @@ class DynamoFanoutStore:
 
     async def claim_scheduled(self, due: DueCampaign, *, owner: str, lease_until: int, now: str) -> Campaign | None:
         """scheduled → sending, taking the fan-out lease; None if someone else (or a cancel) got there first."""
-        attrs = await self._update(
-            due,
-            UpdateExpression="SET #s = :sending, fanoutOwner = :owner, fanoutLeaseUntil = :lease, updatedAt = :now "
-            f"ADD {STATUS_VERSION_ADD}",
-            ConditionExpression=_START_CONDITION,
-            ExpressionAttributeNames=_NAMES,
-            ExpressionAttributeValues=_START_VALUES
-            | _values(sending=START.target.value, owner=owner, lease=lease_until, now=now, send_at=due.send_at, one=1),
-        )
-        if attrs is None:
-            return None
-        await announce_move(
+        attrs = await write_move(
+            self._db,
+            self._table,
             self._announcer,
             tenant_id=due.tenant_id,
             campaign_id=due.campaign_id,
             status=START.target.value,
             previous_status=CampaignStatus.SCHEDULED.value,
-            status_reason=None,
-            status_version=attrs.get("statusVersion"),
+            update="SET #s = :sending, fanoutOwner = :owner, fanoutLeaseUntil = :lease, updatedAt = :now",
+            condition=_START_CONDITION,
+            names=_NAMES,
+            values=_START_VALUES
+            | _values(sending=START.target.value, owner=owner, lease=lease_until, now=now, send_at=due.send_at),
+            returns="ALL_NEW",
             now=now,
         )
-        return campaign_from_item(attrs)
+        return None if attrs is None else campaign_from_item(attrs)
 
     async def claim_abandoned(self, due: DueCampaign, *, owner: str, lease_until: int) -> Campaign | None:
         """Take over a fan-out whose lease expired; None if another instance took it or it finished meanwhile."""
@@ -160,28 +154,22 @@ class DynamoFanoutStore:
 
     async def fail(self, c: Campaign, *, reason: str, now: str) -> bool:
         """The fan-out cannot go on: `failed`, with the reason in words."""
-        attrs = await self._update(
-            c,
-            "ALL_OLD",
-            UpdateExpression=f"SET #s = :failed, statusReason = :reason, updatedAt = :now ADD {STATUS_VERSION_ADD}",
-            ConditionExpression=_FAIL_CONDITION,
-            ExpressionAttributeNames=_NAMES,
-            ExpressionAttributeValues=_FAIL_VALUES
-            | _values(failed=FAIL.target.value, reason=reason[:500], now=now, one=1),
-        )
-        if attrs is None:
-            return False
-        await announce_move(
+        attrs = await write_move(
+            self._db,
+            self._table,
             self._announcer,
             tenant_id=c.tenant_id,
             campaign_id=c.campaign_id,
             status=FAIL.target.value,
-            previous_status=attrs.get("status"),
             status_reason=reason[:500],
-            status_version=int(attrs.get("statusVersion") or 0) + 1,
+            update="SET #s = :failed, statusReason = :reason, updatedAt = :now",
+            condition=_FAIL_CONDITION,
+            names=_NAMES,
+            values=_FAIL_VALUES | _values(failed=FAIL.target.value, reason=reason[:500], now=now),
+            returns="ALL_OLD",
             now=now,
         )
-        return True
+        return attrs is not None
 
     async def release(self, c: Campaign, *, owner: str) -> None:
         """Give the lease up (shutdown mid fan-out) so the next scheduler tick anywhere resumes it at once."""

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from herald_campaign.campaigns.models import Campaign, CampaignStatus, campaign_from_item, campaign_to_item
-from herald_campaign.campaigns.status_news import STATUS_VERSION_ADD, announce_move
+from herald_campaign.campaigns.status_news import write_move
 from herald_campaign.dynamo import from_item, to_attr, to_item
 from herald_common.delivery_states import campaign_move, state_in
 
@@ -30,10 +30,6 @@ _REOPEN_CONDITION, _REOPEN_VALUES = REOPEN.condition()
 
 def _conditional_failed(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-
-
-def _int_attr(value: Any) -> int:
-    return int(value["N"]) if isinstance(value, dict) and "N" in value else 0
 
 
 def _values(**values: Any) -> dict[str, Any]:
@@ -134,28 +130,22 @@ class DynamoCampaignStore:
         names = {f"#{k}": k for k in sets} | _NAMES
         values = {f":{k}": to_attr(v) for k, v in sets.items()}
         assignments = ", ".join(f"#{k} = :{k}" for k in sets)
-        attrs = await self._update(
-            tenant_id,
-            campaign_id,
-            UpdateExpression=f"SET {assignments}, updatedAt = :now ADD {STATUS_VERSION_ADD}",
-            ConditionExpression=_SEND_CONDITION,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values | _SEND_VALUES | _values(now=now, zero=0, one=1),
-            ReturnValues="ALL_NEW",
-        )
-        if attrs is None:
-            return None
-        await announce_move(
+        attrs = await write_move(
+            self._db,
+            self._table,
             self._announcer,
             tenant_id=tenant_id,
             campaign_id=campaign_id,
             status=str(sets["status"]),
             previous_status=CampaignStatus.DRAFT.value,
-            status_reason=None,
-            status_version=attrs.get("statusVersion"),
+            update=f"SET {assignments}, updatedAt = :now",
+            condition=_SEND_CONDITION,
+            names=names,
+            values=values | _SEND_VALUES | _values(now=now, zero=0),
+            returns="ALL_NEW",
             now=now,
         )
-        return campaign_from_item(from_item(attrs))
+        return None if attrs is None else campaign_from_item(attrs)
 
     async def transition(
         self,
@@ -176,28 +166,22 @@ class DynamoCampaignStore:
         else:
             update += ", statusReason = :reason"
             values |= _values(reason=reason)
-        attrs = await self._update(
-            tenant_id,
-            campaign_id,
-            UpdateExpression=f"{update} ADD {STATUS_VERSION_ADD}",
-            ConditionExpression=condition,
-            ExpressionAttributeNames=_NAMES,
-            ExpressionAttributeValues=values | _values(one=1),
-            ReturnValues="ALL_OLD",
-        )
-        if attrs is None:
-            return False
-        await announce_move(
+        attrs = await write_move(
+            self._db,
+            self._table,
             self._announcer,
             tenant_id=tenant_id,
             campaign_id=campaign_id,
             status=target.value,
-            previous_status=attrs.get("status", {}).get("S"),
             status_reason=reason,
-            status_version=_int_attr(attrs.get("statusVersion")) + 1,
+            update=update,
+            condition=condition,
+            names=_NAMES,
+            values=values,
+            returns="ALL_OLD",
             now=now,
         )
-        return True
+        return attrs is not None
 
     async def update_draft(
         self, tenant_id: str, campaign_id: str, *, sets: dict[str, Any], removes: Iterable[str], now: str
@@ -269,25 +253,19 @@ class DynamoCampaignStore:
     async def reopen(self, tenant_id: str, campaign_id: str, now: str) -> bool:
         """sent → sending (recipients were re-queued and are not final yet); False when it was not `sent`, or when
         every recipient is final again already (a resumed retry-failed run whose batches went out meanwhile)."""
-        attrs = await self._update(
-            tenant_id,
-            campaign_id,
-            UpdateExpression=f"SET #s = :sending, updatedAt = :now REMOVE sentAt ADD {STATUS_VERSION_ADD}",
-            ConditionExpression=_REOPEN_CONDITION,
-            ExpressionAttributeNames=_NAMES,
-            ExpressionAttributeValues=_REOPEN_VALUES | _values(sending=REOPEN.target.value, now=now, one=1),
-            ReturnValues="UPDATED_NEW",
-        )
-        if attrs is None:
-            return False
-        await announce_move(
+        attrs = await write_move(
+            self._db,
+            self._table,
             self._announcer,
             tenant_id=tenant_id,
             campaign_id=campaign_id,
             status=REOPEN.target.value,
             previous_status=CampaignStatus.SENT.value,
-            status_reason=None,
-            status_version=attrs.get("statusVersion"),
+            update="SET #s = :sending, updatedAt = :now REMOVE sentAt",
+            condition=_REOPEN_CONDITION,
+            names=_NAMES,
+            values=_REOPEN_VALUES | _values(sending=REOPEN.target.value, now=now),
+            returns="UPDATED_NEW",
             now=now,
         )
-        return True
+        return attrs is not None

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 
-from herald_campaign.senders.dns import DnsLookupFailed
+from herald_common.dns import DnsLookupFailed
 from herald_common.errors import BadRequest
 
 if TYPE_CHECKING:
