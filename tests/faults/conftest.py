@@ -9,6 +9,7 @@ import subprocess
 import time
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -18,6 +19,7 @@ import pytest
 from herald_cli.client import HeraldClient
 from herald_cli.stack import DevStack, free_port, stop_process
 from herald_common.settings import HeraldSettings
+from herald_processor.provider_pacing import POLICY_CACHE_SECONDS
 from tests.timing import wait_until
 
 if TYPE_CHECKING:
@@ -224,3 +226,37 @@ def dead_letters(stack: DevStack) -> int:
         QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
     )["Attributes"]
     return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+
+def assert_everyone_once(stack: DevStack, client: HeraldClient, campaign_id: str, emails: list[str]) -> None:
+    """Every recipient emailed exactly once, all `sent`; the ledger, the counters and the statistics agree."""
+    result = audit(stack, campaign_id)
+    assert result.duplicates == {}
+    assert result.per_recipient == Counter(dict.fromkeys(emails, 1))
+    assert result.states() == {"sent": len(emails)}
+    counts = client.get_campaign(campaign_id)["counts"]
+    assert (counts["sent"], counts["final"], counts["unknown"]) == (len(emails), len(emails), 0)
+    stats = wait_for_stats(client, campaign_id, lambda s: s["sent"] == len(emails))
+    assert (stats["sent"], stats["unknown"]) == (len(emails), 0)
+    assert dead_letters(stack) == 0
+
+
+@pytest.fixture
+def policy(stack: DevStack) -> Iterator[Any]:
+    headers = {"Authorization": f"Bearer {stack.token('acme', 'admin')}"}
+
+    def put(body: dict[str, Any]) -> None:
+        httpx.put(f"{stack.urls.campaign}/sending-policy", json=body, headers=headers, timeout=10).raise_for_status()
+
+    yield put
+    put({"providers": {}})
+    # Processors cache the policy: the next test (of any module: same stack, same tenant) must not meet this one's.
+    time.sleep(POLICY_CACHE_SECONDS + 1)
+
+
+def sent_times(messages: list[dict[str, Any]], domain: str) -> list[float]:
+    return sorted(
+        datetime.fromisoformat(m["sentAt"].replace("Z", "+00:00")).timestamp()
+        for m in messages
+        if m["destinations"][0].lower().endswith("@" + domain)
+    )

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from herald_cli.client import HeraldClient
     from herald_cli.stack import DevStack
 
-# Real processes sending at measured rates over wall-clock windows: the `timing` group runs them one at a time.
+# Real processes sending at measured rates over wall-clock windows: a file's timing tests run one at a time.
 pytestmark = [pytest.mark.faults, pytest.mark.e2e, pytest.mark.timing]
 
 DAY = 90.0

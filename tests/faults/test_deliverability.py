@@ -7,55 +7,32 @@ import bisect
 import secrets
 import signal
 import time
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
-from herald_processor.provider_pacing import POLICY_CACHE_SECONDS
 from tests.faults.conftest import (
     audit,
     extra_processor,
-    recipients,
+    sent_times,
     set_faults,
     start_campaign,
     wait_until_sent,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
     from pathlib import Path
 
     from herald_cli.client import HeraldClient
     from herald_cli.stack import DevStack
 
-# Real processes sending at measured rates over wall-clock windows: the `timing` group runs them one at a time.
+# Real processes sending at measured rates over wall-clock windows: a file's timing tests run one at a time.
 pytestmark = [pytest.mark.faults, pytest.mark.e2e, pytest.mark.timing]
 
 GOOGLE_PER_MINUTE = 60
 GOOGLE_BLOCK = 1  # shared_throttle.Limit.block at 60/min: max(1, min(5, int(60 / 63 × 0.5)))
-
-
-@pytest.fixture
-def policy(stack: DevStack) -> Iterator[Any]:
-    headers = {"Authorization": f"Bearer {stack.token('acme', 'admin')}"}
-
-    def put(body: dict[str, Any]) -> None:
-        httpx.put(f"{stack.urls.campaign}/sending-policy", json=body, headers=headers, timeout=10).raise_for_status()
-
-    yield put
-    put({"providers": {}})
-    # Processors cache the policy: the next test (of any module: same stack, same tenant) must not meet this one's.
-    time.sleep(POLICY_CACHE_SECONDS + 1)
-
-
-def sent_times(messages: list[dict[str, Any]], domain: str) -> list[float]:
-    return sorted(
-        datetime.fromisoformat(m["sentAt"].replace("Z", "+00:00")).timestamp()
-        for m in messages
-        if m["destinations"][0].lower().endswith("@" + domain)
-    )
 
 
 def busiest(times: list[float], window: float) -> int:
@@ -171,47 +148,3 @@ def test_delivery_delays_lower_a_providers_rate_and_it_recovers(
     finally:
         httpx.delete(f"{stack.emulator_url}/_emulator/faults", timeout=10).raise_for_status()
         stack.restart("processor")
-
-
-WARMUP_DAY = 90.0  # HERALD_PACING_DAY_SECONDS of the warm-up test's processors: a whole day within the test
-
-
-@pytest.mark.timeout(420)
-def test_the_days_warmup_ramp_holds_across_two_processors_spread_over_the_day(
-    stack: DevStack, client: HeraldClient, policy: Any, tmp_path: Path
-) -> None:
-    day = {"HERALD_PACING_DAY_SECONDS": str(int(WARMUP_DAY))}
-    stack.kill("processor", signal.SIGTERM)  # only the two processors with the short day take this campaign
-    try:
-        with (
-            extra_processor(stack, tmp_path, "warm-1", day),
-            extra_processor(stack, tmp_path, "warm-2", day),
-        ):
-            while time.time() % WARMUP_DAY > 10:  # start early in a day (a condition on the clock, not a guess)
-                time.sleep(0.5)
-            # example.com's first send under this ramp makes today its day 0: 30 sends, across the whole fleet.
-            policy({"warmup": {"startPerDay": 30, "dailyGrowth": 2.0}})
-            started = time.time()
-            day_end = started - started % WARMUP_DAY + WARMUP_DAY
-            campaign_id = start_campaign(client, recipients(200))
-            while time.time() < day_end:
-                time.sleep(1.0)
-            status = client.get_campaign(campaign_id)["status"]
-            result = audit(stack, campaign_id)
-            headers = {"Authorization": f"Bearer {stack.token('acme', 'marketer')}"}
-            httpx.post(f"{stack.urls.campaign}/campaigns/{campaign_id}/cancel", headers=headers, timeout=10)
-        logs = [(tmp_path / f"{name}.log").read_text(errors="replace") for name in ("warm-1", "warm-2")]
-    finally:
-        stack.restart("processor")
-    today = [t for t in sent_times(result.messages, "example.com") if t < day_end]
-    window = day_end - started
-    print(f"\nwarm-up day 0: {len(today)} sent over {window:.0f} s, the last {today[-1] - started:.1f} s in")
-    # Never more than the day's 30 across the fleet; a processor's leased slots left unspent at the day's end
-    # (up to a block of 5 less the one it spent) are lost, never sent twice.
-    assert 30 - 2 * 4 <= len(today) <= 30, f"{len(today)} sent on day 0 of a 30-a-day ramp"
-    assert status == "sending"  # the rest waits for the next day's allowance
-    assert today[-1] - started >= 0.7 * window, "spread over the day, not sent at once"
-    for count, at in enumerate(today, start=1):
-        assert count <= 30 * (at - started) / window + 2, f"{count} sent {at - started:.1f} s into the day"
-    for log_text in logs:
-        assert campaign_id in log_text, "both processors must take part"
