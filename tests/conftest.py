@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+import structlog
 
 from herald_common.aws import make_session, open_clients
 from herald_common.provisioning import provision
@@ -119,6 +120,18 @@ def _fixture_scopes(item: pytest.Item) -> set[str]:
     if fixtures is None:
         return set()
     return {definition.scope for definitions in fixtures.name2fixturedefs.values() for definition in definitions}
+
+
+@pytest.fixture(autouse=True)
+def _logging_left_as_found() -> Iterator[None]:
+    """A test that configures the process's logging as a service does (`configure_logging`: loggers cached on first
+    use) fails here: a logger cached after it keeps that sink for good, and a later test that captures logs
+    (tests/common/log_capture.py) would read nothing from it, depending on the order tests ran in."""
+    yield
+    assert not structlog.get_config()["cache_logger_on_first_use"], (
+        "this test left structlog configured process-wide (configure_logging); keep it in a subprocess, or patch "
+        "the call out"
+    )
 
 
 @pytest.fixture(scope="session")

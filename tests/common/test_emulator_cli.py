@@ -96,7 +96,10 @@ async def test_reset_empties_everything_and_provisions_again(emulator_process, a
     assert await asyncio.wait_for(process.wait(), 10) == 0
 
 
-async def test_provision_only_provisions_another_endpoint(emulator, aws_session):
+async def test_provision_only_provisions_another_endpoint(emulator, aws_session, monkeypatch):
+    # main() configures the process's logging (loggers cached on first use): in the test process that would outlive
+    # this test, and a later test capturing logs would read nothing from a logger cached meanwhile.
+    monkeypatch.setattr("herald_emulator.cli.configure_logging", lambda **_: None)
     await asyncio.to_thread(main, ["--provision-only", "--endpoint", emulator.url, "--prefix", "cliprov"])
     settings = HeraldSettings(resource_prefix="cliprov", aws_endpoint_url=emulator.url)
     async with AsyncExitStack() as stack:
