@@ -260,3 +260,18 @@ def sent_times(messages: list[dict[str, Any]], domain: str) -> list[float]:
         for m in messages
         if m["destinations"][0].lower().endswith("@" + domain)
     )
+
+
+SHORTEST_DAY, LONGEST_DAY = 75, 110  # seconds: HERALD_PACING_DAY_SECONDS of a pacing test's processors
+LEAD = 20.0  # seconds a pacing test's processors get to start before their first day begins
+
+
+def day_starting_soon() -> int:
+    """A day length whose next day (days start at multiples of it since the epoch) begins LEAD to LEAD + 10 s from
+    now: the campaign starts early in a day without waiting out most of one. Almost always one in the range fits;
+    else the longest, and the test waits for its next day."""
+    now = time.time()
+    for length in range(SHORTEST_DAY, LONGEST_DAY + 1):
+        if LEAD <= length - now % length <= LEAD + 10:
+            return length
+    return LONGEST_DAY

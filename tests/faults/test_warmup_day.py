@@ -1,5 +1,5 @@
 """Warm-up across the fleet with real processes: a new sending domain's day-0 allowance holds across two processors,
-spread over the day (a day of about a minute and a half: HERALD_PACING_DAY_SECONDS). A file of its own, so it runs
+spread over the day (a day of 75 to 110 s: HERALD_PACING_DAY_SECONDS). A file of its own, so it runs
 beside the other provider-pacing tests (test_deliverability.py)."""
 
 from __future__ import annotations
@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from tests.faults.conftest import audit, extra_processor, recipients, sent_times, start_campaign
+from tests.faults.conftest import (
+    audit,
+    day_starting_soon,
+    extra_processor,
+    recipients,
+    sent_times,
+    start_campaign,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -21,20 +28,6 @@ if TYPE_CHECKING:
 
 # Real processes sending at measured rates over wall-clock windows.
 pytestmark = [pytest.mark.faults, pytest.mark.e2e, pytest.mark.timing]
-
-SHORTEST_DAY, LONGEST_DAY = 75, 110  # seconds: HERALD_PACING_DAY_SECONDS of the test's processors
-LEAD = 20.0  # seconds the two processors get to start before their first day begins
-
-
-def day_starting_soon() -> int:
-    """A day length whose next day (days start at multiples of it since the epoch) begins LEAD to LEAD + 10 s from
-    now: the campaign starts early in a day without waiting out most of one. Almost always one in the range fits;
-    else the longest, and the test waits for its next day."""
-    now = time.time()
-    for length in range(SHORTEST_DAY, LONGEST_DAY + 1):
-        if LEAD <= length - now % length <= LEAD + 10:
-            return length
-    return LONGEST_DAY
 
 
 @pytest.mark.timeout(420)
