@@ -32,9 +32,10 @@ demo: install
 	$(BIN)/herald demo
 
 # The suite on TEST_WORKERS processes (pytest-xdist): every test has its own resource prefix and each worker its own
-# in-process emulator. tests/conftest.py groups the tests: a file stays on one worker (its stack starts once), and
-# the `timing` tests run on one worker, one at a time.
-TEST_WORKERS ?= 4
+# in-process emulator. tests/conftest.py groups the tests: a file on a shared stack, or with `timing` tests, stays on
+# one worker (its stack starts once, its timing tests run one at a time), the longest first. Six workers on two
+# cores: the long fault tests mostly wait on paced sends, and the other workers use the CPU they leave.
+TEST_WORKERS ?= 6
 test: install test-tools
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 	$(MAKE) test-ui
