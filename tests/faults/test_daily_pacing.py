@@ -54,9 +54,9 @@ def test_a_campaign_larger_than_the_quota_left_is_spread_over_the_rest_of_the_da
             started = time.time()
             day_end = started - started % day + day
             campaign_id = start_campaign(client, recipients(4 * LEFT))
-            statuses = set()
+            observed: list[tuple[float, str]] = []
             while time.time() < day_end:
-                statuses.add(client.get_campaign(campaign_id)["status"])
+                observed.append((time.time(), client.get_campaign(campaign_id)["status"]))
                 time.sleep(1.0)
             time.sleep(2)  # a moment for the day's last sends to be recorded
             result = audit(stack, campaign_id)
@@ -72,7 +72,10 @@ def test_a_campaign_larger_than_the_quota_left_is_spread_over_the_rest_of_the_da
     print(
         f"\n{len(today)} sent over {window:.0f} s; first {today[0] - started:.1f} s, last {today[-1] - started:.1f} s"
     )
-    assert statuses == {"sending"}, "the quota never stopped the campaign during the day"
+    # The quota never stops the campaign before it is used up. At its very end two processors may both read the last
+    # one left and both send: SES refuses the second and the campaign pauses (README "Daily pacing": a known race).
+    paused = [at for at, status in observed if status != "sending"]
+    assert not paused or (len(today) == LEFT and paused[0] >= today[-1]), f"stopped early: {observed}"
     assert LEFT - 3 <= len(today) <= LEFT  # the day's quota is used, never passed
     assert today[-1] - started >= 0.8 * window, "still sending towards the day's end: spread, not front-loaded"
     for count, at in enumerate(today, start=1):
