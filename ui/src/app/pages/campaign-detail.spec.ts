@@ -95,6 +95,28 @@ describe('CampaignDetail', () => {
     expect(note()).toBeNull();
   });
 
+  it('drops the action notice when the page showed the reported status before the answer came', async () => {
+    const fixture = await render(['marketer']);
+    const element = fixture.nativeElement as HTMLElement;
+    button(element, 'Pause').click();
+    // The live stream (here: the campaign as read) reports `paused` before the pause's answer arrives.
+    fixture.componentInstance.campaign.set({ ...CAMPAIGN, status: 'paused' });
+    fixture.detectChanges();
+    await fixture.whenStable();
+    http.expectOne({ method: 'POST', url: '/campaigns/camp_x/pause' }).flush({ campaignId: 'camp_x', status: 'paused' });
+    await new Promise((resolve) => setTimeout(resolve));
+    http.expectOne('/campaigns/camp_x').flush({ ...CAMPAIGN, status: 'paused' });
+    await fixture.whenStable();
+    fixture.detectChanges();
+    const note = () => element.querySelector('[data-testid="action-note"]')?.textContent ?? null;
+    expect(note()).toBe('Done: the campaign is paused.');
+    fixture.componentInstance.campaign.set({ ...CAMPAIGN, status: 'sent' });
+    fixture.detectChanges();
+    await fixture.whenStable();
+    fixture.detectChanges();
+    expect(note()).toBeNull();
+  });
+
   it('starts the template preview from the campaign’s first recipient', async () => {
     const fixture = await render(['viewer']);
     fixture.detectChanges();

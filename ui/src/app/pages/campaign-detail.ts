@@ -151,7 +151,9 @@ export class CampaignDetail {
   }
 
   private noted(status: CampaignStatus, text: string): string {
-    this.notedStatus.set({ status, seen: false });
+    // The page may show that status already (the live stream can report it before the action's answer arrives):
+    // then it has been seen, and the next move makes the notice stale.
+    this.notedStatus.set({ status, seen: this.status() === status });
     return text;
   }
 
