@@ -76,45 +76,38 @@ describe('CampaignDetail', () => {
     expect(button(element, 'Pause').disabled).toBe(true);
   });
 
-  it('drops the action notice once the campaign has moved on from the status it reported', async () => {
+  /** Pause (the page showing `paused` before the answer when `shownFirst`), then the campaign is sent meanwhile: the
+   * notice after the pause's answer, and after `sent`. */
+  async function pauseThenSent(shownFirst: boolean): Promise<[string | null, string | null]> {
     const fixture = await render(['marketer']);
     const element = fixture.nativeElement as HTMLElement;
+    const note = () => element.querySelector('[data-testid="action-note"]')?.textContent ?? null;
+    const show = async (status: Campaign['status']) => {
+      fixture.componentInstance.campaign.set({ ...CAMPAIGN, status });
+      fixture.detectChanges();
+      await fixture.whenStable();
+      fixture.detectChanges();
+    };
     button(element, 'Pause').click();
+    if (shownFirst) {
+      await show('paused'); // the live stream (here: the campaign as read) reports it before the answer arrives
+    }
     http.expectOne({ method: 'POST', url: '/campaigns/camp_x/pause' }).flush({ campaignId: 'camp_x', status: 'paused' });
     await new Promise((resolve) => setTimeout(resolve));
     http.expectOne('/campaigns/camp_x').flush({ ...CAMPAIGN, status: 'paused' });
     await fixture.whenStable();
     fixture.detectChanges();
-    const note = () => element.querySelector('[data-testid="action-note"]')?.textContent ?? null;
-    expect(note()).toBe('Done: the campaign is paused.');
-    // Someone resumes it and the campaign finishes: the notice no longer says what the campaign is.
-    fixture.componentInstance.campaign.set({ ...CAMPAIGN, status: 'sent' });
-    fixture.detectChanges();
-    await fixture.whenStable();
-    fixture.detectChanges();
-    expect(note()).toBeNull();
+    const paused = note();
+    await show('sent'); // someone resumes it and the campaign finishes
+    return [paused, note()];
+  }
+
+  it('drops the action notice once the campaign has moved on from the status it reported', async () => {
+    expect(await pauseThenSent(false)).toEqual(['Done: the campaign is paused.', null]);
   });
 
   it('drops the action notice when the page showed the reported status before the answer came', async () => {
-    const fixture = await render(['marketer']);
-    const element = fixture.nativeElement as HTMLElement;
-    button(element, 'Pause').click();
-    // The live stream (here: the campaign as read) reports `paused` before the pause's answer arrives.
-    fixture.componentInstance.campaign.set({ ...CAMPAIGN, status: 'paused' });
-    fixture.detectChanges();
-    await fixture.whenStable();
-    http.expectOne({ method: 'POST', url: '/campaigns/camp_x/pause' }).flush({ campaignId: 'camp_x', status: 'paused' });
-    await new Promise((resolve) => setTimeout(resolve));
-    http.expectOne('/campaigns/camp_x').flush({ ...CAMPAIGN, status: 'paused' });
-    await fixture.whenStable();
-    fixture.detectChanges();
-    const note = () => element.querySelector('[data-testid="action-note"]')?.textContent ?? null;
-    expect(note()).toBe('Done: the campaign is paused.');
-    fixture.componentInstance.campaign.set({ ...CAMPAIGN, status: 'sent' });
-    fixture.detectChanges();
-    await fixture.whenStable();
-    fixture.detectChanges();
-    expect(note()).toBeNull();
+    expect(await pauseThenSent(true)).toEqual(['Done: the campaign is paused.', null]);
   });
 
   it('starts the template preview from the campaign’s first recipient', async () => {
