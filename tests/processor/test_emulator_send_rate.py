@@ -63,7 +63,10 @@ async def test_the_processor_sends_at_the_rate_the_emulator_reports(
 
     messages = await sent_messages(paced_emulator, campaign_id)
     assert sorted(d for m in messages for d in m["destinations"]) == emails
-    # The emulator's own bucket caps what it accepts either way; only a processor that paces itself is never refused.
-    assert logs.events("processor.send_throttled") == [], "SES had to throttle: the processor did not pace itself"
+    # The emulator's own bucket caps what it accepts either way; a processor that does not pace itself is refused from
+    # the fifth send on (8 of 12). One refusal is allowed: the emulator judges the rate when it gets to a request, and
+    # on a loaded machine two paced sends can reach it together (SES, too, may throttle any call; it is retried).
+    throttled = logs.events("processor.send_throttled")
+    assert len(throttled) <= 1, f"SES throttled {len(throttled)} sends: the processor did not pace itself"
     sent_at = sorted(datetime.fromisoformat(m["sentAt"].replace("Z", "+00:00")).timestamp() for m in messages)
     assert sent_at[-1] - sent_at[0] >= (RECIPIENTS - RATE) / RATE - 0.5  # and it did not just happen to be slow
