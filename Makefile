@@ -35,9 +35,14 @@ demo: install
 # in-process emulator. tests/conftest.py groups the tests: a file on a shared stack, or with `timing` tests, stays on
 # one worker (its stack starts once, its timing tests run one at a time), the longest first. Six workers on two
 # cores: the long fault tests mostly wait on paced sends, and the other workers use the CPU they leave.
+# Bytecode writing stays on for the suite: pytest keeps each test file's assertion-rewritten code in __pycache__ only
+# where Python may write bytecode, and some machines turn that off (PYTHONDONTWRITEBYTECODE=1, as this project's
+# development machines do). Without it every worker rewrites every test file again (about 5 s of CPU each); one
+# collection first writes it for all of them (a collection error is reported by the run after it).
 TEST_WORKERS ?= 6
 test: install test-tools
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+	-env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest -q --collect-only > /dev/null
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 	$(MAKE) test-ui
 
 # Chromium for the browser tests: installed where this machine allows (root with apt-get), else the command is named.
@@ -64,7 +69,7 @@ ui: ui-install
 	cd $(UI) && npx ng serve --proxy-config proxy.conf.mjs --host 127.0.0.1 --port $(UI_PORT)
 
 test-fast: install
-	$(BIN)/pytest -q -m "not e2e"
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest -q -m "not e2e"
 
 lint: install
 	$(BIN)/ruff check .
