@@ -3,6 +3,7 @@ the configuration set's SNS topic to the SES events queue, following the mailbox
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from botocore.exceptions import ClientError
 
@@ -125,6 +126,27 @@ async def test_v1_send_email_with_tags_is_logged_and_publishes_events(emulator, 
         ("Delivery", message_id),
     ]
     assert events[0]["mail"]["tags"]["ses:operation"] == ["SendEmail"]
+
+
+async def test_the_message_log_keeps_only_one_tags_messages_when_asked(emulator, herald_settings, aws):
+    mine, other = "c" + herald_settings.resource_prefix, "d" + herald_settings.resource_prefix
+    sent = {}
+    for campaign in (mine, other, mine):
+        response = await aws.ses.send_email(
+            Source=SENDER,
+            Destination={"ToAddresses": [f"{campaign}@example.org"]},
+            Message={"Subject": {"Data": campaign}, "Body": {"Text": {"Data": "hi"}}},
+            Tags=[{"Name": "herald-campaign", "Value": campaign}],
+        )
+        sent.setdefault(campaign, []).append(response["MessageId"])
+    async with httpx.AsyncClient(base_url=emulator.url) as client:
+        tagged = (await client.get("/_emulator/ses/messages", params={"tag": f"herald-campaign:{mine}"})).json()
+        unnamed = await client.get("/_emulator/ses/messages", params={"tag": "herald-campaign"})
+    assert [m["messageId"] for m in tagged["messages"]] == sent[mine]  # in the order accepted
+    assert unnamed.status_code == 400
+    assert unnamed.json()["error"] == "BadRequest"
+    every = [m["messageId"] for m in await emulator_messages(emulator.url)]
+    assert set(sent[mine] + sent[other]) <= set(every)
 
 
 async def test_v1_send_raw_email_reads_headers(emulator, herald_settings, provisioned, aws):

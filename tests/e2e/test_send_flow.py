@@ -11,7 +11,6 @@ import secrets
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-import boto3
 import httpx
 import pytest
 
@@ -19,6 +18,7 @@ from herald_analytics.config import Settings as AnalyticsSettings
 from herald_cli.client import HeraldApiError, HeraldClient
 from herald_cli.demo_data import demo_recipients
 from herald_cli.stack import DevStack
+from tests.faults.conftest import aws_client
 from tests.timing import wait_until
 
 if TYPE_CHECKING:
@@ -53,13 +53,7 @@ def _normalised(email: str) -> str:
 
 def _queued_messages(stack: DevStack) -> int:
     """Messages on the email-jobs and SES-events queues: waiting, delayed (a soft bounce's retry) or being handled."""
-    sqs = boto3.client(
-        "sqs",
-        endpoint_url=stack.emulator_url,
-        region_name=stack.settings.aws_region,
-        aws_access_key_id=stack.env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=stack.env["AWS_SECRET_ACCESS_KEY"],
-    )
+    sqs = aws_client(stack, "sqs")
     names = [
         "ApproximateNumberOfMessages",
         "ApproximateNumberOfMessagesNotVisible",

@@ -4,6 +4,7 @@ throttled. Short visibility, lease and reconcile settings make a crash heal in s
 from __future__ import annotations
 
 import contextlib
+import functools
 import secrets
 import subprocess
 import time
@@ -199,21 +200,43 @@ def claimed_by(stack: DevStack, campaign_id: str, pid: int) -> int:
     )
 
 
+def ses_messages(stack: DevStack, campaign_id: str) -> list[dict[str, Any]]:
+    """What SES accepted for the campaign so far, in order (the emulator's log, read for this campaign only: a
+    worker's stack keeps every message of every test it ran)."""
+    response = httpx.get(
+        f"{stack.emulator_url}/_emulator/ses/messages", params={"tag": f"herald-campaign:{campaign_id}"}, timeout=30
+    )
+    response.raise_for_status()
+    return list(response.json()["messages"])
+
+
 def audit(stack: DevStack, campaign_id: str) -> Audit:
-    response = httpx.get(f"{stack.emulator_url}/_emulator/ses/messages", timeout=30)
-    messages = [m for m in response.json()["messages"] if m["tags"].get("herald-campaign") == campaign_id]
+    messages = ses_messages(stack, campaign_id)
     per_recipient = Counter(d.lower() for m in messages for d in m["destinations"])
     ledger = {item["email"]["S"]: item["state"]["S"] for item in ledger_items(stack, campaign_id)}
     return Audit(per_recipient=per_recipient, ledger=ledger, messages=messages)
 
 
 def aws_client(stack: DevStack, service: str) -> Any:
+    """A boto3 client on the stack's emulator; one per stack and service, as building one costs tens of ms of CPU
+    and the tests poll with them."""
+    return _client(
+        service,
+        stack.emulator_url,
+        stack.settings.aws_region,
+        stack.env["AWS_ACCESS_KEY_ID"],
+        stack.env["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
+@functools.cache
+def _client(service: str, endpoint_url: str, region: str, key_id: str, secret: str) -> Any:
     return boto3.client(
         service,  # type: ignore[call-overload]
-        endpoint_url=stack.emulator_url,
-        region_name=stack.settings.aws_region,
-        aws_access_key_id=stack.env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=stack.env["AWS_SECRET_ACCESS_KEY"],
+        endpoint_url=endpoint_url,
+        region_name=region,
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
     )
 
 

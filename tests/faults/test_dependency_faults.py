@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from herald_cli.client import HeraldApiError
 from herald_common.settings import HeraldSettings
-from tests.faults.conftest import audit, aws_client, dead_letters, recipients, set_faults, start_campaign
+from tests.faults.conftest import audit, aws_client, dead_letters, recipients, ses_messages, set_faults, start_campaign
 from tests.faults.test_processor_faults import assert_exactly_once
 
 if TYPE_CHECKING:
@@ -100,8 +100,7 @@ def dynamodb_is_failing(stack: DevStack) -> bool:
 
 def messages_sent(stack: DevStack, campaign_id: str) -> int:
     """How many messages of the campaign SES accepted so far (the emulator's log: no DynamoDB involved)."""
-    response = httpx.get(f"{stack.emulator_url}/_emulator/ses/messages", timeout=30)
-    return sum(1 for m in response.json()["messages"] if m["tags"].get("herald-campaign") == campaign_id)
+    return len(ses_messages(stack, campaign_id))
 
 
 def counts_agree(stack: DevStack, client: HeraldClient, campaign_id: str, recipients: int) -> bool:

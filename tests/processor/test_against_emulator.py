@@ -127,8 +127,11 @@ def job_body(campaign_id: str, emails: list[str], batch: str = "batch_000001") -
 
 async def sent_messages(emulator, campaign_id: str) -> list[dict[str, Any]]:
     async with httpx.AsyncClient() as client:
-        response = await client.get(f"{emulator.url}/_emulator/ses/messages")
-    return [m for m in response.json()["messages"] if m["tags"].get("herald-campaign") == campaign_id]
+        response = await client.get(
+            f"{emulator.url}/_emulator/ses/messages", params={"tag": f"herald-campaign:{campaign_id}"}
+        )
+    response.raise_for_status()
+    return list(response.json()["messages"])
 
 
 async def campaign_item(aws, settings: Settings, campaign_id: str) -> dict[str, Any]:

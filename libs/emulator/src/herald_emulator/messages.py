@@ -208,6 +208,11 @@ class MessageLog:
         with self._lock:
             return list(self._messages)
 
+    def tagged(self, name: str, value: str) -> list[dict[str, Any]]:
+        """The messages sent with message tag `name` set to `value`."""
+        with self._lock:
+            return [m for m in self._messages if m["tags"].get(name) == value]
+
     def clear(self) -> None:
         with self._lock:
             self._messages.clear()

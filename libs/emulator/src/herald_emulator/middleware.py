@@ -3,7 +3,9 @@ sends watched on their way through (faults before moto sees them; the message lo
 moto accepted them).
 
 Control routes:
-- `GET /_emulator/ses/messages` → `{"messages": [...]}`; `DELETE` empties the log
+- `GET /_emulator/ses/messages` → `{"messages": [...]}`, in the order accepted; `?tag=NAME:VALUE` keeps only those
+  sent with that message tag (a test reads its own campaign's, not every message the emulator ever took); `DELETE`
+  empties the log
 - `GET|PUT|DELETE /_emulator/faults` → the SES and DynamoDB faults in force (PUT replaces them with the body's
   subset)
 - `POST /_emulator/reset` → empties moto, the log, pending events and faults, then provisions again
@@ -23,6 +25,7 @@ import threading
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qs
 
 import structlog
 from moto.core.models import DEFAULT_ACCOUNT_ID
@@ -256,7 +259,13 @@ class EmulatorMiddleware:
                 return _respond(start_response, 200, {"status": "ok"})
             return _respond(start_response, 503, {"status": "provisioning"})
         if route == ("GET", "/_emulator/ses/messages"):
-            return _respond(start_response, 200, {"messages": self.messages.all()})
+            wanted = parse_qs(environ.get("QUERY_STRING", "")).get("tag")
+            if wanted is None:
+                return _respond(start_response, 200, {"messages": self.messages.all()})
+            name, colon, value = wanted[0].partition(":")
+            if not colon:
+                return _respond(start_response, 400, {"error": "BadRequest", "detail": "tag must be NAME:VALUE"})
+            return _respond(start_response, 200, {"messages": self.messages.tagged(name, value)})
         if route == ("DELETE", "/_emulator/ses/messages"):
             self.messages.clear()
             return _respond(start_response, 200, {"messages": []})
