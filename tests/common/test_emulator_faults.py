@@ -278,3 +278,31 @@ async def test_dynamodb_error_rate_fails_about_that_share(control, dynamodb, her
         except ClientError:
             failures += 1
     assert 30 <= failures <= 90  # 200 calls at 30 %: mean 60, sd 6.5; these bounds are beyond 4.5 sd
+
+
+async def test_a_seed_replays_which_calls_fail(control, dynamodb, herald_settings, provisioned, rng):
+    clients, _ = dynamodb
+    table = herald_settings.resources.campaigns_table
+    key = {"tenantId": {"S": "faults"}, "campaignId": {"S": "camp_none"}}
+
+    async def pattern(seed: int) -> list[bool]:
+        assert (
+            await control.put("/_emulator/faults", json={"dynamodbErrorRate": 0.5, "seed": seed})
+        ).status_code == 200
+        failed = []
+        for _ in range(40):
+            try:
+                await clients.require_dynamodb().get_item(TableName=table, Key=key)
+                failed.append(False)
+            except ClientError:
+                failed.append(True)
+        return failed
+
+    seed = rng.randrange(2**32)
+    first = await pattern(seed)
+    assert await pattern(seed) == first
+    assert await pattern(seed + 1) != first  # two seeds agree on all 40 calls with odds of 2^-40
+    for bad in (-1, 1.5, True, "7"):
+        refused = await control.put("/_emulator/faults", json={"seed": bad})
+        assert refused.status_code == 400, bad
+        assert "seed" in refused.json()["detail"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import random
 import secrets
 import subprocess
 import time
@@ -56,9 +57,16 @@ def client(stack: DevStack) -> Iterator[HeraldClient]:
         yield api
 
 
+# The seed of the running test's emulator faults (drawn from its `rng`): `set_faults` passes it on.
+_fault_seed = [0]
+
+
 @pytest.fixture(autouse=True)
-def clean_faults(stack: DevStack) -> Iterator[None]:
-    """Every test starts and ends with no SES faults and the stack's processor running."""
+def clean_faults(stack: DevStack, rng: random.Random) -> Iterator[None]:
+    """Every test starts and ends with no SES faults and the stack's processor running. The emulator's fault rolls
+    (which sends are throttled, fail, lose their answer) start from a seed drawn from the test's `rng`, so a failing
+    test's printed seed replays them, as far as its calls reach the emulator in the same order."""
+    _fault_seed[0] = rng.randrange(2**32)
     httpx.delete(f"{stack.emulator_url}/_emulator/faults", timeout=10).raise_for_status()
     if not stack.is_running("processor"):
         stack.restart("processor")
@@ -67,7 +75,8 @@ def clean_faults(stack: DevStack) -> Iterator[None]:
 
 
 def set_faults(stack: DevStack, **faults: float) -> None:
-    httpx.put(f"{stack.emulator_url}/_emulator/faults", json=faults, timeout=10).raise_for_status()
+    payload = {"seed": _fault_seed[0], **faults}
+    httpx.put(f"{stack.emulator_url}/_emulator/faults", json=payload, timeout=10).raise_for_status()
 
 
 @dataclass(frozen=True)

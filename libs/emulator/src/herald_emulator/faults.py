@@ -50,6 +50,9 @@ class Faults:
     # SES's "Daily message quota exceeded". Unset: no daily quota (reported as SES's unlimited, -1).
     sesMax24HourSend: float | None = None
     sesTenantStatus: dict[str, str] | None = None  # SES tenant name -> its SendingStatus (ses_tenants.py)
+    # The random rolls behind the rates above start again from this seed, so a test that prints its seed can replay
+    # which calls fail (as far as the calls come in the same order). Unset: the sequence goes on unseeded.
+    seed: int | None = None
 
     @classmethod
     def parse(cls, payload: Any) -> Faults:
@@ -70,6 +73,11 @@ class Faults:
                 continue
             if name == "sesTenantStatus":
                 values[name] = _tenant_statuses(value)
+                continue
+            if name == "seed":
+                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                    raise ValueError("seed must be a non-negative integer")
+                values[name] = value
                 continue
             if name == "accountEnforcementStatus":
                 if value not in ENFORCEMENT_STATUSES:
@@ -153,6 +161,8 @@ class FaultInjector:
     def replace(self, faults: Faults) -> Faults:
         with self._lock:
             self._faults = faults
+            if faults.seed is not None:
+                self._random = random.Random(faults.seed)
             rate = self._faults.sesMaxSendRate
             if rate is None or rate <= 0:
                 self._bucket = None
