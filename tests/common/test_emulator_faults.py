@@ -266,11 +266,11 @@ async def test_dynamodb_errors_answer_500_or_503_and_run_nothing(control, dynamo
     assert (await retrying.get_item(TableName=table, Key=key, ConsistentRead=True))["Item"]["name"] == {"S": "x"}
 
 
-async def test_dynamodb_error_rate_fails_about_that_share(control, dynamodb, herald_settings, provisioned):
+async def test_dynamodb_error_rate_fails_about_that_share(control, dynamodb, herald_settings, provisioned, rng):
     clients, _ = dynamodb
     table = herald_settings.resources.campaigns_table
     key = {"tenantId": {"S": "faults"}, "campaignId": {"S": "camp_none"}}
-    await control.put("/_emulator/faults", json={"dynamodbErrorRate": 0.3})
+    await control.put("/_emulator/faults", json={"dynamodbErrorRate": 0.3, "seed": rng.randrange(2**32)})
     failures = 0
     for _ in range(200):
         try:
