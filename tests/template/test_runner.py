@@ -133,7 +133,9 @@ async def test_the_whole_call_has_a_time_bound() -> None:
             TemplateSource("s", "{% for i in range(10000) %}{% for j in range(20) %}{% endfor %}{% endfor %}")
         )
         cpu = time.process_time()  # the render thread is in this process; 200 renders cost seconds of it
-        with pytest.raises(RenderLimitExceeded, match="call limit"):
+        # Between renders the batch stops at the call limit; on a loaded machine a render can still be running then,
+        # and the wait for the batch (the call limit plus a grace) ends the call instead: bounded either way.
+        with pytest.raises(RenderLimitExceeded, match="call limit|render time limits"):
             await renderer.render(compiled, [Recipient(f"r{i}@example.com", {"i": i}) for i in range(200)])
         assert time.process_time() - cpu < 2
     finally:
