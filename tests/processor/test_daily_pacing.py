@@ -13,7 +13,7 @@ import pytest
 from herald_common.aws import open_clients
 from herald_common.settings import HeraldSettings
 from herald_emulator import Emulator
-from herald_processor.daily_pacing import AccountQuota, DailyPacer, daily_rate, seconds_left
+from herald_processor.daily_pacing import AccountQuota, DailyPacer, DailySlot, daily_rate, seconds_left
 from herald_processor.domain import BatchDeferred
 from herald_processor.provider_pacing import PacedQueue
 from herald_processor.shared_throttle import DynamoThrottleBucket
@@ -84,7 +84,7 @@ async def test_two_processors_spread_the_days_quota_evenly(aws: AwsClients, hera
     sent_at: list[float] = []
     while clock.now < end and quota.left > 0:
         for pacer in fleet:  # the processors take turns, each asking for its next slot
-            wait = await pacer.slot("acme", "news.example", backlog=400, ramp=None, max_wait=30.0)
+            wait = (await pacer.slot("acme", "news.example", backlog=400, ramp=None, max_wait=30.0)).wait
             if wait == 0:
                 sent_at.append(clock.now)
                 quota.left -= 1
@@ -107,7 +107,7 @@ async def test_no_pacing_while_the_campaign_fits_in_what_is_left(
     pacer = DailyPacer(bucket, LeftOfQuota(500), None, day_seconds=DAY, clock=clock)  # type: ignore[arg-type]
     assert await pacer.limits("acme", "news.example", backlog=500, ramp=None) == []
     for _ in range(50):
-        assert await pacer.slot("acme", "news.example", backlog=500, ramp=None, max_wait=0.0) == 0.0
+        assert await pacer.slot("acme", "news.example", backlog=500, ramp=None, max_wait=0.0) == DailySlot(0.0)
     assert clock.now == 1000 * DAY
 
 
@@ -117,9 +117,9 @@ async def test_with_the_quota_used_up_the_batch_waits_for_the_next_day(
     clock = VirtualClock(1000 * DAY + 450.0)
     bucket = DynamoThrottleBucket(aws.require_dynamodb(), herald_settings.resources.throttle_table, clock=clock)
     pacer = DailyPacer(bucket, LeftOfQuota(0), None, day_seconds=DAY, clock=clock)  # type: ignore[arg-type]
-    assert await pacer.slot("acme", "news.example", backlog=10, ramp=None, max_wait=5.0) == 150.0
+    assert await pacer.slot("acme", "news.example", backlog=10, ramp=None, max_wait=5.0) == DailySlot(150.0)
     clock.now = 1001 * DAY - 0.2
-    assert await pacer.slot("acme", "news.example", backlog=10, ramp=None, max_wait=5.0) == 1.0
+    assert await pacer.slot("acme", "news.example", backlog=10, ramp=None, max_wait=5.0) == DailySlot(1.0)
 
 
 async def test_the_warmup_days_allowance_is_spread_too(aws: AwsClients, herald_settings: HeraldSettings) -> None:

@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import pytest
 
+from herald_processor.daily_pacing import DailySlot
 from herald_processor.domain import BatchDeferred
 from herald_processor.provider_pacing import (
     SEND_LAG_SECONDS,
@@ -50,10 +51,10 @@ class FakeGate:
         self.warmup -= 1
         return True
 
-    async def daily_slot(self, tenant_id: str, domain: str, backlog: int, *, max_wait: float) -> float:
+    async def daily_slot(self, tenant_id: str, domain: str, backlog: int, *, max_wait: float) -> DailySlot:
         assert (tenant_id, domain) == ("acme", "news.example")
         self.backlogs.append(backlog)
-        return self.daily.pop(0) if self.daily else self.daily_after
+        return DailySlot(self.daily.pop(0) if self.daily else self.daily_after)
 
     async def provider_of(self, email: str) -> Provider:
         self.lookups.append(email)

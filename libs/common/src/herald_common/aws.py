@@ -37,11 +37,13 @@ DEFAULT_CONFIG = Config(retries={"max_attempts": 4, "mode": "standard"}, max_poo
 # The SES client never retries by itself: a retried send after a timeout or a throttle can deliver an email
 # twice. Herald's delivery ledger decides what is retried. (`total_max_attempts` counts the first attempt;
 # botocore's `max_attempts` counts retries, so `max_attempts: 1` would still retry once.)
+SES_CONNECT_TIMEOUT = 5
+SES_READ_TIMEOUT = 15
 SES_CONFIG = Config(
     retries={"total_max_attempts": 1, "mode": "standard"},
     max_pool_connections=64,
-    connect_timeout=5,
-    read_timeout=15,
+    connect_timeout=SES_CONNECT_TIMEOUT,
+    read_timeout=SES_READ_TIMEOUT,
     user_agent=USER_AGENT,
 )
 

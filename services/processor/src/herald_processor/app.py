@@ -20,6 +20,7 @@ from herald_processor.ledger import DynamoDeliveryLedger
 from herald_processor.policy import BatchPolicy, Ports
 from herald_processor.provider_pacing import DynamoPolicySource, ProviderPacer
 from herald_processor.providers import ProviderDirectory
+from herald_processor.quota_lease import QuotaLeases
 from herald_processor.repository import DynamoCampaignStore, DynamoSuppressionList
 from herald_processor.service import BatchService
 from herald_processor.ses import SesEmailSender, account_send_rate, send_quota_used
@@ -97,7 +98,7 @@ def build_service(
             throttle,
             DynamoAdaptiveRates(dynamodb, names.throttle_table, directory, aimd),
             warmup,
-            DailyPacer(throttle, quota, warmup, day_seconds=day),
+            DailyPacer(throttle, quota, warmup, leases=QuotaLeases(dynamodb, names.throttle_table), day_seconds=day),
         )
     ses = SesEmailSender(
         names.configuration_set,

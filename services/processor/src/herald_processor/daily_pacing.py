@@ -12,11 +12,16 @@ say is left, so sends that run behind raise it and the fleet never needs to agre
 SES's quota, the batch goes back to the queue until the next day (looking again at least every 15 minutes, as SES's
 24 hours roll), so the campaign stays `sending` rather than meeting SES's refusal; the warm-up ramp's own end does
 the same for its allowance.
+
+Over the last `FRESH_BELOW` sends of SES's quota, a send also holds the fleet's lease (quota_lease.py) from a fresh
+read of what is left until SES has answered it, so two processors never both send the last one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import structlog
@@ -26,11 +31,12 @@ from herald_common.metrics import DAILY_PACE
 from herald_processor.shared_throttle import Limit
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     from types_aiobotocore_ses import SESClient
     from types_aiobotocore_sesv2 import SESV2Client
 
+    from herald_processor.quota_lease import QuotaLease, QuotaLeases
     from herald_processor.shared_throttle import DynamoThrottleBucket
     from herald_processor.warmup import DynamoWarmup, WarmupPolicy
 
@@ -44,6 +50,9 @@ MIN_WINDOW_SECONDS = 60.0
 # Near the end of SES's quota a read even a second old may count sends another processor has made since: below this
 # many left, SES is asked afresh before every slot, so the fleet's last sends do not meet SES's refusal.
 FRESH_BELOW = 10
+# How long a send waits before asking again for the lease over the last of the quota (another send holds it: about
+# one SES call).
+LEASE_RETRY_SECONDS = 0.5
 
 
 def seconds_left(now: float, day_seconds: float) -> float:
@@ -57,6 +66,15 @@ def daily_rate(remaining: float, backlog: int, left: float, min_window: float = 
     if remaining <= 0 or backlog <= remaining:
         return None
     return remaining / max(left, min_window)
+
+
+@dataclass(frozen=True)
+class DailySlot:
+    """A daily pacing answer: `wait` 0 when the send may go now, else about how many seconds until it may; `lease`,
+    over the last of SES's quota, is held for this send and must be released once SES has answered it."""
+
+    wait: float
+    lease: QuotaLease | None = None
 
 
 class AccountQuota:
@@ -82,6 +100,11 @@ class AccountQuota:
         if cached is None or cached[1] <= now or (cached[0] is not None and cached[0] <= FRESH_BELOW):
             cached = self._cached = (await self._read(), now + self._refresh)
         return cached[0]
+
+    async def fresh(self) -> float | None:
+        """What is left, read from SES now."""
+        self._cached = (await self._read(), self._clock() + self._refresh)
+        return self._cached[0]
 
     async def _read(self) -> float | None:
         try:
@@ -111,12 +134,16 @@ class DailyPacer:
         quota: AccountQuota | None,
         warmup: DynamoWarmup | None,
         *,
+        leases: QuotaLeases | None = None,
         day_seconds: float = DAY_SECONDS,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._bucket = bucket
         self._quota = quota
         self._warmup = warmup
+        self._leases = leases  # None: the last of the quota goes without the lease
+        self._sleep = sleep
         self._day = day_seconds
         self._min_window = min(MIN_WINDOW_SECONDS, day_seconds / 20)
         self._clock = clock
@@ -145,16 +172,33 @@ class DailyPacer:
 
     async def slot(
         self, tenant_id: str, domain: str, backlog: int, ramp: WarmupPolicy | None, *, max_wait: float
-    ) -> float:
-        """0 when the send may go now; else about how many seconds until the slowest daily bucket has a slot (the
-        rest of the day when SES's quota is used up)."""
+    ) -> DailySlot:
+        """The send may go now (wait 0, holding the lease over the last of SES's quota), or about how many seconds
+        until the slowest daily bucket has a slot (the rest of the day when SES's quota is used up)."""
         left = seconds_left(self._clock(), self._day)
         account_left = await self._quota.remaining() if self._quota is not None else None
         if account_left is not None and account_left <= 0 and backlog > 0:
-            return max(1.0, left)
+            return DailySlot(max(1.0, left))
         # A rate is worked out for what is left of this day: a slot is never waited for into the next one.
         max_wait = min(max_wait, left)
+        deadline = self._clock() + max_wait
         for limit in await self.limits(tenant_id, domain, backlog, ramp, account_left=account_left):
             if not await self._bucket.acquire_limits([limit], max_wait=max_wait):
-                return min(1.0 / limit.rate, max(left, 1.0))
-        return 0.0
+                return DailySlot(min(1.0 / limit.rate, max(left, 1.0)))
+        leases, quota = self._leases, self._quota
+        if leases is None or quota is None or account_left is None or account_left > FRESH_BELOW:
+            return DailySlot(0.0)
+        return await self._last_of_quota(leases, quota, deadline)
+
+    async def _last_of_quota(self, leases: QuotaLeases, quota: AccountQuota, deadline: float) -> DailySlot:
+        """The lease over the last of SES's quota, then a fresh read: the send goes only if something is left once
+        every send before it has had SES's answer. The bucket's token, if one was taken, is spent either way."""
+        while (lease := await leases.take()) is None:
+            if self._clock() + LEASE_RETRY_SECONDS > deadline:
+                return DailySlot(LEASE_RETRY_SECONDS)
+            await self._sleep(LEASE_RETRY_SECONDS)
+        account_left = await quota.fresh()
+        if account_left is not None and account_left <= 0:
+            await lease.release()
+            return DailySlot(max(1.0, seconds_left(self._clock(), self._day)))
+        return DailySlot(0.0, lease)

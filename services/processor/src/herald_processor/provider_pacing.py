@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 import structlog
 
 from herald_common.metrics import PROVIDER_RATE, PROVIDER_RATE_FACTOR
+from herald_processor.daily_pacing import DailySlot
 from herald_processor.providers import Provider
 from herald_processor.shared_throttle import BLOCK_TTL_SECONDS, Limit
 from herald_processor.warmup import parse_warmup
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
     from herald_processor.daily_pacing import DailyPacer
     from herald_processor.providers import ProviderDirectory
+    from herald_processor.quota_lease import QuotaLease
     from herald_processor.shared_throttle import DynamoThrottleBucket
     from herald_processor.warmup import DynamoWarmup, WarmupPolicy
 
@@ -147,9 +149,9 @@ class ProviderGate(Protocol):
         """One send slot of the tenant's provider limits (True at once when the policy sets none)."""
         ...
 
-    async def daily_slot(self, tenant_id: str, domain: str, backlog: int, *, max_wait: float) -> float:
+    async def daily_slot(self, tenant_id: str, domain: str, backlog: int, *, max_wait: float) -> DailySlot:
         """One send slot of the daily pacing (daily_pacing.py) for a campaign with `backlog` unsent recipients:
-        0 when taken (or none applies), else about the seconds until the next one."""
+        wait 0 when taken (or none applies), else about the seconds until the next one."""
         ...
 
 
@@ -185,9 +187,9 @@ class ProviderPacer:
     async def provider_of(self, email: str) -> Provider:
         return await self._directory.provider_of(email)
 
-    async def daily_slot(self, tenant_id: str, domain: str, backlog: int, *, max_wait: float) -> float:
+    async def daily_slot(self, tenant_id: str, domain: str, backlog: int, *, max_wait: float) -> DailySlot:
         if self._daily is None:
-            return 0.0
+            return DailySlot(0.0)
         ramp = await self._policies.warmup(tenant_id)
         return await self._daily.slot(tenant_id, domain, backlog, ramp, max_wait=max_wait)
 
@@ -225,6 +227,7 @@ class PacedQueue(Generic[T]):
         self._tenant_id = tenant_id
         self._provider: dict[int, Provider] = {}
         self._parked: dict[Provider, deque[T]] = {}
+        self._leases: dict[int, QuotaLease] = {}  # taken items → their lease over the last of SES's quota
 
     async def classify(self) -> None:
         """Look up every recipient's provider once, before the first send (MX lookups run in parallel)."""
@@ -263,25 +266,35 @@ class PacedQueue(Generic[T]):
     async def take(self, *, max_wait: float) -> T | None:
         """The next recipient whose provider slot (and daily and warm-up slots) is taken; None: nothing can go within
         `max_wait` (`paced_for` says when daily pacing has the next slot), or today's warm-up allowance is used up
-        (`day_exhausted`)."""
+        (`day_exhausted`). Over the last of SES's quota the recipient comes with a lease (`lease_of`)."""
         deadline = time.monotonic() + max_wait
         item = await self._take_provider(max_wait=max_wait)
         if item is None:
             return None
+        lease = None
         if self._daily is not None:
             # Before the warm-up slot, which is a share of the day's allowance: a daily slot not used costs nothing.
             wait = max(0.0, deadline - time.monotonic())
             paced = await self._daily.daily_slot(self._tenant_id, self._sender_domain, self._backlog, max_wait=wait)
-            if paced > 0:
+            if paced.wait > 0:
                 self._ready.appendleft(item)
-                self.paced_for = paced
+                self.paced_for = paced.wait
                 return None
-            self.paced_for = 0.0
+            self.paced_for, lease = 0.0, paced.lease
         if self._gate is None or await self._gate.warmup_slot(self._tenant_id, self._sender_domain):
+            if lease is not None:
+                self._leases[id(item)] = lease
             return item
+        if lease is not None:
+            await lease.release()
         self._ready.appendleft(item)
         self.day_exhausted = True
         return None
+
+    def lease_of(self, item: T) -> QuotaLease | None:
+        """The lease a taken recipient's send holds over the last of SES's quota (the sender releases it once SES
+        has answered); None outside the last stretch."""
+        return self._leases.pop(id(item), None)
 
     async def _take_provider(self, *, max_wait: float) -> T | None:
         """The ready recipients first, parking those whose provider is out of tokens; then the parked ones, waiting

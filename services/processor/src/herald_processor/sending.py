@@ -59,6 +59,7 @@ if TYPE_CHECKING:
 
     from herald_processor.domain import Campaign, LedgerEntry, RenderedEmail
     from herald_processor.policy import BatchPolicy, Ports
+    from herald_processor.quota_lease import QuotaLease
     from herald_processor.schemas import Address, EmailJob, JobRecipient
 
 log = structlog.get_logger("herald.processor")
@@ -84,6 +85,12 @@ class Sendable:
     unsubscribe_url: str
     attempt: int = 0  # the ledger entry's attempt when last looked at: a claim holds only if it is still that
     in_doubt_before: int | None = None  # in doubt, to be sent again: its lease must have ended before this epoch
+    quota_lease: QuotaLease | None = None  # over the last of SES's quota (quota_lease.py): held until SES answers
+
+    async def release_quota_lease(self) -> None:
+        lease, self.quota_lease = self.quota_lease, None
+        if lease is not None:
+            await lease.release()
 
 
 @dataclass
@@ -160,8 +167,9 @@ class SendRun:
                     queue.extendleft(reversed(again))
                     self._paused_until = time.monotonic() + throttle_backoff_seconds(self.throttled_in_a_row)
             finally:
-                for _ in chunk:
+                for item in chunk:
                     self._calls.release()
+                    await item.release_quota_lease()  # a recipient that never reached SES (claimed elsewhere, paused)
             await asyncio.sleep(0)  # a lane waiting for calls takes them first: whole chunks, not fragments
 
     async def _finish(self, chunk: list[Sendable]) -> list[Sendable]:
@@ -208,6 +216,7 @@ class SendRun:
                 if not chunk:
                     self._halt(StopReason.OUT_OF_TIME)
                 break
+            item.quota_lease = queue.lease_of(item)
             chunk.append(item)
         return chunk
 
@@ -304,6 +313,14 @@ class SendRun:
         return again
 
     async def _send(self, item: Sendable, claimed: LedgerEntry) -> SendOutcome:
+        try:
+            return await self._send_one(item, claimed)
+        finally:
+            # Sent, refused or in doubt, SES has answered (or the call timed out): the next send of the fleet's last
+            # few may read what is left now.
+            await item.release_quota_lease()
+
+    async def _send_one(self, item: Sendable, claimed: LedgerEntry) -> SendOutcome:
         key = item.address.key
         envelope = Envelope(
             tenant_id=self.campaign.tenant_id,
