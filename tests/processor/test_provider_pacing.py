@@ -12,7 +12,6 @@ import pytest
 from herald_processor.daily_pacing import DailySlot
 from herald_processor.domain import BatchDeferred
 from herald_processor.provider_pacing import (
-    SEND_LAG_SECONDS,
     WARMUP_RETRY_SECONDS,
     PacedQueue,
     ProviderLimit,
@@ -20,7 +19,7 @@ from herald_processor.provider_pacing import (
     provider_limits,
 )
 from herald_processor.providers import Provider, domain_of
-from herald_processor.shared_throttle import BLOCK_TTL_SECONDS
+from herald_processor.shared_throttle import BLOCK_TTL_SECONDS, SEND_LAG_SECONDS
 from tests.processor.test_service import job
 
 

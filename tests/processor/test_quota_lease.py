@@ -195,3 +195,115 @@ async def test_the_sender_releases_each_lease_once_ses_has_answered(world) -> No
     await world.service().process(job("e1@example.com", "e2@example.com", "e3@example.com"))
     assert len(world.sender.sent) == 3
     assert sorted(gate.released_after) == [1, 2, 3]  # each right after its own SES call, not after the chunk
+
+
+class StuckGate(LeasingGate):
+    """The first daily slot comes with a lease; the next one never answers (the batch is cancelled meanwhile)."""
+
+    def __init__(self, sent: list[Any]) -> None:
+        super().__init__(sent)
+        self.asked = asyncio.Event()
+
+    async def daily_slot(self, tenant_id: str, domain: str, backlog: int, *, max_wait: float) -> DailySlot:
+        if self.backlogs:
+            self.asked.set()
+            await asyncio.Event().wait()
+        return await super().daily_slot(tenant_id, domain, backlog, max_wait=max_wait)
+
+
+async def test_a_batch_cancelled_between_the_lease_and_the_send_gives_the_lease_back(world) -> None:
+    gate = StuckGate(world.sender.sent)
+    paced_world(world, gate, 400)
+    batch = asyncio.create_task(world.service().process(job("e1@example.com", "e2@example.com")))
+    await asyncio.wait_for(gate.asked.wait(), 5.0)  # e1 holds a lease in the chunk being taken; e2 waits for its slot
+    batch.cancel()  # the handler's timeout, or a shutdown
+    with pytest.raises(asyncio.CancelledError):
+        await batch
+    assert world.sender.sent == []
+    assert gate.released_after == [0]  # given back at once, not left to run out after LEASE_SECONDS
+
+
+class SlowTable:
+    """A throttle table whose writes wait for `answer` (a request out on the wire when the caller is cancelled)."""
+
+    def __init__(self) -> None:
+        self.answer = asyncio.Event()
+        self.deleted: list[str] = []
+
+    async def put_item(self, **_: Any) -> None:
+        await self.answer.wait()
+
+    async def delete_item(self, **call: Any) -> None:
+        await self.answer.wait()
+        self.deleted.append(call["ExpressionAttributeValues"][":me"]["S"])
+
+
+async def test_a_cancelled_take_or_release_still_frees_the_lease() -> None:
+    table = SlowTable()
+    leases = QuotaLeases(table, "throttle")  # type: ignore[arg-type]
+    taking = asyncio.create_task(leases.take())
+    await asyncio.sleep(0.05)
+    taking.cancel()  # cancelled while the write is out: the write goes on and may get the lease
+    with pytest.raises(asyncio.CancelledError):
+        await taking
+    table.answer.set()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert len(table.deleted) == 1  # it did: given back, not left to run out
+
+    table.answer.clear()
+    taken = asyncio.create_task(leases.take())
+    await asyncio.sleep(0.05)
+    table.answer.set()
+    lease = await taken
+    assert lease is not None
+    table.answer.clear()
+    releasing = asyncio.create_task(lease.release())
+    await asyncio.sleep(0.05)
+    releasing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await releasing
+    table.answer.set()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert table.deleted[1:] == [lease.holder]  # given back all the same, in the background
+
+
+class FailingTable:
+    async def delete_item(self, **_: Any) -> None:
+        raise RuntimeError("connection reset")
+
+
+async def test_releasing_never_raises() -> None:
+    await QuotaLease(QuotaLeases(FailingTable(), "throttle"), "holder").release()  # type: ignore[arg-type]
+
+
+class StuckQuota(AccountQuota):
+    """SES's quota: 1 left, read from the cache; the fresh read under the lease never answers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reading = asyncio.Event()
+
+    async def remaining(self) -> float | None:
+        return 1.0
+
+    async def fresh(self) -> float | None:
+        self.reading.set()
+        await asyncio.Event().wait()
+        return None
+
+
+async def test_a_slot_cancelled_during_its_fresh_read_gives_the_lease_back(
+    aws: AwsClients, herald_settings: HeraldSettings
+) -> None:
+    table, db = herald_settings.resources.throttle_table, aws.require_dynamodb()
+    quota = StuckQuota()
+    pacer = DailyPacer(DynamoThrottleBucket(db, table), quota, None, leases=QuotaLeases(db, table))
+    asking = asyncio.create_task(slot(pacer, max_wait=1.0))
+    await asyncio.wait_for(quota.reading.wait(), 5.0)
+    assert await lease_item(aws, herald_settings) is not None  # held while SES is read
+    asking.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asking
+    assert await lease_item(aws, herald_settings) is None

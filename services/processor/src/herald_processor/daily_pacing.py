@@ -186,6 +186,13 @@ class DailyPacer:
             if not await self._bucket.acquire_limits([limit], max_wait=max_wait):
                 return DailySlot(min(1.0 / limit.rate, max(left, 1.0)))
         leases, quota = self._leases, self._quota
+        # Above FRESH_BELOW the send goes without the lease, on this processor's cached read. That read may be stale:
+        # up to HERALD_SES_QUOTA_INTERVAL old (`AccountQuota.remaining`; 60 s by default, 1 s in the fault test),
+        # while the rest of the fleet has used the quota down meanwhile. Accepted, because the refresh interval bounds
+        # it: the next read comes within that interval and, at FRESH_BELOW or fewer, every later slot reads afresh
+        # under the lease; and a lease-less send can meet SES's refusal (and the quota pause) only if the fleet sent
+        # more than FRESH_BELOW since this processor's read, within that one interval. A fleet that sends that fast
+        # near the end of its quota (unpaced campaigns that fit in what is left) should shorten the interval.
         if leases is None or quota is None or account_left is None or account_left > FRESH_BELOW:
             return DailySlot(0.0)
         return await self._last_of_quota(leases, quota, deadline)
@@ -197,7 +204,11 @@ class DailyPacer:
             if self._clock() + LEASE_RETRY_SECONDS > deadline:
                 return DailySlot(LEASE_RETRY_SECONDS)
             await self._sleep(LEASE_RETRY_SECONDS)
-        account_left = await quota.fresh()
+        try:
+            account_left = await quota.fresh()
+        except BaseException:  # cancelled (handler timeout, shutdown) during the read: no send, the lease goes back
+            await lease.release()
+            raise
         if account_left is not None and account_left <= 0:
             await lease.release()
             return DailySlot(max(1.0, seconds_left(self._clock(), self._day)))

@@ -21,7 +21,7 @@ import structlog
 from herald_common.metrics import PROVIDER_RATE, PROVIDER_RATE_FACTOR
 from herald_processor.daily_pacing import DailySlot
 from herald_processor.providers import Provider
-from herald_processor.shared_throttle import BLOCK_TTL_SECONDS, Limit
+from herald_processor.shared_throttle import BLOCK_TTL_SECONDS, SEND_LAG_SECONDS, Limit
 from herald_processor.warmup import parse_warmup
 
 if TYPE_CHECKING:
@@ -38,9 +38,6 @@ if TYPE_CHECKING:
 log = structlog.get_logger("herald.processor.pacing")
 
 POLICY_CACHE_SECONDS = 5.0  # how soon a `PUT /sending-policy` reaches every processor
-# A provider's slot is taken before the chunk's ledger claim, so its SES call comes up to this much later (a claim on
-# a loaded machine). The per-minute bucket is slowed to cover it (see `provider_minute_rate`).
-SEND_LAG_SECONDS = 2.0
 WARMUP_RETRY_SECONDS = 900  # a batch past the day's warm-up allowance looks again this much later (SQS's longest delay)
 CLASSIFY_CONCURRENCY = 16
 
@@ -281,14 +278,20 @@ class PacedQueue(Generic[T]):
                 self.paced_for = paced.wait
                 return None
             self.paced_for, lease = 0.0, paced.lease
-        if self._gate is None or await self._gate.warmup_slot(self._tenant_id, self._sender_domain):
+        try:
+            allowed = self._gate is None or await self._gate.warmup_slot(self._tenant_id, self._sender_domain)
+        except BaseException:  # cancelled (handler timeout, shutdown) or failed before the send: the lease goes back
+            if lease is not None:
+                await lease.release()
+            raise
+        if allowed:
             if lease is not None:
                 self._leases[id(item)] = lease
             return item
-        if lease is not None:
-            await lease.release()
         self._ready.appendleft(item)
         self.day_exhausted = True
+        if lease is not None:
+            await lease.release()
         return None
 
     def lease_of(self, item: T) -> QuotaLease | None:

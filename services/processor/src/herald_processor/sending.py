@@ -53,6 +53,7 @@ from herald_processor.mime import HeaderInjection, build_message, ses_tags
 from herald_processor.outcomes import record_outcomes, settle_unsent
 from herald_processor.provider_pacing import WARMUP_RETRY_SECONDS, PacedQueue
 from herald_processor.providers import domain_of
+from herald_processor.quota_lease import release_all
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -87,10 +88,9 @@ class Sendable:
     in_doubt_before: int | None = None  # in doubt, to be sent again: its lease must have ended before this epoch
     quota_lease: QuotaLease | None = None  # over the last of SES's quota (quota_lease.py): held until SES answers
 
-    async def release_quota_lease(self) -> None:
+    def pop_quota_lease(self) -> QuotaLease | None:
         lease, self.quota_lease = self.quota_lease, None
-        if lease is not None:
-            await lease.release()
+        return lease
 
 
 @dataclass
@@ -167,9 +167,11 @@ class SendRun:
                     queue.extendleft(reversed(again))
                     self._paused_until = time.monotonic() + throttle_backoff_seconds(self.throttled_in_a_row)
             finally:
-                for item in chunk:
+                for _ in chunk:
                     self._calls.release()
-                    await item.release_quota_lease()  # a recipient that never reached SES (claimed elsewhere, paused)
+                # A recipient that never reached SES (claimed elsewhere, paused, the batch cancelled) gives its lease
+                # back here; all at once, so a second cancellation cannot skip some (release_all).
+                await release_all(item.pop_quota_lease() for item in chunk)
             await asyncio.sleep(0)  # a lane waiting for calls takes them first: whole chunks, not fragments
 
     async def _finish(self, chunk: list[Sendable]) -> list[Sendable]:
@@ -194,6 +196,18 @@ class SendRun:
         """The next chunk: waits for a free call and the first recipient's send slot, then takes only calls and
         slots free right now (at most `send_concurrency` calls in flight across the lanes)."""
         chunk: list[Sendable] = []
+        try:
+            await self._take_into(queue, chunk)
+        except BaseException:
+            # Cancelled (handler timeout, shutdown) or failed mid-take: the chunk never goes out, and the leases over
+            # the last of SES's quota its recipients took go back now rather than running out (LEASE_SECONDS), which
+            # would hold the whole fleet's last sends that long.
+            await release_all(item.pop_quota_lease() for item in chunk)
+            raise
+        return chunk
+
+    async def _take_into(self, queue: PacedQueue[Sendable], chunk: list[Sendable]) -> None:
+        """`_take_slots`' loop, filling the caller's `chunk`: what was taken stays known to it if this is cancelled."""
         while queue and self.stop is None:
             if chunk:
                 if self._calls.locked():
@@ -218,7 +232,6 @@ class SendRun:
                 break
             item.quota_lease = queue.lease_of(item)
             chunk.append(item)
-        return chunk
 
     async def _may_send(self) -> bool:
         if self.shutting_down():
@@ -318,7 +331,7 @@ class SendRun:
         finally:
             # Sent, refused or in doubt, SES has answered (or the call timed out): the next send of the fleet's last
             # few may read what is left now.
-            await item.release_quota_lease()
+            await release_all([item.pop_quota_lease()])
 
     async def _send_one(self, item: Sendable, claimed: LedgerEntry) -> SendOutcome:
         key = item.address.key

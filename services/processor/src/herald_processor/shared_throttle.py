@@ -35,6 +35,10 @@ log = structlog.get_logger("herald.processor.throttle")
 DEFAULT_BLOCK = 5
 BLOCK_SECONDS = 0.5  # a block is at most this many seconds of the bucket's rate (and at least one token)
 BLOCK_TTL_SECONDS = 1.0
+# A send slot (a provider's, provider_pacing.py; the lease over the last of SES's quota, quota_lease.py) is taken
+# before the chunk's ledger claim, so its SES call comes up to this much later (a claim on a loaded machine). The
+# provider's per-minute bucket is slowed to cover it (`provider_minute_rate`), and the lease lasts that much longer.
+SEND_LAG_SECONDS = 2.0
 IDLE_ITEM_TTL_SECONDS = 7 * 24 * 3600
 
 
