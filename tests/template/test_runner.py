@@ -135,7 +135,7 @@ async def test_the_whole_call_has_a_time_bound() -> None:
         cpu = time.process_time()  # the render thread is in this process; 200 renders cost seconds of it
         # Between renders the batch stops at the call limit; on a loaded machine a render can still be running then,
         # and the wait for the batch (the call limit plus a grace) ends the call instead: bounded either way.
-        with pytest.raises(RenderLimitExceeded, match="call limit|render time limits"):
+        with pytest.raises(RenderLimitExceeded, match=r"call limit|render time limits"):
             await renderer.render(compiled, [Recipient(f"r{i}@example.com", {"i": i}) for i in range(200)])
         assert time.process_time() - cpu < 2
     finally:
