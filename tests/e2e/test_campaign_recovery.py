@@ -22,7 +22,7 @@ from herald_cli.client import HeraldClient
 from herald_cli.stack import DevStack
 from herald_common.provisioning import provision_sync
 from herald_common.settings import HeraldSettings
-from tests.faults.conftest import audit, aws_client, extra_processor
+from tests.faults.conftest import audit, aws_client, batch_story, extra_processor, ses_messages
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -120,11 +120,6 @@ def fanned_out(stack: DevStack, campaign_id: str) -> bool:
     return campaign_row(stack, campaign_id).get("fanoutDone") is True
 
 
-def ses_messages(stack: DevStack, campaign_id: str) -> list[dict[str, Any]]:
-    response = httpx.get(f"{stack.emulator_url}/_emulator/ses/messages", timeout=30)
-    return [m for m in response.json()["messages"] if m["tags"].get("herald-campaign") == campaign_id]
-
-
 def assert_each_sent_once(stack: DevStack, campaign_id: str, emails: list[str]) -> None:
     result = audit(stack, campaign_id)
     assert result.duplicates == {}, "a recipient got more than one message"
@@ -193,17 +188,6 @@ def test_a_high_priority_campaign_queued_last_is_sent_first(
     story = batch_story([stack.log_path("processor"), *sorted(tmp_path.glob("processor-*.log"))], campaigns)
     assert sent_at["high"][-1] <= sent_at["normal"][0], f"{sent_at}\n{story}"
     assert sent_at["normal"][-1] <= sent_at["low"][0], f"{sent_at}\n{story}"
-
-
-def batch_story(logs: list[Path], campaigns: dict[str, str]) -> str:
-    """The lines of processor logs that speak of a batch of one of `campaigns`, each with its log and priority."""
-    lines = []
-    for log in logs:
-        for line in log.read_text(errors="replace").splitlines():
-            for priority, campaign_id in campaigns.items():
-                if campaign_id in line and "processor.batch" in line:
-                    lines.append(f"{log.name} {priority}: {line.replace(campaign_id, '')}")
-    return "\n".join(lines)
 
 
 # --- retry-failed end to end -----------------------------------------------------------------------------------------

@@ -209,6 +209,17 @@ def claimed_by(stack: DevStack, campaign_id: str, pid: int) -> int:
     )
 
 
+def batch_story(logs: list[Path], campaigns: dict[str, str]) -> str:
+    """The lines of processor logs that speak of a batch of one of `campaigns`, each with its log and priority."""
+    lines = []
+    for log in logs:
+        for line in log.read_text(errors="replace").splitlines():
+            for priority, campaign_id in campaigns.items():
+                if campaign_id in line and "processor.batch" in line:
+                    lines.append(f"{log.name} {priority}: {line.replace(campaign_id, '')}")
+    return "\n".join(lines)
+
+
 def ses_messages(stack: DevStack, campaign_id: str) -> list[dict[str, Any]]:
     """What SES accepted for the campaign so far, in order (the emulator's log, read for this campaign only: a
     worker's stack keeps every message of every test it ran)."""

@@ -18,7 +18,9 @@ from tests.faults.conftest import (
     FAULT_ENV,
     assert_everyone_once,
     audit,
+    batch_story,
     claimed_by,
+    dead_letters,
     events_queue_idle,
     extra_processor,
     ledger_items,
@@ -62,7 +64,10 @@ def test_six_kill_9_under_throttling_email_every_recipient_exactly_once(
         campaign = wait_until_sent(client, campaign_id, timeout=300)
         recovered = time.monotonic() - last_kill
     print(f"\nrecipients in doubt per kill -9: {in_doubt}; last kill to sent: {recovered:.1f} s")
-    assert campaign["status"] == "sent"
+    logs = [stack.log_path("processor"), *sorted(tmp_path.glob("processor-*.log"))]
+    assert campaign["status"] == "sent", (
+        f"{campaign['status']}; dead-lettered batches: {dead_letters(stack)}\n{batch_story(logs, {'': campaign_id})}"
+    )
     assert_everyone_once(stack, client, campaign_id, emails)
     # A resent row says so: its reason is the resend's, unless that resend too was cut off by a later kill and the
     # Send event then settled it (analytics' reconciliation writes its own reason over the processor's).
