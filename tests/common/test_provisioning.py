@@ -39,15 +39,15 @@ async def test_creates_tables_bucket_queues_topics_and_ses(herald_settings, prov
     assert "RedrivePolicy" in events
     assert provisioned.ses_events_topic_arn in events["Policy"]
 
-    subs = (await aws.sns.list_subscriptions_by_topic(TopicArn=provisioned.ses_events_topic_arn))["Subscriptions"]
     webhooks_url = (await aws.sqs.get_queue_url(QueueName=names.webhooks_queue))["QueueUrl"]
     webhooks = (await aws.sqs.get_queue_attributes(QueueUrl=webhooks_url, AttributeNames=["All"]))["Attributes"]
     assert "RedrivePolicy" in webhooks
-    # Analytics counts the SES events; the campaign service delivers them to webhooks from its own copy.
-    assert sorted((s["Protocol"], s["Endpoint"]) for s in subs) == sorted(
-        [("sqs", events["QueueArn"]), ("sqs", webhooks["QueueArn"])]
-    )
-    await aws.sns.get_topic_attributes(TopicArn=provisioned.campaign_updates_topic_arn)
+    # Analytics alone hears the SES events (it forwards those of tenants with a webhook); the webhooks queue hears
+    # the campaign-updates announcements, and only that topic may send to it.
+    assert await _subscribers(aws, provisioned.ses_events_topic_arn) == [("sqs", events["QueueArn"])]
+    assert await _subscribers(aws, provisioned.campaign_updates_topic_arn) == [("sqs", webhooks["QueueArn"])]
+    (statement,) = json.loads(webhooks["Policy"])["Statement"]
+    assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == [provisioned.campaign_updates_topic_arn]
 
     verified = await aws.ses.get_identity_verification_attributes(Identities=["example.com"])
     assert "example.com" in verified["VerificationAttributes"]
@@ -66,10 +66,41 @@ async def test_is_idempotent_and_adopts_a_new_max_receive_count(herald_settings,
     assert third == provisioned
     attrs = await aws.sqs.get_queue_attributes(QueueUrl=provisioned.email_jobs_queue_url, AttributeNames=["All"])
     assert json.loads(attrs["Attributes"]["RedrivePolicy"])["maxReceiveCount"] in (3, "3")
-    subs = (await aws.sns.list_subscriptions_by_topic(TopicArn=provisioned.ses_events_topic_arn))["Subscriptions"]
-    assert len(subs) == 2  # analytics' queue and the webhooks queue, each once
+    assert len(await _subscribers(aws, provisioned.ses_events_topic_arn)) == 1  # analytics' queue, once
+    assert len(await _subscribers(aws, provisioned.campaign_updates_topic_arn)) == 1  # the webhooks queue, once
     verified = await aws.ses.get_identity_verification_attributes(Identities=["ops@example.org"])
     assert "ops@example.org" in verified["VerificationAttributes"]
+
+
+async def _subscribers(aws, topic_arn: str) -> list[tuple[str, str]]:
+    subscriptions = (await aws.sns.list_subscriptions_by_topic(TopicArn=topic_arn))["Subscriptions"]
+    return sorted((s["Protocol"], s["Endpoint"]) for s in subscriptions)
+
+
+async def test_provisioning_again_removes_the_webhooks_queues_old_subscription_to_the_ses_events(
+    emulator, aws, aws_session
+):
+    older = HeraldSettings(resource_prefix="t" + secrets.token_hex(4), aws_endpoint_url=emulator.url)
+    first = await provision(older, session=aws_session)
+    webhooks_url = (await aws.sqs.get_queue_url(QueueName=older.resources.webhooks_queue))["QueueUrl"]
+    webhooks_arn = (await aws.sqs.get_queue_attributes(QueueUrl=webhooks_url, AttributeNames=["QueueArn"]))[
+        "Attributes"
+    ]["QueueArn"]
+    # As provisioning left a stack before analytics forwarded the SES events: the webhooks queue subscribed too.
+    await aws.sns.subscribe(
+        TopicArn=first.ses_events_topic_arn,
+        Protocol="sqs",
+        Endpoint=webhooks_arn,
+        Attributes={"RawMessageDelivery": "false"},
+        ReturnSubscriptionArn=True,
+    )
+    assert ("sqs", webhooks_arn) in await _subscribers(aws, first.ses_events_topic_arn)
+
+    again = await provision(older, session=aws_session)
+    assert again == first
+    assert ("sqs", webhooks_arn) not in await _subscribers(aws, first.ses_events_topic_arn)
+    assert len(await _subscribers(aws, first.ses_events_topic_arn)) == 1  # analytics' own stays
+    assert await _subscribers(aws, first.campaign_updates_topic_arn) == [("sqs", webhooks_arn)]
 
 
 async def _log_index(aws, table: str) -> tuple[str, list[str]]:

@@ -184,6 +184,18 @@ def test_ses_events_flow_from_the_configuration_set_through_sns_to_the_analytics
     assert policy["Condition"]["ArnEquals"]["aws:SourceArn"] == {"Ref": "SesEventsTopic"}
 
 
+def test_the_webhooks_queue_hears_the_campaign_updates_topic_only(template: dict[str, Any]) -> None:
+    """As provisioning does: SES's events reach the webhooks from analytics (only tenants with an endpoint)."""
+    queue = {"Fn::GetAtt": ["WebhooksQueue", "Arn"]}
+    subscriptions = resources(template, "AWS::SNS::Subscription").values()
+    topics = [s["Properties"]["TopicArn"] for s in subscriptions if s["Properties"]["Endpoint"] == queue]
+    assert topics == [{"Ref": "CampaignUpdatesTopic"}]
+    (statement,) = props(template, "WebhooksQueuePolicy")["PolicyDocument"]["Statement"]
+    assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == {"Ref": "CampaignUpdatesTopic"}
+    forwarding = [s for s in _allowed(template, "AnalyticsTaskRole") if "sqs:SendMessage" in s["Action"]]
+    assert any(s["Resource"] == {"Fn::GetAtt": ["WebhooksQueue", "Arn"]} for s in forwarding)
+
+
 # --- routing ----------------------------------------------------------------------------------------------------
 def _service_routes() -> dict[str, list[tuple[str, str]]]:
     """Each routed service's real (method, path) pairs, with sample values for the path parameters."""

@@ -236,7 +236,7 @@ async def _subscribe_queue(
         "Version": "2012-10-17",
         "Statement": [
             {
-                "Sid": "AllowSesEventsTopic",
+                "Sid": "AllowSubscribedTopics",
                 "Effect": "Allow",
                 "Principal": {"Service": "sns.amazonaws.com"},
                 "Action": "sqs:SendMessage",
@@ -255,6 +255,18 @@ async def _subscribe_queue(
             Attributes={"RawMessageDelivery": "false"},
             ReturnSubscriptionArn=True,
         )
+
+
+async def _unsubscribe_queue(sns: SNSClient, topic_arn: str, queue_arn: str) -> None:
+    """Remove the queue's subscriptions to the topic, if any: a stack provisioned before the webhooks queue lost its
+    subscription to the SES events topic still has one (provisioning runs again on every deploy)."""
+    async for page in sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic_arn):
+        for subscription in page.get("Subscriptions", []):
+            arn = subscription.get("SubscriptionArn", "")
+            # A subscription awaiting confirmation lists "PendingConfirmation" for its ARN: nothing to unsubscribe.
+            if subscription.get("Endpoint") == queue_arn and arn.startswith("arn:"):
+                await sns.unsubscribe(SubscriptionArn=arn)
+                log.info("provisioning.unsubscribed", topic=topic_arn, endpoint=queue_arn)
 
 
 async def _configure_ses(ses: SESClient, identities: Sequence[str], config_set: str, topic_arn: str) -> None:
@@ -328,9 +340,13 @@ async def provision(
         webhooks_url, webhooks_arn, _ = await _queue_with_dlq(
             sqs, names.webhooks_queue, WEBHOOKS_VISIBILITY_SECONDS, max_receive_count
         )
-        await _subscribe_queue(sqs, sns, [events_topic], events_url, events_arn)
-        # The campaign service's webhooks: email events, and campaign status changes from analytics' announcements.
-        await _subscribe_queue(sqs, sns, [events_topic, updates_topic], webhooks_url, webhooks_arn)
+        await asyncio.gather(
+            _subscribe_queue(sqs, sns, [events_topic], events_url, events_arn),
+            # The campaign service's webhooks: the announcements on the campaign-updates topic. SES's events reach
+            # it from analytics, only those of tenants with a webhook (herald_analytics.events.webhook_relay).
+            _subscribe_queue(sqs, sns, [updates_topic], webhooks_url, webhooks_arn),
+            _unsubscribe_queue(sns, events_topic, webhooks_arn),
+        )
         await _configure_ses(aws.ses, identities, names.configuration_set, events_topic)
     log.info("provisioning.done", prefix=names.prefix, endpoint=settings.aws_endpoint_url)
     queue_urls = {priority: url for priority, (url, _, _) in zip(EMAIL_JOB_PRIORITIES, jobs, strict=True)}

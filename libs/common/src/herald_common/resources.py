@@ -114,7 +114,8 @@ class ResourceNames:
 
     @property
     def webhooks_queue(self) -> str:
-        """The campaign service's subscription to the SES events topic, and its webhook retries."""
+        """The campaign service's webhooks: subscribed to the campaign-updates topic; analytics forwards it the SES
+        events of tenants with an active webhook; its own status moves and delivery retries."""
         return f"{self.prefix}-webhooks"
 
     @staticmethod

@@ -23,6 +23,7 @@ from herald_analytics.events.reputation_windows import ReputationWindows
 from herald_analytics.events.retries import RetryJobs
 from herald_analytics.events.service import EventIngestor, IngestPolicy
 from herald_analytics.events.updates import CampaignUpdatePublisher
+from herald_analytics.events.webhook_relay import WebhookEndpoints, WebhookRelay
 from herald_analytics.recipients.api import router as recipients_router
 from herald_analytics.recipients.repository import LedgerReader
 from herald_analytics.recipients.service import RecipientsService
@@ -76,6 +77,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 priority: (await sqs.get_queue_url(QueueName=names.email_jobs_queue_for(priority)))["QueueUrl"]
                 for priority in EMAIL_JOB_PRIORITIES
             }
+            # Counted events of tenants with a webhook go on to the campaign service's queue (webhook_relay.py).
+            webhooks_url = (await sqs.get_queue_url(QueueName=names.webhooks_queue))["QueueUrl"]
             dlq_name = names.dead_letter_queue(names.ses_events_queue)
             dead_letter_url = (await sqs.get_queue_url(QueueName=dlq_name))["QueueUrl"]
             campaigns = CampaignReader(dynamodb, names.campaigns_table)
@@ -149,6 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                             announce=publisher.announce,
                         ),
                     ],
+                    WebhookRelay(WebhookEndpoints(dynamodb, names.webhooks_table), sqs, webhooks_url),
                 ),
                 receives=settings.analytics_batch_receives,
                 concurrency=settings.analytics_concurrency,

@@ -26,6 +26,11 @@ class EventObserver(Protocol):
         """See a batch of parsed events (best effort)."""
 
 
+class CountedEventForwarder(Protocol):
+    async def forward(self, messages: Sequence[tuple[str, str]]) -> list[BaseException | None]:
+        """Pass on counted messages ((tenant id, SQS body) each): one result per message, None when done with."""
+
+
 def retry_policy(error: BaseException, receive_count: int) -> RetryAction:
     """Rejected events go to the dead-letter queue at once (retrying cannot fix them); an event another
     handler holds is retried by the time its lease ends; anything else (AWS errors) backs off until the queue's
@@ -46,11 +51,18 @@ def retry_policy(error: BaseException, receive_count: int) -> RetryAction:
 class SesEventHandler:
     """Parses a batch of SQS messages and hands their events to the ingestor together: one result per message."""
 
-    def __init__(self, ingestor: BatchIngestor, observers: Sequence[EventObserver] = ()) -> None:
+    def __init__(
+        self,
+        ingestor: BatchIngestor,
+        observers: Sequence[EventObserver] = (),
+        forwarder: CountedEventForwarder | None = None,
+    ) -> None:
         self._ingestor = ingestor
         # Deliverability's own tallies (pushback.py, reputation_windows.py): they see every event before it is
         # counted, and a failure of theirs never holds the counting up.
         self._observers = observers
+        # The webhooks' copy (webhook_relay.py): only once counted, and a message it could not pass on is retried.
+        self._forwarder = forwarder
 
     async def __call__(self, messages: list[SqsMessage]) -> list[BaseException | None]:
         results: list[BaseException | None] = [None] * len(messages)
@@ -79,4 +91,27 @@ class SesEventHandler:
         if events:
             for position, error in zip(owners, await self._ingestor.ingest_many(events), strict=True):
                 results[position] = error
+        if self._forwarder is not None:
+            await _forward(self._forwarder, messages, events, owners, results)
         return results
+
+
+async def _forward(
+    forwarder: CountedEventForwarder,
+    messages: list[SqsMessage],
+    events: list[SesEvent],
+    owners: list[int],
+    results: list[BaseException | None],
+) -> None:
+    """Forward the messages whose events were counted (of a campaign: a test send makes no webhook event); a failure
+    becomes its message's result, so the message is retried rather than deleted."""
+    counted = [
+        (position, event.campaign.tenant_id)
+        for position, event in zip(owners, events, strict=True)
+        if results[position] is None and event.campaign is not None and not event.is_test
+    ]
+    if not counted:
+        return
+    outcomes = await forwarder.forward([(tenant, messages[position].body) for position, tenant in counted])
+    for (position, _), error in zip(counted, outcomes, strict=True):
+        results[position] = error

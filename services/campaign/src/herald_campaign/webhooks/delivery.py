@@ -1,11 +1,12 @@
 """Delivering webhook events: fan-out of events to the endpoints that want them, signed POSTs, and retries.
 
-Where it runs: the campaign service consumes `{prefix}-webhooks`, a queue subscribed to the SES events topic beside
-analytics' own and to the campaign-updates topic, with the kit's `SqsPoller`. Events come from SES's events
-(events.py) and from announcements of what SES does not report: status moves and the processor's `failed` /
-`unknown` settlements (status.py). For each event of a Herald campaign, each active endpoint of the
-tenant that subscribed to its type gets a delivery record (conditional on its absence: an event SNS delivers twice
-is sent once) and a first attempt at once. A non-2xx answer, a timeout or a refused address schedules the next
+Where it runs: the campaign service consumes `{prefix}-webhooks` with the kit's `SqsPoller`. The queue is subscribed
+to the campaign-updates topic; analytics forwards to it the SES events of tenants with an active endpoint, once
+counted, each in the SNS envelope it arrived in. Events come from SES's events (events.py) and from announcements of
+what SES does not report: status moves and the processor's `failed` / `unknown` settlements (status.py). For each
+event of a Herald campaign, each active endpoint of the tenant that subscribed to its type gets a delivery record
+(conditional on its absence: an event delivered twice, by SNS or by analytics handling it again, is sent once) and a
+first attempt at once. A non-2xx answer, a timeout or a refused address schedules the next
 attempt on the same queue (`{"kind": "webhook.attempt", …}`, `DelaySeconds` up to SQS's 900, re-queued until due)
 after `retry_backoff(n)`; every attempt carries the same body and `webhook-id` (the event id). Once the next attempt
 would fall more than the retry window (24 h) after the first, the delivery is `failed` and the endpoint is disabled

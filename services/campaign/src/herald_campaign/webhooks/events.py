@@ -1,7 +1,8 @@
 """Webhook events from SES events: the type, the payload, and the event id analytics' dedupe record uses.
 
-The campaign service reads its own copy of the SES events (a queue subscribed to the same SNS topic as analytics'),
-so a slow receiver never holds up counting. The id is the one analytics stores in `{prefix}-events` (sha256 of
+The SES events reach the webhooks queue from analytics, once counted and only for tenants with an active endpoint:
+each message exactly as SNS delivered it to analytics' queue (herald_analytics.events.webhook_relay), so a slow
+receiver never holds up counting. The id is the one analytics stores in `{prefix}-events` (sha256 of
 `eventType|messageId|recipient|feedbackId or timestamp|link`, docs/architecture.md): the same SES event always gets
 the same id, however often SNS delivers it, so a receiver can drop repeats (tests check both agree).
 """
