@@ -15,7 +15,6 @@ from herald_campaign.campaigns.rules import (
     batched,
     check_sendable,
     check_throttle,
-    group_messages,
     parse_send_at,
     plan_send,
     transition_target,
@@ -117,14 +116,3 @@ async def test_abatched_matches_batched() -> None:
 
     result = [(p, b) async for p, b in abatched(stream(), 10)]
     assert result == list(batched(range(101), 10))
-
-
-def test_group_messages_respects_count_and_bytes() -> None:
-    messages = [(f"m{i}", "x" * 100) for i in range(25)]
-    groups = list(group_messages(messages, max_count=10, max_bytes=10_000))
-    assert [len(g) for g in groups] == [10, 10, 5]
-    groups = list(group_messages(messages, max_count=10, max_bytes=350))
-    assert all(sum(len(b) for _, b in g) <= 350 for g in groups)
-    assert [m for g in groups for m in g] == messages
-    with pytest.raises(ValueError, match="exceeds"):
-        list(group_messages([("big", "x" * 500)], max_count=10, max_bytes=350))

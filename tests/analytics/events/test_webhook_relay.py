@@ -16,10 +16,8 @@ import pytest
 from herald_analytics.events.parse import parse_message
 from herald_analytics.events.webhook_relay import (
     ACTIVE_WEBHOOKS_CACHE_SECONDS,
-    SQS_MAX_BATCH_BYTES,
     WebhookEndpoints,
     WebhookRelay,
-    _batches,
 )
 from herald_campaign.webhooks.delivery import DeliveryPolicy, WebhookDispatcher
 from herald_campaign.webhooks.repository import DeliveryLog, Webhook, WebhookStore
@@ -217,11 +215,3 @@ async def test_the_relay_sends_in_batches_sqs_accepts_only_what_tenants_with_end
     assert await relay.forward(messages) == [None] * len(messages)
     forwarded = await _take_all(harness, webhooks_url)
     assert sorted(forwarded) == sorted(ours)  # 23 in three calls of at most 10 (SQS refuses more)
-
-
-def test_batches_hold_at_most_ten_messages_and_256_kib():
-    assert _batches(list(range(23)), [100] * 23) == [list(range(10)), list(range(10, 20)), [20, 21, 22]]
-    big = SQS_MAX_BATCH_BYTES // 2
-    assert _batches([4, 7, 9], [big - 10, 30, big - 10]) == [[4, 7], [9]]
-    assert _batches([4, 7, 9], [big - 10, 20, big - 10]) == [[4, 7, 9]]  # 256 KiB exactly fits
-    assert _batches([], []) == []

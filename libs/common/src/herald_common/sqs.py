@@ -25,17 +25,38 @@ import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Sequence
+    from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 
     from types_aiobotocore_sqs import SQSClient
 
 log = structlog.get_logger("herald.sqs")
 
 # SQS limits (AWS SQS developer guide, "Quotas"): at most 10 messages per ReceiveMessage/SendMessageBatch call,
-# long polling waits at most 20 s, visibility timeout at most 12 hours.
+# long polling waits at most 20 s, visibility timeout at most 12 hours. A message, and the sum of a SendMessageBatch's
+# messages, at most 256 KiB (the limit moto and older AWS accounts enforce; AWS's newer 1 MiB is not relied on).
 SQS_MAX_BATCH = 10
+SQS_MAX_BATCH_BYTES = 256 * 1024
 SQS_MAX_WAIT_SECONDS = 20
 SQS_MAX_VISIBILITY_SECONDS = 12 * 3600
+
+
+def group_messages(
+    messages: Iterable[tuple[str, str]], *, max_count: int = SQS_MAX_BATCH, max_bytes: int = SQS_MAX_BATCH_BYTES
+) -> Iterator[list[tuple[str, str]]]:
+    """(id, body) messages grouped for SendMessageBatch: at most `max_count` per call and `max_bytes` in total."""
+    group: list[tuple[str, str]] = []
+    size = 0
+    for message in messages:
+        length = len(message[1].encode())
+        if length > max_bytes:
+            raise ValueError(f"a message of {length} bytes exceeds the {max_bytes}-byte limit")
+        if group and (len(group) == max_count or size + length > max_bytes):
+            yield group
+            group, size = [], 0
+        group.append(message)
+        size += length
+    if group:
+        yield group
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from herald_common.sqs import SQS_MAX_BATCH
+from herald_common.sqs import SQS_MAX_BATCH_BYTES, group_messages
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -36,9 +36,6 @@ ACTIVE_WEBHOOKS_CACHE_SECONDS = 5.0
 # The campaign service's endpoint items in `{prefix}-webhooks` (`wh_…`); the same partition holds its per-campaign
 # `status#…` items, which are not endpoints (docs/architecture.md).
 WEBHOOK_ID_PREFIX = "wh_"
-# SQS: a message, and the sum of a SendMessageBatch's messages, at most 256 KiB (the limit moto and older AWS
-# accounts enforce; AWS's newer 1 MiB is not relied on).
-SQS_MAX_BATCH_BYTES = 256 * 1024
 # Forgotten tenants are pruned past this many cached ones (a tenant costs one entry while it sends).
 _CACHE_PRUNE_AT = 4096
 
@@ -119,50 +116,33 @@ class WebhookRelay:
         tenants = list(dict.fromkeys(tenant for tenant, _ in messages))
         answers = await asyncio.gather(*(self._endpoints.has_active(t) for t in tenants), return_exceptions=True)
         wanted = dict(zip(tenants, answers, strict=True))
-        chosen: list[int] = []
+        chosen: list[tuple[str, str]] = []  # (position, body) of the messages to forward
         for position, (tenant, body) in enumerate(messages):
             answer = wanted[tenant]
             if isinstance(answer, BaseException):  # unknown: retry rather than lose the tenant's event
                 results[position] = answer
-            elif answer and len(body.encode()) > SQS_MAX_BATCH_BYTES:
+            elif answer and (size := len(body.encode())) > SQS_MAX_BATCH_BYTES:
                 # SNS delivered it, but SQS would refuse it every time: retrying cannot help.
-                log.warning("analytics.webhook_event_too_large", tenantId=tenant, bytes=len(body.encode()))
+                log.warning("analytics.webhook_event_too_large", tenantId=tenant, bytes=size)
             elif answer:
-                chosen.append(position)
-        batches = _batches(chosen, [len(messages[p][1].encode()) for p in chosen])
-        sent = await asyncio.gather(
-            *(self._send(batch, [messages[p][1] for p in batch]) for batch in batches), return_exceptions=True
-        )
+                chosen.append((str(position), body))
+        batches = list(group_messages(chosen))
+        sent = await asyncio.gather(*(self._send(batch) for batch in batches), return_exceptions=True)
         for batch, outcome in zip(batches, sent, strict=True):
-            failures = dict.fromkeys(batch, outcome) if isinstance(outcome, BaseException) else outcome
+            failures = (
+                dict.fromkeys((int(p) for p, _ in batch), outcome) if isinstance(outcome, BaseException) else outcome
+            )
             for position, error in failures.items():
                 results[position] = error
                 log.warning("analytics.webhook_forward_failed", tenantId=messages[position][0], error=str(error))
         return results
 
-    async def _send(self, positions: list[int], bodies: list[str]) -> dict[int, BaseException]:
-        """One SendMessageBatch; the positions SQS refused."""
+    async def _send(self, batch: list[tuple[str, str]]) -> dict[int, BaseException]:
+        """One SendMessageBatch of (position, body) entries; the positions SQS refused."""
         response = await self._sqs.send_message_batch(
-            QueueUrl=self._queue_url,
-            Entries=[{"Id": str(n), "MessageBody": body} for n, body in enumerate(bodies)],
+            QueueUrl=self._queue_url, Entries=[{"Id": position, "MessageBody": body} for position, body in batch]
         )
         return {
-            positions[int(failed["Id"])]: WebhookForwardFailed(f"{failed.get('Code')}: {failed.get('Message', '')}")
+            int(failed["Id"]): WebhookForwardFailed(f"{failed.get('Code')}: {failed.get('Message', '')}")
             for failed in response.get("Failed", [])
         }
-
-
-def _batches(positions: list[int], sizes: list[int]) -> list[list[int]]:
-    """`positions` in order, cut into SendMessageBatch calls of at most 10 messages and 256 KiB."""
-    batches: list[list[int]] = []
-    current: list[int] = []
-    total = 0
-    for position, size in zip(positions, sizes, strict=True):
-        if current and (len(current) == SQS_MAX_BATCH or total + size > SQS_MAX_BATCH_BYTES):
-            batches.append(current)
-            current, total = [], 0
-        current.append(position)
-        total += size
-    if current:
-        batches.append(current)
-    return batches

@@ -8,7 +8,8 @@ import asyncio
 import json
 from typing import TYPE_CHECKING
 
-from herald_campaign.campaigns.rules import batch_id, group_messages
+from herald_campaign.campaigns.rules import batch_id
+from herald_common.sqs import group_messages
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -18,9 +19,6 @@ if TYPE_CHECKING:
     from herald_campaign.campaigns.intake import Recipient
     from herald_campaign.campaigns.models import Campaign, Priority
 
-# SQS quotas (AWS SQS developer guide): at most 10 entries per SendMessageBatch and 256 KiB for the whole request.
-SQS_MAX_BATCH_ENTRIES = 10
-SQS_MAX_BATCH_BYTES = 256 * 1024
 # Entries SQS rejects inside a successful call (throttled, internal error) are re-sent this many times.
 ENTRY_RETRIES = 3
 
@@ -58,7 +56,7 @@ class SqsJobQueue:
         """Send (entry id, body) messages to the `priority` queue; the entry id is the batch id, unique within a
         call."""
         url = self._urls[priority.value]
-        for group in group_messages(messages, max_count=SQS_MAX_BATCH_ENTRIES, max_bytes=SQS_MAX_BATCH_BYTES):
+        for group in group_messages(messages):
             await self._send_group(url, group)
 
     async def _send_group(self, url: str, group: list[tuple[str, str]]) -> None:

@@ -140,25 +140,6 @@ async def abatched(items: AsyncIterable[T], size: int) -> AsyncIterator[tuple[in
         yield position + 1, batch
 
 
-def group_messages(
-    messages: Iterable[tuple[str, str]], *, max_count: int, max_bytes: int
-) -> Iterator[list[tuple[str, str]]]:
-    """(id, body) messages grouped for SendMessageBatch: at most `max_count` per call and `max_bytes` in total."""
-    group: list[tuple[str, str]] = []
-    size = 0
-    for message in messages:
-        length = len(message[1].encode())
-        if length > max_bytes:
-            raise ValueError(f"a message of {length} bytes exceeds the {max_bytes}-byte limit")
-        if group and (len(group) == max_count or size + length > max_bytes):
-            yield group
-            group, size = [], 0
-        group.append(message)
-        size += length
-    if group:
-        yield group
-
-
 # Ledger `failed` reasons worth another attempt: the template or its rendering was at fault (fixable, then
 # retried), SES throttled or paused sending, or the message soft-bounced. Everything else that is `failed` (SES
 # `MessageRejected`, an unverified sender, a header that would be injected…) fails again the same way; bounced,
