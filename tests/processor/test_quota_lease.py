@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+from botocore.config import Config
 
 from herald_common.aws import open_clients
 from herald_common.settings import HeraldSettings
@@ -269,13 +270,19 @@ async def test_a_cancelled_take_or_release_still_frees_the_lease() -> None:
     assert table.deleted[1:] == [lease.holder]  # given back all the same, in the background
 
 
-class FailingTable:
-    async def delete_item(self, **_: Any) -> None:
-        raise RuntimeError("connection reset")
-
-
-async def test_releasing_never_raises() -> None:
-    await QuotaLease(QuotaLeases(FailingTable(), "throttle"), "holder").release()  # type: ignore[arg-type]
+async def test_releasing_never_raises(
+    quota_emulator: Emulator, herald_settings: HeraldSettings, provisioned: Provisioned, aws_session: aioboto3.Session
+) -> None:
+    # The emulator fails every DynamoDB call (500/503); a client that never retries sees the first.
+    settings = HeraldSettings(resource_prefix=herald_settings.resource_prefix, aws_endpoint_url=quota_emulator.url)
+    no_retries = Config(retries={"total_max_attempts": 1})
+    async with AsyncExitStack() as stack, httpx.AsyncClient(base_url=quota_emulator.url) as control:
+        db = (await open_clients(stack, settings, "dynamodb", session=aws_session, config=no_retries)).dynamodb
+        (await control.put("/_emulator/faults", json={"dynamodbErrorRate": 1.0})).raise_for_status()
+        try:
+            await QuotaLease(QuotaLeases(db, settings.resources.throttle_table), "holder").release()  # type: ignore[arg-type]
+        finally:
+            await control.delete("/_emulator/faults")
 
 
 class StuckQuota(AccountQuota):
